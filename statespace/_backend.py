@@ -1,0 +1,143 @@
+"""Array-namespace, device and dtype helpers shared by every public function.
+
+Every public function of :mod:`statespace` starts with :func:`namespace` and
+derives the working dtype from its inputs with :func:`float_dtype`, so that
+float32 in gives float32/complex64 out and float64 in gives
+float64/complex128 out, on the caller's own array library and device.
+Nothing here moves data between devices.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import array_api_compat
+import numpy as np
+
+__all__ = [
+    "namespace",
+    "device_of",
+    "is_complex",
+    "float_dtype",
+    "complex_dtype",
+    "real_dtype",
+    "asarray",
+    "place",
+    "to_numpy",
+]
+
+
+def namespace(*arrays):
+    """Return the array-API namespace of ``arrays`` (``None`` and scalars ignored).
+
+    Raises
+    ------
+    TypeError
+        If no argument is an array, or the arrays come from different libraries.
+    """
+    present = [a for a in arrays if a is not None and not isinstance(a, (int, float, complex, bool))]
+    if not present:
+        raise TypeError("expected at least one array argument, got only scalars or None")
+    return array_api_compat.array_namespace(*present)
+
+
+def device_of(x):
+    """Return the device of array ``x`` (``None`` for non-arrays)."""
+    if x is None or isinstance(x, (int, float, complex, bool)):
+        return None
+    return array_api_compat.device(x)
+
+
+def is_complex(xp, x_or_dtype) -> bool:
+    """True when an array or dtype is complex floating."""
+    dtype = getattr(x_or_dtype, "dtype", x_or_dtype)
+    return xp.isdtype(dtype, "complex floating")
+
+
+def real_dtype(xp, dtype):
+    """The real floating dtype of the same precision: complex64 → float32."""
+    if dtype == xp.complex64 or dtype == xp.float32:
+        return xp.float32
+    if dtype == xp.complex128 or dtype == xp.float64:
+        return xp.float64
+    raise TypeError(f"expected a floating dtype, got {dtype}")
+
+
+def complex_dtype(xp, dtype):
+    """The complex dtype of the same precision: float32 → complex64, float64 → complex128."""
+    return xp.complex64 if real_dtype(xp, dtype) == xp.float32 else xp.complex128
+
+
+def float_dtype(xp, *arrays, complex_ok: bool = True):
+    """The floating result dtype of ``arrays`` (``None`` and Python scalars ignored).
+
+    Integer and boolean arrays count as float64, SciPy's rule. With
+    ``complex_ok=False`` the real dtype of that precision is returned.
+    """
+    dtypes = []
+    for a in arrays:
+        if a is None or isinstance(a, (int, float, bool)):
+            continue
+        if isinstance(a, complex):
+            dtypes.append(xp.complex64)  # promotes, never raises precision by itself
+            continue
+        dt = a.dtype
+        if not xp.isdtype(dt, ("real floating", "complex floating")):
+            dt = xp.float64
+        dtypes.append(dt)
+    result = xp.result_type(*dtypes) if dtypes else xp.float64
+    return result if complex_ok else real_dtype(xp, result)
+
+
+def asarray(x, xp, *, dtype=None, device=None):
+    """``xp.asarray`` that keeps ``None`` and accepts Python scalars."""
+    if x is None:
+        return None
+    return xp.asarray(x, dtype=dtype, device=device)
+
+
+def place(values: np.ndarray, *, xp=None, dtype=None, device=None):
+    """Place host float64/complex128 ``values`` in namespace ``xp`` (NumPy by default).
+
+    This is the single exit point of the construction layer (HiPPO, NPLR,
+    S4D initializations), which always computes in float64 on the host.
+    ``dtype`` is the *real* precision requested (float32 or float64, default
+    float64); complex ``values`` get the matching complex dtype.
+    """
+    if xp is None:
+        xp = array_api_compat.array_namespace(np.empty(0))
+    elif not hasattr(xp, "asarray"):
+        raise TypeError(f"xp must be an array namespace, got {xp!r}")
+    else:
+        xp = _compat_namespace(xp)
+    real = xp.float64 if dtype is None else dtype
+    try:
+        real = real_dtype(xp, real)
+    except TypeError:
+        raise TypeError(f"dtype must be a floating dtype of {xp.__name__}, got {dtype!r}") from None
+    target = complex_dtype(xp, real) if np.iscomplexobj(values) else real
+    return xp.asarray(np.ascontiguousarray(values), dtype=target, device=device)
+
+
+def _compat_namespace(xp):
+    """Map a bare library module (``numpy``, ``cupy``, ``torch``) to its compat namespace."""
+    name = getattr(xp, "__name__", "")
+    if name in ("numpy", "cupy", "torch"):
+        return importlib.import_module(f"array_api_compat.{name}")
+    return xp
+
+
+def to_numpy(x) -> np.ndarray:
+    """Zero-copy view of a NumPy-backed array for a CPU engine.
+
+    Raises
+    ------
+    TypeError
+        For arrays that do not live in host NumPy memory (CuPy, array-api-strict,
+        torch, ...): engines never copy data between devices behind the caller's back.
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, np.generic):
+        return np.asarray(x)
+    raise TypeError(f"expected a NumPy array, got {type(x).__module__}.{type(x).__name__}")

@@ -1,0 +1,158 @@
+"""Shared fixtures: backends (``xp``/``device``), dtypes, engines, hypothesis profiles.
+
+Backends
+    ``numpy`` always; ``array_api_strict`` on its default device and on
+    ``device1`` (a silent host round-trip fails there); ``torch`` (CPU) and
+    ``cupy`` when installed and usable.  Tests build inputs in NumPy and move
+    them with the ``asarray`` fixture, then compare on the host with
+    :func:`statespace.testing.assert_close` (backend isolation, SciPy style).
+Engines
+    ``xp`` always; ``numba`` when installed (NumPy arrays only); ``cupy`` with a GPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+from statespace.testing import to_host
+
+# --- hypothesis profiles -------------------------------------------------------------
+# "ci": bounded and derandomized so CI is reproducible; "thorough": the slow tox env.
+settings.register_profile(
+    "ci",
+    max_examples=25,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=400,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("STATESPACE_HYPOTHESIS_PROFILE", "ci"))
+
+
+# --- backends ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Backend:
+    """One array library on one device, as the tests see it."""
+
+    name: str
+    xp: object
+    device: object = None
+
+    def asarray(self, x, dtype=None):
+        """Move host data onto this backend/device; ``dtype`` is a dtype name or xp dtype."""
+        if isinstance(dtype, str):
+            dtype = getattr(self.xp, dtype)
+        return self.xp.asarray(np.asarray(x), dtype=dtype, device=self.device)
+
+    def dtype(self, name: str):
+        return getattr(self.xp, name)
+
+    def __repr__(self):
+        return self.name
+
+
+def _backends():
+    params = [pytest.param("numpy", id="numpy")]
+    if importlib.util.find_spec("array_api_strict"):
+        params += [pytest.param("strict", id="strict"), pytest.param("strict-device1", id="strict-device1")]
+    if importlib.util.find_spec("torch"):
+        params.append(pytest.param("torch", id="torch"))
+    if importlib.util.find_spec("cupy"):
+        params.append(pytest.param("cupy", id="cupy", marks=pytest.mark.cupy))
+    return params
+
+
+def make_backend(name: str) -> Backend:
+    if name == "numpy":
+        return Backend("numpy", np)
+    if name.startswith("strict"):
+        import array_api_strict as xps
+
+        xps.set_array_api_strict_flags(api_version="2024.12")
+        device = xps.Device("device1") if name.endswith("device1") else None
+        return Backend(name, xps, device)
+    if name == "torch":
+        import array_api_compat.torch as xpt
+        import torch
+
+        torch.set_default_dtype(torch.float64)
+        return Backend("torch", xpt, "cpu")
+    if name == "cupy":
+        import cupy
+
+        try:
+            if cupy.cuda.runtime.getDeviceCount() == 0:
+                raise RuntimeError("no device")
+        except Exception as exc:
+            pytest.skip(f"cupy installed but no usable GPU: {exc}")
+        return Backend("cupy", cupy)
+    raise ValueError(name)
+
+
+@pytest.fixture(params=_backends())
+def backend(request) -> Backend:
+    """Each available array backend (and array-api-strict's non-default device)."""
+    return make_backend(request.param)
+
+
+@pytest.fixture
+def xp(backend):
+    return backend.xp
+
+
+@pytest.fixture(params=["float32", "float64"])
+def dtype_name(request) -> str:
+    """Real precision under test, as a name (``backend.dtype(dtype_name)`` gives the dtype)."""
+    return request.param
+
+
+# --- engines -------------------------------------------------------------------------
+def _engines():
+    params = [pytest.param("xp", id="xp")]
+    params.append(
+        pytest.param(
+            "numba",
+            id="numba",
+            marks=[
+                pytest.mark.numba,
+                pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba not installed"),
+            ],
+        )
+    )
+    return params
+
+
+@pytest.fixture(params=_engines())
+def engine(request) -> str:
+    """Each installed engine that runs on NumPy arrays (cupy's is tested in the cupy env)."""
+    return request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261122)
+
+
+@pytest.fixture(autouse=True)
+def _doctest_namespace(doctest_namespace):
+    import statespace
+
+    doctest_namespace["np"] = np
+    doctest_namespace["statespace"] = statespace
+
+
+__all__ = ["Backend", "make_backend", "to_host"]
