@@ -76,3 +76,73 @@ def check_unit_interval(value, name: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {value}")
     return value
+
+
+def check_step(dt, xp, *, batch_shape: tuple, modes: bool, dtype, device=None, name: str = "dt"):
+    """Validate a step size and shape it for broadcasting against a system.
+
+    ``dt`` is a positive finite scalar or array.  Its shape broadcasts against
+    the system's *batch* shape ``batch_shape`` (``Lambda.shape[:-1]`` for
+    diagonal/DPLR systems, ``A.shape[:-2]`` for dense ones).  For systems with
+    a mode axis (``modes=True``) an array with one more axis than the batch is
+    per-mode (its last axis is the mode axis, size N/2 or 1); otherwise a
+    trailing mode axis of size 1 is appended so a per-channel ``dt`` of shape
+    ``(H,)`` scales every mode of channel ``h``.
+
+    Returns the step as a real array of ``dtype`` on ``device`` (ready to
+    multiply ``Lambda``: shape ``(..., 1)`` or ``(..., N2)``; for dense systems
+    shape ``(..., 1, 1)``).
+
+    Raises
+    ------
+    ValueError
+        Non-positive or non-finite values, or a shape that does not broadcast.
+    TypeError
+        Complex or non-numeric ``dt``.
+    """
+    if isinstance(dt, bool) or dt is None:
+        raise TypeError(f"{name} must be a positive real number or array, got {dt!r}")
+    if isinstance(dt, (int, float)):
+        check_positive_real(dt, name)
+    step = xp.asarray(dt, dtype=dtype, device=device) if isinstance(dt, (int, float)) else dt
+    if not isinstance(dt, (int, float)):
+        if not hasattr(dt, "dtype"):
+            raise TypeError(f"{name} must be a positive real number or array, got {type(dt).__name__}")
+        if xp.isdtype(dt.dtype, "complex floating"):
+            raise TypeError(f"{name} must be real, got dtype {dt.dtype}")
+        step = xp.astype(dt, dtype)
+        if not bool(xp.all(xp.isfinite(step))):
+            raise ValueError(f"{name} must be finite, got non-finite values")
+        if not bool(xp.all(step > 0)):
+            raise ValueError(f"{name} must be positive, got min {float(xp.min(step))}")
+    nb = len(batch_shape)
+    extra = 1 if modes else 2
+    if step.ndim > nb + (1 if modes else 0):
+        raise ValueError(
+            f"{name} has shape {tuple(step.shape)}: too many axes for a system with batch shape {tuple(batch_shape)}"
+            + (" (at most one trailing per-mode axis)" if modes else "")
+        )
+    if not (modes and step.ndim == nb + 1 and nb >= 0 and step.ndim > 0):
+        step = xp.reshape(step, tuple(step.shape) + (1,) * extra)
+        per = tuple(step.shape[:-extra])
+    else:
+        per = tuple(step.shape[:-1])
+    try:
+        _broadcast_shapes(per, tuple(batch_shape))
+    except ValueError:
+        raise ValueError(
+            f"{name} of shape {tuple(dt.shape) if hasattr(dt, 'shape') else ()} does not broadcast against "
+            f"the system's batch shape {tuple(batch_shape)}"
+        ) from None
+    return step
+
+
+def _broadcast_shapes(*shapes):
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(-ndim, 0):
+        sizes = {s[axis] for s in shapes if len(s) >= -axis and s[axis] != 1}
+        if len(sizes) > 1:
+            raise ValueError(f"shapes {shapes} do not broadcast")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
