@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import _conv, _discretize, _expm, _hippo, _initializers, _kernels, _nplr, _recurrence, _scan, _selective
 from ._config import show_config
 from ._conv import *  # noqa: F403
 from ._discretize import *  # noqa: F403
@@ -24,8 +25,6 @@ from ._nplr import *  # noqa: F403
 from ._recurrence import *  # noqa: F403
 from ._scan import *  # noqa: F403
 from ._selective import *  # noqa: F403
-
-from . import _conv, _discretize, _expm, _hippo, _initializers, _kernels, _nplr, _recurrence, _scan, _selective  # noqa: E402,I001
 
 __all__ = ["show_config", "__version__"]
 for _module in (_hippo, _nplr, _initializers, _expm, _discretize, _kernels, _conv, _scan, _selective, _recurrence):
