@@ -13,37 +13,12 @@ import math
 
 from ._backend import complex_dtype, device_of, float_dtype, namespace, to_numpy
 from ._engines import engine_module, resolve_engine
+from ._validation import broadcast_shapes, require_modes
 
 __all__ = ["cauchy"]
 
 #: Largest number of complex entries of a ``(batch, N/2, block)`` intermediate that the xp engine forms.
 BLOCK_ELEMENTS = 2**20
-
-
-def broadcast_batch(*shapes, names) -> tuple:
-    """Broadcast batch shapes (NumPy rules), naming the arguments when they clash."""
-    ndim = max((len(s) for s in shapes), default=0)
-    out = []
-    for axis in range(-ndim, 0):
-        sizes = {s[axis] for s in shapes if len(s) >= -axis and s[axis] != 1}
-        if len(sizes) > 1:
-            described = ", ".join(f"{n} {tuple(s)}" for n, s in zip(names, shapes, strict=True))
-            raise ValueError(f"batch shapes do not broadcast: {described}")
-        out.append(sizes.pop() if sizes else 1)
-    return tuple(out)
-
-
-def require_modes(x, name: str, n_modes: int | None = None, min_ndim: int = 1):
-    """Check that ``x`` is an array with a trailing axis (of size ``n_modes`` when given)."""
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        raise TypeError(f"{name} must be an array, got {type(x).__name__}")
-    if x.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} axis/axes, got shape {tuple(x.shape)}")
-    if n_modes is not None and x.shape[-1] != n_modes:
-        raise ValueError(
-            f"mode axes do not match: {name} has {x.shape[-1]} modes on its last axis (shape {tuple(x.shape)}), "
-            f"expected {n_modes}"
-        )
 
 
 def cauchy(v, z, w, conj: bool = True, engine=None):
@@ -108,7 +83,7 @@ def cauchy(v, z, w, conj: bool = True, engine=None):
     require_modes(v, "v")
     require_modes(w, "w", v.shape[-1])
     require_modes(z, "z")
-    batch = broadcast_batch(v.shape[:-1], z.shape[:-1], w.shape[:-1], names=("v", "z", "w"))
+    batch = broadcast_shapes(v.shape[:-1], z.shape[:-1], w.shape[:-1], names=("v", "z", "w"))
     ctype = complex_dtype(xp, float_dtype(xp, v, z, w))
     v, z, w = (xp.astype(x, ctype) for x in (v, z, w))
     chosen = resolve_engine(engine, xp, func="cauchy")
@@ -129,7 +104,7 @@ def cauchy_affine(v, a, b, w, conj: bool = True, engine=None):
     their shape.
     """
     xp = namespace(v, a, b, w)
-    batch = broadcast_batch(v.shape[:-1], a.shape[:-1], w.shape[:-1], names=("v", "a", "w"))
+    batch = broadcast_shapes(v.shape[:-1], a.shape[:-1], w.shape[:-1], names=("v", "a", "w"))
     chosen = resolve_engine(engine, xp, func="kernel_dplr")
     if chosen == "numba":
         kernels = engine_module("numba", "kernels")

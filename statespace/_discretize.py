@@ -41,7 +41,14 @@ from dataclasses import dataclass, field, replace
 
 from ._backend import device_of, float_dtype, namespace, real_dtype
 from ._expm import expm
-from ._validation import _broadcast_shapes, check_choice, check_positive_int, check_step, check_unit_interval
+from ._validation import (
+    broadcast_shapes,
+    check_choice,
+    check_modal_step,
+    check_positive_int,
+    check_step,
+    check_unit_interval,
+)
 
 __all__ = ["discretize", "discretize_diag", "discretize_dplr", "DiscreteDPLR", "dplr_dense", "cont2discrete"]
 
@@ -213,24 +220,13 @@ def discretize_diag(Lambda, B, dt, method, *, alpha=None, L=None, return_log=Fal
     if Lambda.ndim < 1:
         raise ValueError(f"Lambda must have a trailing mode axis (..., N2), got shape {tuple(Lambda.shape)}")
     _check_mode_operand(B, "B", Lambda)
-    step = _modal_step(dt, xp, Lambda, real_dtype(xp, dtype))
+    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype))
     if name == "dss":
         if L is None:
             raise ValueError("L (the kernel length) is required for method 'dss', got None")
         L = check_positive_int(L, "L")
     z = step * Lambda
     return _diag_formulas(xp, name, alpha, z, step, B, L, return_log)
-
-
-def _modal_step(dt, xp, Lambda, dtype):
-    """``check_step`` for modal systems, plus the size of a per-mode axis (N2 or 1)."""
-    step = check_step(dt, xp, batch_shape=tuple(Lambda.shape[:-1]), modes=True, dtype=dtype, device=device_of(Lambda))
-    if step.shape[-1] not in (1, Lambda.shape[-1]):
-        raise ValueError(
-            f"dt of shape {tuple(step.shape)} has a per-mode axis of size {step.shape[-1]}, "
-            f"but Lambda of shape {tuple(Lambda.shape)} has {Lambda.shape[-1]} modes"
-        )
-    return step
 
 
 def _check_mode_operand(X, name: str, Lambda):
@@ -242,7 +238,7 @@ def _check_mode_operand(X, name: str, Lambda):
             f"got shape {tuple(X.shape)}"
         )
     try:
-        _broadcast_shapes(tuple(X.shape), tuple(Lambda.shape))
+        broadcast_shapes(tuple(X.shape), tuple(Lambda.shape))
     except ValueError:
         raise ValueError(
             f"{name} of shape {tuple(X.shape)} does not broadcast against Lambda of shape {tuple(Lambda.shape)}"
@@ -282,7 +278,7 @@ def _dense_operands(A, B, name_B="B"):
             f"{name_B} must have shape (..., N, M) with N = {A.shape[-1]} (A's size), got shape {tuple(B.shape)}"
         )
     try:
-        _broadcast_shapes(tuple(A.shape[:-2]), tuple(B.shape[:-2]))
+        broadcast_shapes(tuple(A.shape[:-2]), tuple(B.shape[:-2]))
     except ValueError:
         raise ValueError(
             f"the batch shapes of A {tuple(A.shape[:-2])} and {name_B} {tuple(B.shape[:-2])} do not broadcast"
@@ -292,7 +288,7 @@ def _dense_operands(A, B, name_B="B"):
 
 def _broadcast_batch(xp, step, A, B):
     """Broadcast ``step (..., 1, 1)``, ``A`` and ``B`` to one batch shape."""
-    batch = _broadcast_shapes(tuple(step.shape[:-2]), tuple(A.shape[:-2]), tuple(B.shape[:-2]))
+    batch = broadcast_shapes(tuple(step.shape[:-2]), tuple(A.shape[:-2]), tuple(B.shape[:-2]))
     return (xp.broadcast_to(step, batch + (1, 1)), xp.broadcast_to(A, batch + tuple(A.shape[-2:])),
             xp.broadcast_to(B, batch + tuple(B.shape[-2:])))
 
@@ -416,7 +412,7 @@ def discretize(A, B, dt, method, alpha=None):
 
 
 def _dense_step(dt, xp, A, B, dtype):
-    batch = _broadcast_shapes(tuple(A.shape[:-2]), tuple(B.shape[:-2]))
+    batch = broadcast_shapes(tuple(A.shape[:-2]), tuple(B.shape[:-2]))
     return check_step(dt, xp, batch_shape=batch, modes=False, dtype=real_dtype(xp, dtype), device=device_of(A))
 
 
@@ -489,9 +485,9 @@ def cont2discrete(system, dt, method="zoh", alpha=None):
     _check_output_matrices(A, B, C, D)
     name, alpha = _resolve_method(method, alpha, tuple(m for m in DENSE_METHODS if m != "zoh_simplified"),
                                   "scipy.signal.cont2discrete-style", " (it is not a SciPy method)")
-    batch = _broadcast_shapes(*(tuple(x.shape[:-2]) for x in (A, B, C, D)))
+    batch = broadcast_shapes(*(tuple(x.shape[:-2]) for x in (A, B, C, D)))
     step = check_step(dt, xp, batch_shape=batch, modes=False, dtype=real_dtype(xp, dtype), device=device_of(A))
-    batch = _broadcast_shapes(batch, tuple(step.shape[:-2]))
+    batch = broadcast_shapes(batch, tuple(step.shape[:-2]))
     step, A, B, C, D = (xp.broadcast_to(x, batch + tuple(x.shape[-2:])) for x in (step, A, B, C, D))
     if alpha is not None:
         Ad, Bd, M = _dense_gbt(xp, A, B, step, alpha)
@@ -683,7 +679,7 @@ def discretize_dplr(Lambda, P, B, dt, method, *, alpha=None, dense=False):
             f"P must have shape (..., r, N2) with N2 = {Lambda.shape[-1]} (Lambda's modes), got shape {tuple(P.shape)}"
         )
     _check_mode_operand(B, "B", Lambda)
-    step = _modal_step(dt, xp, Lambda, real_dtype(xp, dtype))
+    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype))
     if step.shape[-1] != 1:
         raise ValueError(f"dt must be one step per DPLR system (A is not diagonal), got a per-mode dt of shape "
                          f"{tuple(step.shape)}")

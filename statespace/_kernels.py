@@ -21,10 +21,10 @@ import math
 import warnings
 
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype
-from ._cauchy import broadcast_batch, cauchy, cauchy_affine, require_modes
+from ._cauchy import cauchy, cauchy_affine
 from ._discretize import discretize_diag
-from ._validation import check_choice, check_step
-from ._vandermonde import check_length, vandermonde
+from ._validation import broadcast_shapes, check_choice, check_modal_step, check_positive_int, require_modes
+from ._vandermonde import vandermonde
 
 __all__ = [
     "cauchy",
@@ -98,7 +98,7 @@ def kernel_naive(Ab, Bb, C, L, *, conj: bool = True, structure=None):
     xp = namespace(Ab, Bb, C)
     for x, name in ((Ab, "Ab"), (Bb, "Bb"), (C, "C")):
         require_modes(x, name)
-    L = check_length(L)
+    L = check_positive_int(L, "L")
     if structure is None:
         structure = "dense" if Ab.ndim >= 2 and Ab.ndim == Bb.ndim + 1 else "diag"
     check_choice(structure, "structure", ("dense", "diag"))
@@ -115,7 +115,7 @@ def _naive_dense(xp, Ab, Bb, C, L):
     n = Ab.shape[-1]
     require_modes(Bb, "Bb", n)
     require_modes(C, "C", n)
-    batch = broadcast_batch(Ab.shape[:-2], Bb.shape[:-1], C.shape[:-1], names=("Ab", "Bb", "C"))
+    batch = broadcast_shapes(Ab.shape[:-2], Bb.shape[:-1], C.shape[:-1], names=("Ab", "Bb", "C"))
     krylov = xp.broadcast_to(Bb, batch + (n,))[..., None]
     power = Ab
     while krylov.shape[-1] < L:
@@ -130,7 +130,7 @@ def _naive_diag(xp, Ab, Bb, C, L, conj):
     n2 = Ab.shape[-1]
     require_modes(Bb, "Bb", n2)
     require_modes(C, "C", n2)
-    batch = broadcast_batch(Ab.shape[:-1], Bb.shape[:-1], C.shape[:-1], names=("Ab", "Bb", "C"))
+    batch = broadcast_shapes(Ab.shape[:-1], Bb.shape[:-1], C.shape[:-1], names=("Ab", "Bb", "C"))
     powers = xp.ones(batch + (n2, 1), dtype=Ab.dtype, device=device_of(Ab))
     power = Ab[..., None]
     while powers.shape[-1] < L:
@@ -228,7 +228,7 @@ def kernel_diag(Lambda, B, C, dt, L, method: str = "zoh", engine=None):
     check_choice(method, "method", DIAG_KERNEL_METHODS)
     require_modes(Lambda, "Lambda")
     require_modes(C, "C", Lambda.shape[-1])
-    L = check_length(L)
+    L = check_positive_int(L, "L")
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, B, C))
     Lambda, C = xp.astype(Lambda, dtype), xp.astype(C, dtype)
     unstable = xp.real(Lambda) > 0
@@ -369,10 +369,10 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde: bool = True, engine=
     require_modes(C, "C", n2)
     if x0 is not None:
         require_modes(x0, "x0", n2)
-    L = check_length(L)
+    L = check_positive_int(L, "L")
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, B, C, x0))
     Lambda, P, B, C = (xp.astype(x, dtype) for x in (Lambda, P, B, C))
-    step = _modal_step(xp, dt, Lambda)
+    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, Lambda.dtype))
     _warn_unstable(xp, xp.real(Lambda) > 0, "kernel_dplr")
     if not ctilde:
         C = _ctilde_apply(xp, Lambda, P, C, step, L, sign=-1)
@@ -383,19 +383,6 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde: bool = True, engine=
     q = 2 * xp.real(xp.sum(xp.conj(P) * x0[..., None, :], axis=-1))
     state_row = x0 / xp.astype(step, dtype) + (Lambda * x0 - xp.sum(P * xp.astype(q, dtype)[..., None], axis=-2)) / 2
     return kernel, _dplr_kernel(xp, Lambda, P, state_row, C, step, L, engine)
-
-
-def _modal_step(xp, dt, Lambda):
-    step = check_step(
-        dt, xp, batch_shape=tuple(Lambda.shape[:-1]), modes=True,
-        dtype=real_dtype(xp, Lambda.dtype), device=device_of(Lambda),
-    )
-    if step.shape[-1] not in (1, Lambda.shape[-1]):
-        raise ValueError(
-            f"dt has a per-mode axis of size {step.shape[-1]}, but Lambda of shape {tuple(Lambda.shape)} "
-            f"has {Lambda.shape[-1]} modes"
-        )
-    return step
 
 
 def _unit_roots(xp, L, dtype, device):
@@ -411,7 +398,7 @@ def _dplr_kernel(xp, Lambda, P, B, C, step, L, engine):
     """Kernel of one input row ``B`` (and ``C`` = C̃) by Cauchy sums + Woodbury + irfft."""
     dtype, device = Lambda.dtype, device_of(Lambda)
     rank, n2 = P.shape[-2], Lambda.shape[-1]
-    batch = broadcast_batch(
+    batch = broadcast_shapes(
         Lambda.shape[:-1], P.shape[:-2], B.shape[:-1], C.shape[:-1], step.shape[:-1],
         names=("Lambda", "P", "B", "C", "dt"),
     )
@@ -486,10 +473,10 @@ def _ctilde_setup(Lambda, P, C, dt, L, name):
     n2 = Lambda.shape[-1]
     require_modes(P, "P", n2, min_ndim=2)
     require_modes(C, name, n2)
-    L = check_length(L)
+    L = check_positive_int(L, "L")
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, C))
     Lambda, P, C = (xp.astype(x, dtype) for x in (Lambda, P, C))
-    return xp, Lambda, P, C, _modal_step(xp, dt, Lambda), L
+    return xp, Lambda, P, C, check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, Lambda.dtype)), L
 
 
 def dplr_ctilde(Lambda, P, C, dt, L):
@@ -576,7 +563,7 @@ def dplr_ctilde_inverse(Lambda, P, Ctilde, dt, L):
     eye = xp.eye(2 * n2, dtype=Lambda.dtype, device=device_of(Lambda))
     full = xp.concat([Ctilde, xp.conj(Ctilde)], axis=-1)
     system = xp.matrix_transpose(eye - power)
-    batch = broadcast_batch(system.shape[:-2], full.shape[:-1], names=("system", "Ctilde"))
+    batch = broadcast_shapes(system.shape[:-2], full.shape[:-1], names=("system", "Ctilde"))
     full = xp.broadcast_to(full, batch + (2 * n2,))
     return xp.linalg.solve(system, full[..., None])[..., 0][..., :n2]
 

@@ -8,8 +8,14 @@ from __future__ import annotations
 import math
 import numbers
 
+import array_api_compat
+
 __all__ = [
+    "broadcast_shapes",
     "check_choice",
+    "check_modal_step",
+    "check_step",
+    "require_modes",
     "check_positive_int",
     "check_nonnegative_int",
     "check_even",
@@ -38,10 +44,11 @@ def check_nonnegative_int(value, name: str) -> int:
 
 def check_positive_int(value, name: str) -> int:
     """Return ``int(value)`` for a positive integer; ``TypeError``/``ValueError`` otherwise."""
-    value = check_nonnegative_int(value, name)
-    if value == 0:
-        raise ValueError(f"{name} must be positive, got 0")
-    return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
 
 
 def check_even(value: int, name: str, why: str = "modes come in conjugate pairs") -> int:
@@ -128,7 +135,7 @@ def check_step(dt, xp, *, batch_shape: tuple, modes: bool, dtype, device=None, n
     else:
         per = tuple(step.shape[:-1])
     try:
-        _broadcast_shapes(per, tuple(batch_shape))
+        broadcast_shapes(per, tuple(batch_shape))
     except ValueError:
         raise ValueError(
             f"{name} of shape {tuple(dt.shape) if hasattr(dt, 'shape') else ()} does not broadcast against "
@@ -137,12 +144,47 @@ def check_step(dt, xp, *, batch_shape: tuple, modes: bool, dtype, device=None, n
     return step
 
 
-def _broadcast_shapes(*shapes):
+def broadcast_shapes(*shapes, names=None) -> tuple:
+    """NumPy's broadcasting rule on shape tuples.
+
+    Raises ``ValueError`` when they do not broadcast, naming the arguments
+    (``names``, one per shape) when given.
+    """
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for axis in range(-ndim, 0):
         sizes = {s[axis] for s in shapes if len(s) >= -axis and s[axis] != 1}
         if len(sizes) > 1:
-            raise ValueError(f"shapes {shapes} do not broadcast")
+            if names is None:
+                raise ValueError(f"shapes {', '.join(map(str, shapes))} do not broadcast")
+            described = ", ".join(f"{n} {tuple(s)}" for n, s in zip(names, shapes, strict=True))
+            raise ValueError(f"batch shapes do not broadcast: {described}")
         out.append(sizes.pop() if sizes else 1)
     return tuple(out)
+
+
+def require_modes(x, name: str, n_modes: int | None = None, min_ndim: int = 1):
+    """Check that ``x`` is an array with a trailing mode axis (of size ``n_modes`` when given)."""
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+    if x.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} axis/axes, got shape {tuple(x.shape)}")
+    if n_modes is not None and x.shape[-1] != n_modes:
+        raise ValueError(
+            f"mode axes do not match: {name} has {x.shape[-1]} modes on its last axis (shape {tuple(x.shape)}), "
+            f"expected {n_modes}"
+        )
+
+
+def check_modal_step(dt, xp, Lambda, *, dtype, name: str = "dt"):
+    """:func:`check_step` for a modal system ``Lambda (..., N2)``, plus the size of a per-mode axis (N2 or 1)."""
+    step = check_step(
+        dt, xp, batch_shape=tuple(Lambda.shape[:-1]), modes=True, dtype=dtype,
+        device=array_api_compat.device(Lambda), name=name,
+    )
+    if step.shape[-1] not in (1, Lambda.shape[-1]):
+        raise ValueError(
+            f"{name} of shape {tuple(step.shape)} has a per-mode axis of size {step.shape[-1]}, "
+            f"but Lambda of shape {tuple(Lambda.shape)} has {Lambda.shape[-1]} modes"
+        )
+    return step

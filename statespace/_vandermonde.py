@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 from ._backend import complex_dtype, device_of, float_dtype, namespace, real_dtype, to_numpy
-from ._cauchy import BLOCK_ELEMENTS, broadcast_batch, require_modes
+from ._cauchy import BLOCK_ELEMENTS
 from ._engines import engine_module, resolve_engine
+from ._validation import broadcast_shapes, check_positive_int, require_modes
 
 __all__ = ["vandermonde"]
-
-
-def check_length(L, name: str = "L") -> int:
-    """A kernel length: a positive Python/NumPy integer."""
-    if isinstance(L, bool) or not isinstance(L, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {L!r} of type {type(L).__name__}")
-    if L <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {L}")
-    return int(L)
 
 
 def vandermonde(v, x, L, conj: bool = True, engine=None):
@@ -79,8 +70,8 @@ def vandermonde(v, x, L, conj: bool = True, engine=None):
     xp = namespace(v, x)
     require_modes(v, "v")
     require_modes(x, "x", v.shape[-1])
-    L = check_length(L)
-    batch = broadcast_batch(v.shape[:-1], x.shape[:-1], names=("v", "x"))
+    L = check_positive_int(L, "L")
+    batch = broadcast_shapes(v.shape[:-1], x.shape[:-1], names=("v", "x"))
     ctype = complex_dtype(xp, float_dtype(xp, v, x))
     v, x = xp.astype(v, ctype), xp.astype(x, ctype)
     out_dtype = real_dtype(xp, ctype) if conj else ctype

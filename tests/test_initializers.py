@@ -90,7 +90,7 @@ def test_log_dt_init_equal_bounds_is_constant():
     [
         (("diag", 8), {}, ValueError, r"kind 'diag'; expected one of 'lin', 'inv'"),
         (("lin", 7), {}, ValueError, "N must be even"),
-        (("lin", 0), {}, ValueError, "N must be positive"),
+        (("lin", 0), {}, ValueError, "N must be a positive integer, got 0"),
         (("lin", 8.0), {}, TypeError, "N must be an integer"),
         (("rand", 8), {"rng": "seed"}, TypeError, "rng"),
     ],
@@ -103,7 +103,7 @@ def test_s4d_init_bad_input(args, kwargs, error, match):
 @pytest.mark.parametrize(
     ("args", "error", "match"),
     [
-        ((0,), ValueError, "H must be positive"),
+        ((0,), ValueError, "H must be a positive integer, got 0"),
         ((2.5,), TypeError, "H must be an integer"),
         ((4, 0.0, 0.1), ValueError, "dt_min must be positive"),
         ((4, float("nan"), 0.1), ValueError, "dt_min must be finite"),
