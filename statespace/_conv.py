@@ -1,4 +1,4 @@
-"""Causal FFT convolution: the convolution view of an SSM (ssm-math.md §4.5)."""
+"""Causal FFT convolution: the convolution view of an SSM."""
 
 from __future__ import annotations
 

@@ -533,6 +533,15 @@ class DiscreteDPLR:
         :math:`\bar B` in the half basis (complex).
     Lambda, P, B, dt, method, alpha
         The inputs (``method`` canonical, ``alpha`` the gbt parameter it implies).
+
+    Examples
+    --------
+    >>> rec = statespace.nplr("legs", 8)
+    >>> sys = statespace.discretize_dplr(rec.Lambda, rec.P, rec.B, 0.1, "bilinear")
+    >>> x = sys.transition(sys.Bb)          # the state after two unit impulses' first step
+    >>> Ab, Bb = sys.dense()
+    >>> bool(np.allclose(np.concatenate([x, x.conj()]), Ab @ Bb))
+    True
     """
 
     Lambda: object
@@ -592,6 +601,22 @@ def dplr_dense(Lambda, P, B):
     :math:`A = \operatorname{diag}([\Lambda, \bar\Lambda]) - p p^*` with
     :math:`p = [P; \bar P]` (``P (..., r, N2)``), :math:`B = [B; \bar B]`.
 
+    Parameters
+    ----------
+    Lambda : array (..., N2)
+        Diagonal part, one complex value per stored mode.
+    P : array (..., r, N2)
+        Low-rank factor (``r`` rows).
+    B : array (..., N2)
+        Input vector in the half basis.
+
+    Returns
+    -------
+    A : array (..., N, N)
+        The dense state matrix, ``N = 2·N2``, complex.
+    B : array (..., N)
+        The conj-extended input vector.
+
     Examples
     --------
     >>> A, B = statespace.dplr_dense(np.array([-1 + 2j]), np.array([[1.0 + 0j]]), np.array([1j]))
@@ -650,7 +675,7 @@ def discretize_dplr(Lambda, P, B, dt, method, *, alpha=None, dense=False):
     vectors every :math:`p_j^* v` is :math:`2\operatorname{Re}` of the half sum,
     so :math:`K` is real.  Then :math:`\bar A x = M^{-1}(x + (1-\alpha)\Delta Ax)`
     and :math:`\bar B = M^{-1}\Delta B` (S4's discrete DPLR step for
-    :math:`\alpha = 1/2`, ssm-math §3.3, §5.2), without any N×N matrix.
+    :math:`\alpha = 1/2`, Gu et al. 2022, §3.3 and Appendix C.2), without any N×N matrix.
     The exponential methods have no low-rank structure (:math:`e^{\Delta A}` is
     dense), so they are offered only with ``dense=True`` (through
     :func:`expm` on the dense matrix).

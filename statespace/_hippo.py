@@ -3,7 +3,7 @@
 Construction is done once, in float64 on the host with NumPy, and placed in the
 caller's namespace with :func:`statespace._backend.place` (``xp=``, ``dtype=``,
 ``device=``).  The matrices follow the S4 reference (``transition`` and
-``rank_correction`` in ``state-spaces/s4``, see ``ssm-math.md`` §1) with the
+``rank_correction`` in ``state-spaces/s4``) with the
 sign convention of a stable ODE, ``dx/dt = A x + B u``.
 
 Index ``n`` is the row, ``k`` the column (0-based), ``r_n = sqrt(2n + 1)``.

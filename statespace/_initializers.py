@@ -51,7 +51,7 @@ def s4d_init(kind, N, *, rng=None, xp=None, dtype=None, device=None):
     ----------
     kind : {'lin', 'inv', 'inv2', 'quad', 'legs', 'real', 'rand'}
         The initialization of "On the Parameterization and Initialization of
-        Diagonal State Space Models" (S4D) and the S4 code (``ssm-math.md`` §1.3).
+        Diagonal State Space Models" (S4D, Gu et al. 2022) and the S4 code.
     N : int
         Full state size (even); ``N/2`` modes are returned.
     rng : None, int or numpy.random.Generator, optional

@@ -44,6 +44,15 @@ class NPLR:
     i.e. :math:`A = 2\operatorname{Re}(V \operatorname{diag}\Lambda\, V^*) - Q Q^T` with
     :math:`Q = 2\operatorname{Re}(V \tilde P^T)` (= ``Pᵀ``) and :math:`B = 2\operatorname{Re}(V\tilde B)`.
     The record unpacks like a tuple: ``Lambda, P, B, V = nplr(...)``.
+
+    Examples
+    --------
+    >>> Lambda, P, B, V = statespace.nplr("legs", 8)
+    >>> Lambda.shape, P.shape, B.shape, V.shape
+    ((4,), (1, 4), (4,), (8, 4))
+    >>> A, B_dense = statespace.nplr("legs", 8).dense()
+    >>> bool(np.allclose(A, statespace.hippo("legs", 8)[0]))
+    True
     """
 
     Lambda: object

@@ -2,14 +2,14 @@
 
 The test suite and ``statespace check`` both read :data:`TOLERANCES`; no test
 states its own number.  Errors are *relative to the reference's scale*,
-``max|actual − desired| / max|desired|`` (the metric of ssm-math.md §9), so a
+``max|actual − desired| / max|desired|`` (the metric the S4 reference measurements use), so a
 kernel whose tail decays to 1e-30 is not judged elementwise on that tail.
 
 Each entry is justified by a measurement or a bound:
 
 ``"construction"``
     Host float64 algebra (HiPPO, NPLR): reconstruction reaches 2.5e-13 at
-    N = 1024 (ssm-math.md §2.3); float32 values are those float64 numbers cast,
+    N = 1024; float32 values are those float64 numbers cast,
     so a few ulps (1e-6).
 ``"elementwise"``
     A handful of rounding steps per entry (discretization formulas, expm):
@@ -17,16 +17,16 @@ Each entry is justified by a measurement or a bound:
     ulps per squaring).
 ``"kernel"``
     Cauchy/Woodbury and Vandermonde kernels against powers of the discrete
-    system: 1e-11 / 5e-5 (ssm-math.md §4.2: worst complex64 case 4e-5 for
+    system: 1e-11 / 5e-5 (measured: worst complex64 case 4e-5 for
     LegT rank 2; float64 4e-13 at N = 256, L = 4096, with margin for Δ-range).
 ``"scan"``
     Linear recurrences against a float64 sequential loop: 1e-12 / 2e-6
-    (ssm-math.md §9.9: float32 sequential and tree scans reach 2e-6 at
+    (measured: float32 sequential and tree scans reach 2e-6 at
     a ≈ 0.999, L = 16384).
 ``"views"``
     Different *views* of one system (FFT convolution vs recurrence vs scan):
     1e-10 / 1e-4.  Float32 recurrences of long slow-decaying systems drift to
-    ~5e-5 relative and FFT convolution to ~1e-5 (ssm-math.md §9.8).
+    ~5e-5 relative and FFT convolution to ~1e-5 (measured).
 """
 
 from __future__ import annotations

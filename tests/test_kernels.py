@@ -437,7 +437,7 @@ def test_kernel_dplr_rejects_bad_input(backend, rng):
         statespace.kernel_dplr(a["Lambda"], a["P"], a["B"], a["C"], 0.1, 8, x0=backend.asarray(np.ones(2, complex)))
     with pytest.raises(ValueError, match="L must be a positive integer, got -1"):
         statespace.kernel_dplr(a["Lambda"], a["P"], a["B"], a["C"], 0.1, -1)
-    with pytest.raises(TypeError, match="L must be an integer, got 8.0"):
+    with pytest.raises(TypeError, match=r"L must be an integer, got 8\.0"):
         statespace.kernel_dplr(a["Lambda"], a["P"], a["B"], a["C"], 0.1, 8.0)
     with pytest.raises(ValueError, match="dt must be positive"):
         statespace.kernel_dplr(a["Lambda"], a["P"], a["B"], a["C"], -0.1, 8)
