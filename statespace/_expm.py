@@ -142,8 +142,13 @@ def _expm_pade(xp, A):
     half = xp.pow(xp.asarray(2.0, dtype=real, device=device_of(A)), -squarings)[..., None, None]
     scaled = [P * half ** k for P, k in zip(powers, (1, 2, 4, 6), strict=True)]
     X = _pade(xp, scaled, 13, n)
+    zero = xp.zeros_like(X)
     for k in range(int(xp.max(squarings))):
-        X = xp.where((squarings > k)[..., None, None], X @ X, X)
+        # Square only the matrices that still need it: the finished ones enter the product as
+        # zeros, so an already-large result is never squared past what it needs (no overflow).
+        active = (squarings > k)[..., None, None]
+        Y = xp.where(active, X, zero)
+        X = xp.where(active, Y @ Y, X)
     return X
 
 

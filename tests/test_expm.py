@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -61,6 +63,17 @@ def test_expm_per_matrix_scaling_in_one_batch(backend):
                   np.array([[0.0, 30.0], [-30.0, 0.0]])])
     got = statespace.expm(backend.asarray(A), engine="xp")
     assert_close(got, scipy.linalg.expm(A))
+
+
+def test_expm_does_not_overflow_finished_matrices():
+    """A matrix that needs 7 squarings (e^360 ≈ 2e156, whose square overflows) beside one that needs 11: the
+    finished one must not be squared again (that overflowed with a RuntimeWarning before the fix)."""
+    A = np.stack([360.0 * np.eye(2), np.array([[-1.0, 1e4], [-1e4, -1.0]])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = statespace.expm(A, engine="xp")
+    assert np.all(np.isfinite(got))
+    assert_close(got[0], scipy.linalg.expm(A[0]))
 
 
 def test_expm_scalar_batch_shapes(backend):
