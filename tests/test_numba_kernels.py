@@ -1,0 +1,183 @@
+"""Numba engine internals: the vectorisable exp, and the blocked kernels on sizes that cross their block edges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from statespace import linear_scan, recurrence, selective_scan
+from statespace.testing import assert_close
+
+numba = pytest.importorskip("numba")
+vecmath = pytest.importorskip("statespace._engines.numba._vecmath")
+
+pytestmark = pytest.mark.numba
+
+
+def _exp_loop(fastmath):
+    """A jitted loop over ``vexp``; ``fastmath={"contract"}`` is how the kernels compile it (FMAs allowed)."""
+
+    @numba.njit(fastmath=fastmath)
+    def run(x, out):
+        for i in range(x.size):
+            out[i] = vecmath.vexp(x[i])
+
+    return run
+
+
+EXP_LOOPS = {"plain": _exp_loop(False), "contract": _exp_loop({"contract"})}
+# (dtype, exact reference dtype, input range that covers underflow to 0, subnormals and overflow)
+PRECISIONS = {"float32": (np.float32, np.float64, 110.0), "float64": (np.float64, np.longdouble, 750.0)}
+
+
+def ulp_errors(x, out, exact_dtype):
+    """|out − exp(x)| in units of the spacing of the correctly rounded result (subnormal spacing near 0)."""
+    exact = np.exp(x.astype(exact_dtype))
+    rounded = exact.astype(x.dtype)
+    finite = np.isfinite(rounded)
+    spacing = np.spacing(np.abs(rounded[finite])).astype(exact_dtype)
+    return np.abs(out[finite].astype(exact_dtype) - exact[finite]) / spacing, rounded
+
+
+@pytest.mark.parametrize("mode", sorted(EXP_LOOPS))
+@pytest.mark.parametrize("precision", sorted(PRECISIONS))
+def test_vexp_within_2_ulp_over_the_whole_range(mode, precision, rng):
+    dtype, exact_dtype, span = PRECISIONS[precision]
+    x = np.concatenate(
+        [
+            rng.uniform(-span, span, 300_000),
+            rng.uniform(-1, 1, 100_000),
+            np.linspace(-span, span, 100_001),
+            np.log(np.finfo(dtype).max) + np.linspace(-1e-3, 1e-3, 1001),  # overflow edge
+            np.log(np.finfo(dtype).smallest_subnormal) + np.linspace(-1, 1, 1001),  # underflow edge
+        ]
+    ).astype(dtype)
+    out = np.empty_like(x)
+    with np.errstate(over="ignore"):
+        EXP_LOOPS[mode](x, out)
+        errors, rounded = ulp_errors(x, out, exact_dtype)
+    assert errors.max() <= 2.0, f"max error {errors.max():.3f} ulp"
+    overflow = ~np.isfinite(rounded)
+    assert np.all(np.isposinf(out[overflow])) and np.all(np.isfinite(out[~overflow]))
+
+
+@pytest.mark.parametrize("mode", sorted(EXP_LOOPS))
+def test_vexp_float32_every_bit_pattern_stride(mode):
+    bits = np.arange(0, 2**32, 4099, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    out = np.empty_like(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        EXP_LOOPS[mode](x, out)
+        errors, rounded = ulp_errors(x, out, np.float64)
+    nan = np.isnan(x)
+    assert np.all(np.isnan(out[nan]))
+    assert errors.max() <= 2.0, f"max error {errors.max():.3f} ulp"
+    assert np.array_equal(out[~nan & ~np.isfinite(rounded)], rounded[~nan & ~np.isfinite(rounded)])
+
+
+@pytest.mark.parametrize("mode", sorted(EXP_LOOPS))
+@pytest.mark.parametrize("precision", sorted(PRECISIONS))
+def test_vexp_special_values(mode, precision):
+    dtype = PRECISIONS[precision][0]
+    x = np.array([np.nan, -np.inf, np.inf, 0.0, -0.0, -1e30, 1e30, 1.0, -1.0], dtype=dtype)
+    out = np.empty_like(x)
+    EXP_LOOPS[mode](x, out)
+    assert np.isnan(out[0])
+    np.testing.assert_array_equal(out[1:7], np.array([0.0, np.inf, 1.0, 1.0, 0.0, np.inf], dtype=dtype))
+    np.testing.assert_allclose(out[7:], np.exp(x[7:]), rtol=2 * np.finfo(dtype).eps)
+
+
+def diag_loop(Ab, Bb, C, u, x0, conj):
+    """Float64 reference: the recurrence one step at a time over all channels."""
+    x = x0.astype(complex)
+    ys = []
+    for t in range(u.shape[-1]):
+        x = Ab * x + Bb * u[..., t : t + 1]
+        y = np.sum(C * x, axis=-1)
+        ys.append(2 * y.real if conj else y)
+    return np.stack(ys, axis=-1), x
+
+
+@pytest.mark.parametrize("complex_input", [False, True])
+@pytest.mark.parametrize("conj", [True, False])
+def test_recurrence_across_channel_blocks(rng, conj, complex_input):
+    # 70 channels: one full block of 64 and a padded one; 131 steps: staged chunks of 64 plus a remainder
+    H, N2, L = 70, 5, 131
+    Ab = np.exp(-rng.uniform(0.01, 0.3, (H, N2)) + 1j * rng.uniform(0, np.pi, (H, N2)))
+    Bb, C, x0 = (rng.normal(size=(H, N2)) + 1j * rng.normal(size=(H, N2)) for _ in range(3))
+    C[::3, 0] = 0  # modes that reach no output still carry their state
+    u = rng.normal(size=(H, L)) + (1j * rng.normal(size=(H, L)) if complex_input else 0)
+    y, state = recurrence(Ab, Bb, C, u, x0=x0, conj=conj, return_state=True, engine="numba")
+    want_y, want_state = diag_loop(Ab, Bb, C, u, x0, conj)
+    assert_close(y, want_y, kind="scan")
+    assert_close(state, want_state, kind="scan")
+
+
+def test_recurrence_across_channel_blocks_float32(rng):
+    H, N2, L = 70, 6, 77
+    Ab = np.exp(-rng.uniform(0.01, 0.3, (H, N2)) + 1j * rng.uniform(0, np.pi, (H, N2)))
+    Bb, C = (rng.normal(size=(H, N2)) + 1j * rng.normal(size=(H, N2)) for _ in range(2))
+    u = rng.normal(size=(H, L))
+    as32 = [m.astype(np.complex64) for m in (Ab, Bb, C)]
+    y = recurrence(*as32, u.astype(np.float32), engine="numba")
+    assert y.dtype == np.float32
+    want, _ = diag_loop(*(m.astype(complex) for m in as32), u.astype(np.float32).astype(float), np.zeros((H, N2)), True)
+    assert_close(y, want, kind="kernel")
+
+
+def mamba_reference(u, delta, A, B, C, D, z, bias, x0):
+    """Float64 Mamba semantics (softplus on, variable grouped B/C), vectorised over channels, a loop over time."""
+    batch, dim, length = u.shape
+    dt = delta + bias[:, None]
+    dt = np.where(dt <= 20, np.log1p(np.exp(np.minimum(dt, 20))), dt)
+    Bc = np.repeat(B, dim // B.shape[1], axis=1)  # (batch, D, N, L)
+    Cc = np.repeat(C, dim // C.shape[1], axis=1)
+    x = x0.copy()
+    out = np.empty((batch, dim, length))
+    for t in range(length):
+        x = np.exp(dt[:, :, t, None] * A) * x + (dt[:, :, t] * u[:, :, t])[..., None] * Bc[..., t]
+        out[:, :, t] = np.sum(x * Cc[..., t], axis=-1) + D * u[:, :, t]
+    return out * (z / (1 + np.exp(-z))), x
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+def test_selective_scan_channel_blocks(rng, dtype_name):
+    # D = 80 with B in 5 groups (16 channels each) and C shared: SIMD blocks of 16 channels within a group;
+    # L = 45 crosses the staged chunk of 32 steps
+    batch, dim, N, L, groups = 2, 80, 4, 45, 5
+    u, z = rng.normal(size=(batch, dim, L)), rng.normal(size=(batch, dim, L))
+    delta = rng.uniform(-3, 1, (batch, dim, L))
+    A = -rng.uniform(0.5, 4, (dim, N))
+    B, C = rng.normal(size=(batch, groups, N, L)), rng.normal(size=(batch, 1, N, L))
+    D, bias, x0 = rng.normal(size=dim), rng.uniform(0, 0.5, dim), rng.normal(size=(batch, dim, N))
+    operands = [np.asarray(a, dtype=dtype_name) for a in (u, delta, A, B, C, D, z, bias, x0)]
+    out, last = selective_scan(
+        *operands[:5], D=operands[5], z=operands[6], delta_bias=operands[7], delta_softplus=True, x0=operands[8],
+        return_last_state=True, engine="numba",
+    )  # fmt: skip
+    want, want_last = mamba_reference(*(a.astype(np.float64) for a in operands))
+    assert out.dtype == dtype_name
+    assert_close(out, want, kind="kernel")
+    assert_close(last, want_last, kind="kernel")
+
+
+def test_selective_scan_leaves_x0_alone(rng):
+    # with N = 1 the (batch, N, D) working state is a contiguous view of x0 unless copied
+    u, delta = rng.normal(size=(1, 16, 5)), rng.uniform(0.1, 1, (1, 16, 5))
+    A, B, C, x0 = -np.ones((16, 1)), rng.normal(size=(1, 1, 5)), rng.normal(size=(1, 1, 5)), rng.normal(size=(1, 16, 1))
+    kept = x0.copy()
+    selective_scan(u, delta, A, B, C, x0=x0, engine="numba")
+    np.testing.assert_array_equal(x0, kept)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_linear_scan_channel_groups(rng, reverse):
+    # 10 channels: groups of 4 plus a remainder of 2; a time-invariant gate
+    a, b, x0 = rng.uniform(-0.99, 0.99, (10, 1)), rng.normal(size=(10, 50)), rng.normal(size=10)
+    x = linear_scan(a, b, x0=x0, reverse=reverse, engine="numba")
+    want = np.empty_like(b)
+    state = x0.copy()
+    for t in range(50)[::-1] if reverse else range(50):
+        state = a[:, 0] * state + b[:, t]
+        want[:, t] = state
+    assert_close(x, want, kind="scan")
