@@ -5,7 +5,7 @@ from __future__ import annotations
 import array_api_compat
 
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace
-from ._scan import broadcast_shapes
+from ._validation import broadcast_shapes
 
 __all__ = ["causal_conv"]
 

@@ -1,4 +1,4 @@
-"""The recurrent view: run a discrete LTI system over a sequence, or one step at a time (ssm-math.md §5).
+"""The recurrent view: run a discrete LTI system over a sequence, or one step at a time.
 
 Three structures share one signature, told apart by shapes (see :func:`recurrence`):
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from ._backend import device_of, float_dtype, is_complex, namespace, real_dtype, to_numpy
 from ._engines import engine_module, resolve_engine
-from ._scan import broadcast_shapes, linear_scan
-from ._validation import check_choice
+from ._scan import linear_scan
+from ._validation import broadcast_shapes, check_choice
 
 __all__ = ["recurrence", "step"]
 

@@ -1,4 +1,4 @@
-"""Mamba's selective scan (``selective_scan_ref`` semantics, ssm-math.md §6.6), plus an initial state."""
+"""Mamba's selective scan (``selective_scan_ref`` semantics of Gu & Dao 2023), plus an initial state."""
 
 from __future__ import annotations
 
