@@ -115,12 +115,23 @@ def _phi2(xp, z):
 def _gbt_log(xp, z, name: str, alpha: float):
     r"""Stable :math:`\log \bar A` for the gbt family, :math:`\bar A = (1 + (1-\alpha)z)/(1 - \alpha z)`."""
     if name == "bilinear":
-        return 2 * xp.atanh(z / 2)
+        pole = z == -2  # Ā = 0: log Ā = -inf (atanh(-1) would warn)
+        return xp.where(pole, _minus_inf(xp, z), 2 * xp.atanh(xp.where(pole, xp.zeros_like(z), z) / 2))
     if name == "euler":
-        return xp.log1p(z)
+        return _log1p_or_minus_inf(xp, z)
     if name == "backward_euler":
         return -xp.log1p(-z)
-    return xp.log1p((1 - alpha) * z) - xp.log1p(-alpha * z)
+    return _log1p_or_minus_inf(xp, (1 - alpha) * z) - xp.log1p(-alpha * z)
+
+
+def _minus_inf(xp, z):
+    return xp.full(z.shape, -math.inf, dtype=z.dtype, device=device_of(z))
+
+
+def _log1p_or_minus_inf(xp, y):
+    """``log1p(y)`` with ``log1p(-1) = -inf`` exactly and without a divide-by-zero warning."""
+    pole = y == -1
+    return xp.where(pole, _minus_inf(xp, y), xp.log1p(xp.where(pole, xp.zeros_like(y), y)))
 
 
 def discretize_diag(Lambda, B, dt, method, *, alpha=None, L=None, return_log=False):

@@ -153,7 +153,9 @@ def nplr(measure, N, rank=None, *, B_clip=None, real_clamp=None, xp=None, dtype=
     Notes
     -----
     ``A + PᵀP = c·I + S`` with ``S`` skew-symmetric (:func:`statespace.low_rank`).
-    ``c`` is the mean of the diagonal, and the imaginary parts come from
+    ``c`` is the mean of the diagonal (a rounding residue below
+    ``N·eps·max|diag A|`` is set to exactly 0, so the marginal measures legt,
+    lagt and fout have ``Re Λ = 0``, never ``+1e-16``), and the imaginary parts come from
     ``eigh(-i·S)`` on the *exactly* Hermitian ``-i·S``, ``S = (M - Mᵀ)/2``,
     ``M = A + PᵀP``. The negative imaginary half is kept; the eigenvectors of
     zero frequencies (a degenerate, real-invariant eigenspace: the DC pair of
@@ -198,6 +200,8 @@ def _nplr_host(measure: str, N: int, rank: int):
     P = _rank_correction(measure, N, rank)
     M = A + P.T @ P
     c = float(np.mean(np.diag(M)))
+    if abs(c) <= N * np.finfo(np.float64).eps * float(np.max(np.abs(np.diag(A)))):
+        c = 0.0  # rounding residue of an exactly skew normal part (legt, lagt, fout): Re Λ = 0, not ±1e-16
     w, V = _half_eigenbasis(0.5 * (M - M.T))
     Vh = V.conj().T
     return c + 1j * w, (Vh @ P.T).T, Vh @ B, V

@@ -15,7 +15,7 @@ Three structures share one signature, told apart by shapes (see :func:`recurrenc
 
 from __future__ import annotations
 
-from ._backend import device_of, float_dtype, is_complex, namespace, real_dtype, to_numpy
+from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype, to_numpy
 from ._engines import engine_module, resolve_engine
 from ._scan import linear_scan
 from ._validation import broadcast_shapes, check_choice
@@ -164,7 +164,8 @@ def recurrence(
         Shapes that match no structure (or both), batch shapes that do not broadcast,
         mis-shaped ``x0``/``D``/``u``, ``Bb`` given with a DPLR record.
     TypeError
-        An engine that cannot take these arrays.
+        An engine that cannot take these arrays; ``return_state=True`` with ``conj=True``
+        and a complex ``u``.
 
     Notes
     -----
@@ -175,6 +176,8 @@ def recurrence(
     axis; shapes that fit both with equal numbers of axes (``Ab (N, N)``, ``Bb (N, N)``,
     ``C (N, N)``) must name ``structure``. The diagonal output is fused,
     :math:`y_k = 2\\,\\mathrm{Re}\\sum_n C_n x_{k,n}`, never storing ``(..., N2, L)`` at once.
+    With ``conj=True`` the system is real, so a complex input gives the complex output
+    :math:`y(\\mathrm{Re}\\,u) + i\\,y(\\mathrm{Im}\\,u)`, as the convolution view does.
 
     Examples
     --------
@@ -185,6 +188,21 @@ def recurrence(
     [1.0, 1.5, 1.5]
     """
     kind = _structure(Ab, Bb, C, structure)
+    if conj and _complex_input(u):
+        # conj=True describes a real system; by linearity its response to a complex input is
+        # y(Re u) + i·y(Im u) (the kernel view's answer), but the final state then has no conj-paired form.
+        if return_state:
+            raise TypeError(
+                "return_state=True with conj=True needs a real input u: a complex input breaks the conjugate "
+                "symmetry of the state, which then has no N/2-mode form; pass conj=False with every mode, or run "
+                "the real and imaginary parts of u separately"
+            )
+        xp = namespace(u)
+        parts = [
+            recurrence(Ab, Bb, C, part, D, start, conj=True, structure=kind, engine=engine)
+            for part, start in ((xp.real(u), x0), (xp.imag(u), None))
+        ]
+        return xp.astype(parts[0], complex_dtype(xp, parts[0].dtype)) + 1j * parts[1]
     if kind == "diag":
         return _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine)
     xp = namespace(Ab.Bb if kind == "dplr" else Ab, Bb, C, u, D, x0)
@@ -192,6 +210,10 @@ def recurrence(
     if kind == "dplr":
         return _dplr(xp, Ab, C, u, D, x0, conj, return_state)
     return _dense(xp, Ab, Bb, C, u, D, x0, conj, return_state)
+
+
+def _complex_input(u) -> bool:
+    return isinstance(u, complex) or (hasattr(u, "dtype") and is_complex(namespace(u), u))
 
 
 # --------------------------------------------------------------------------------------
@@ -401,6 +423,11 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
     (1.0, [(1+0j)])
     """
     kind = _structure(Ab, Bb, C, structure)
+    if conj and _complex_input(u_t):
+        raise TypeError(
+            "step with conj=True needs a real input u_t: a complex input breaks the conjugate symmetry of the state; "
+            "pass conj=False with every mode, or step the real and imaginary parts of u separately"
+        )
     xp = namespace(Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D)
     dev = device_of(x)
     dtype = float_dtype(xp, Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D)

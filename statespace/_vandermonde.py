@@ -74,6 +74,9 @@ def vandermonde(v, x, L, conj: bool = True, engine=None):
     batch = broadcast_shapes(v.shape[:-1], x.shape[:-1], names=("v", "x"))
     ctype = complex_dtype(xp, float_dtype(xp, v, x))
     v, x = xp.astype(v, ctype), xp.astype(x, ctype)
+    # A mode with Re x = -inf (Ā = 0, e.g. bilinear at ΔΛ = -2) contributes v at l = 0 and nothing after, but
+    # (-inf)·0 is NaN: any real part below -1e4 gives the same exact zeros for l >= 1 and 1 at l = 0.
+    x = xp.where(xp.real(x) < -1e4, xp.asarray(-1e4, dtype=ctype, device=device_of(x)) + 1j * xp.imag(x), x)
     out_dtype = real_dtype(xp, ctype) if conj else ctype
     chosen = resolve_engine(engine, xp, func="vandermonde")
     if chosen == "numba":
