@@ -138,15 +138,32 @@ def _fft_conv(xp, u, K, length, complex_data):
         return xp.zeros(shape, dtype=u.dtype, device=device_of(u))
     n = _fast_length(xp, length + K.shape[-1] - 1, real=not complex_data)
     if array_api_compat.is_numpy_namespace(xp):
-        import scipy.fft as fft
-
-        kw = {"workers": -1}
-    else:
-        fft, kw = xp.fft, {}
+        return _fft_conv_numpy(u, K, n, length, complex_data)
+    fft = xp.fft
     if complex_data:
         cdtype = complex_dtype(xp, u.dtype)
         u, K = xp.asarray(u, dtype=cdtype), xp.asarray(K, dtype=cdtype)
-        y = fft.ifft(fft.fft(u, n=n, axis=-1, **kw) * fft.fft(K, n=n, axis=-1, **kw), n=n, axis=-1, **kw)
+        y = fft.ifft(fft.fft(u, n=n, axis=-1) * fft.fft(K, n=n, axis=-1), n=n, axis=-1)
     else:
-        y = fft.irfft(fft.rfft(u, n=n, axis=-1, **kw) * fft.rfft(K, n=n, axis=-1, **kw), n=n, axis=-1, **kw)
+        y = fft.irfft(fft.rfft(u, n=n, axis=-1) * fft.rfft(K, n=n, axis=-1), n=n, axis=-1)
     return y[..., :length]
+
+
+def _fft_conv_numpy(u, K, n, length, complex_data):
+    """NumPy: ``scipy.fft`` on every worker thread, the product formed in place in the larger spectrum."""
+    import numpy as np
+    import scipy.fft
+
+    forward, inverse = (scipy.fft.fft, scipy.fft.ifft) if complex_data else (scipy.fft.rfft, scipy.fft.irfft)
+    if complex_data:
+        cdtype = np.result_type(u.dtype, np.complex64)
+        u, K = u.astype(cdtype, copy=False), K.astype(cdtype, copy=False)
+    U = forward(u, n=n, axis=-1, workers=-1)
+    Kf = forward(K, n=n, axis=-1, workers=-1)
+    if U.shape != np.broadcast_shapes(U.shape, Kf.shape):
+        U, Kf = Kf, U  # multiply into the spectrum that already has the full batch shape
+    if U.shape == np.broadcast_shapes(U.shape, Kf.shape):
+        U *= Kf
+    else:
+        U = U * Kf
+    return inverse(U, n=n, axis=-1, workers=-1, overwrite_x=True)[..., :length]

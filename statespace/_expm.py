@@ -10,6 +10,8 @@ more it delegates to ``scipy.linalg.expm`` (measured faster there, see
 
 from __future__ import annotations
 
+import math
+
 from ._backend import device_of, float_dtype, namespace, real_dtype
 
 __all__ = ["expm"]
@@ -132,7 +134,7 @@ def _resolve_engine(engine, A):
 
 
 def _expm_pade(xp, A):
-    if A.size == 0:
+    if math.prod(A.shape) == 0:  # (not A.size: a method on torch tensors)
         return A
     if real_dtype(xp, A.dtype) == xp.float32:  # accumulate in double precision, round once (see Notes)
         return xp.astype(_expm_pade(xp, xp.astype(A, _wide(xp, A.dtype))), A.dtype)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import array_api_compat
 import numpy as np
 
 from ._backend import device_of, float_dtype, is_complex, namespace, place
@@ -291,7 +292,7 @@ def low_rank(measure, N, rank=None, *, xp=None, dtype=None, device=None):
 
 # --------------------------------------------------------------------------- basis functions
 def _is_array(t) -> bool:
-    return hasattr(t, "__array_namespace__") or isinstance(t, np.ndarray)
+    return array_api_compat.is_array_api_obj(t)  # NumPy, CuPy, torch, array-api-strict, ... (not lists/scalars)
 
 
 def _times(t, xp, dtype, device):

@@ -90,7 +90,7 @@ def make_backend(name: str) -> Backend:
         import torch
 
         torch.set_default_dtype(torch.float64)
-        return Backend("torch", xpt, "cpu")
+        return Backend("torch", xpt, torch.device("cpu"))
     if name == "cupy":
         import cupy
 
