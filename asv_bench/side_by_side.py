@@ -58,8 +58,10 @@ def recurrence(rng, jax, jnp):
     t_lfilter = best(lfilter_loop, 3)
     t_jax = best(lambda: jax_scan(*args).block_until_ready())
     err = rel_err(ss.recurrence(Ab, Bb, C, u, structure="diag"), lfilter_loop())
-    print(f"recurrence: statespace {ours * 1e3:.1f} ms | lfilter loop {t_lfilter * 1e3:.0f} ms "
-          f"({t_lfilter / ours:.1f}x) | jax.lax.scan {t_jax * 1e3:.1f} ms ({t_jax / ours:.1f}x) | rel err {err:.1e}")
+    print(
+        f"recurrence: statespace {ours * 1e3:.1f} ms | lfilter loop {t_lfilter * 1e3:.0f} ms "
+        f"({t_lfilter / ours:.1f}x) | jax.lax.scan {t_jax * 1e3:.1f} ms ({t_jax / ours:.1f}x) | rel err {err:.1e}"
+    )
 
 
 def selective(rng, jax, jnp, torch):
@@ -101,8 +103,10 @@ def selective(rng, jax, jnp, torch):
         ref = torch_reference().numpy()
     t_jax = best(lambda: jax_scan(*args).block_until_ready())
     err = rel_err(ss.selective_scan(u, delta, A, B, C, D=Dk), ref)
-    print(f"selective_scan: statespace {ours * 1e3:.1f} ms | torch reference loop {t_torch * 1e3:.0f} ms "
-          f"({t_torch / ours:.1f}x) | jax.lax.scan {t_jax * 1e3:.1f} ms ({t_jax / ours:.1f}x) | rel err {err:.1e}")
+    print(
+        f"selective_scan: statespace {ours * 1e3:.1f} ms | torch reference loop {t_torch * 1e3:.0f} ms "
+        f"({t_torch / ours:.1f}x) | jax.lax.scan {t_jax * 1e3:.1f} ms ({t_jax / ours:.1f}x) | rel err {err:.1e}"
+    )
 
 
 def convolution(rng, torch):
@@ -123,9 +127,11 @@ def convolution(rng, torch):
     ours = best(lambda: ss.causal_conv(u, K))
     t_fftconvolve = best(lambda: scipy.signal.fftconvolve(u, K[None], axes=-1)[..., :L])
     t_scipy, t_torch = best(scipy_fft), best(torch_fft)
-    print(f"causal_conv: statespace {ours * 1e3:.0f} ms | fftconvolve {t_fftconvolve * 1e3:.0f} ms "
-          f"({t_fftconvolve / ours:.2f}x) | scipy.fft {t_scipy * 1e3:.0f} ms ({t_scipy / ours:.2f}x) | "
-          f"torch.fft {t_torch * 1e3:.0f} ms ({t_torch / ours:.2f}x)")
+    print(
+        f"causal_conv: statespace {ours * 1e3:.0f} ms | fftconvolve {t_fftconvolve * 1e3:.0f} ms "
+        f"({t_fftconvolve / ours:.2f}x) | scipy.fft {t_scipy * 1e3:.0f} ms ({t_scipy / ours:.2f}x) | "
+        f"torch.fft {t_torch * 1e3:.0f} ms ({t_torch / ours:.2f}x)"
+    )
 
 
 def cauchy(rng, torch):
@@ -142,9 +148,11 @@ def cauchy(rng, torch):
     t_numpy = best(lambda: broadcasting(v, z, w), 3)
     t_torch = best(lambda: broadcasting(tv, tz, tw), 3)
     err = rel_err(ss.cauchy(v, z, w), broadcasting(v, z, w))
-    print(f"cauchy: statespace {ours * 1e3:.1f} ms | numpy broadcasting {t_numpy * 1e3:.0f} ms "
-          f"({t_numpy / ours:.0f}x) | torch broadcasting {t_torch * 1e3:.0f} ms ({t_torch / ours:.0f}x) | "
-          f"rel err {err:.1e}")
+    print(
+        f"cauchy: statespace {ours * 1e3:.1f} ms | numpy broadcasting {t_numpy * 1e3:.0f} ms "
+        f"({t_numpy / ours:.0f}x) | torch broadcasting {t_torch * 1e3:.0f} ms ({t_torch / ours:.0f}x) | "
+        f"rel err {err:.1e}"
+    )
 
 
 def main():
