@@ -22,7 +22,7 @@ import warnings
 
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype
 from ._cauchy import cauchy, cauchy_affine
-from ._discretize import discretize_diag
+from ._discretize import discretize_diag, dplr_dense
 from ._validation import broadcast_shapes, check_choice, check_modal_step, check_positive_int, require_modes
 from ._vandermonde import vandermonde
 
@@ -445,11 +445,8 @@ def _woodbury_correction(xp, s, bw, rank):
 def _dplr_power(xp, Lambda, P, step, L):
     r"""Dense :math:`\bar A^L` (..., N, N) of the conj-extended bilinear DPLR system."""
     dtype, device = Lambda.dtype, device_of(Lambda)
-    n = 2 * Lambda.shape[-1]
-    diagonal = xp.concat([Lambda, xp.conj(Lambda)], axis=-1)
-    factor = xp.concat([P, xp.conj(P)], axis=-1)  # (..., r, N): columns of p
-    eye = xp.eye(n, dtype=dtype, device=device)
-    A = eye * diagonal[..., None, :] - xp.matrix_transpose(factor) @ xp.conj(factor)
+    A, _ = dplr_dense(Lambda, P, xp.zeros_like(Lambda))
+    eye = xp.eye(A.shape[-1], dtype=dtype, device=device)
     delta = xp.astype(step, dtype)
     if delta.shape[-1] != 1:
         delta = xp.concat([delta, delta], axis=-1)
