@@ -13,7 +13,7 @@ COMMANDS = {
     "demo": ("statespace.demo", "HiPPO-LegS memory of a built-in signal: recurrence, reconstruction, NPLR check"),
     "info": ("statespace._config", "versions, engines, threads and GPU of this installation"),
     "bench": ("statespace._bench", "short benchmark: our engines beside the peers and the machine's bounds"),
-    "check": ("statespace._check", "self-test: the convolution, recurrence and scan views agree on every backend/engine"),
+    "check": ("statespace._check", "self-test: the convolution, recurrence and scan views agree on every backend"),
 }
 
 
