@@ -136,6 +136,12 @@ def _engines():
     return params
 
 
+def pytest_runtest_setup(item):
+    """Tests marked ``numba`` (they call the numba engine directly) skip where numba is not installed."""
+    if item.get_closest_marker("numba") and importlib.util.find_spec("numba") is None:
+        pytest.skip("numba not installed")
+
+
 @pytest.fixture(params=_engines())
 def engine(request) -> str:
     """Each installed engine that runs on NumPy arrays (cupy's is tested in the cupy env)."""

@@ -60,6 +60,7 @@ def test_diag_real_system_and_float32(engine, rng):
     assert_close(y, want.real, kind="views", dtype="float32")
 
 
+@pytest.mark.numba
 def test_engines_agree_float64(rng):
     Ab, Bb, C = diag_system(rng, H=8, N2=6)
     u = rng.normal(size=(8, 500))

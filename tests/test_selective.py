@@ -85,6 +85,7 @@ def test_matches_float64_loop(engine, rng, layout, cplx, options, dtype_name):
     assert_close(last, want_last, kind="scan", dtype=dtype_name, rtol_override=None)
 
 
+@pytest.mark.numba
 def test_engines_agree_float64(rng):
     args, kw = make_case(rng, "groups", True, batch=2, dim=8, N=5, L=40, groups=4)
     a = selective_scan(*args, **kw, return_last_state=True, engine="xp")
