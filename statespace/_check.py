@@ -36,8 +36,9 @@ def _backends():
         found += [("strict", xps, None), ("strict-device1", xps, xps.Device("device1"))]
     if importlib.util.find_spec("torch"):
         import array_api_compat.torch as xpt
+        import torch
 
-        found.append(("torch", xpt, "cpu"))
+        found.append(("torch", xpt, torch.device("cpu")))
     if importlib.util.find_spec("cupy"):
         try:
             import cupy
