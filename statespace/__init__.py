@@ -13,13 +13,28 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import _conv, _discretize, _expm, _hippo, _initializers, _kernels, _nplr, _recurrence, _scan, _selective
+from . import (
+    _bidirectional,
+    _conv,
+    _discretize,
+    _expm,
+    _hippo,
+    _initializers,
+    _irregular,
+    _kernels,
+    _nplr,
+    _recurrence,
+    _scan,
+    _selective,
+)
+from ._bidirectional import *  # noqa: F403
 from ._config import show_config
 from ._conv import *  # noqa: F403
 from ._discretize import *  # noqa: F403
 from ._expm import *  # noqa: F403
 from ._hippo import *  # noqa: F403
 from ._initializers import *  # noqa: F403
+from ._irregular import *  # noqa: F403
 from ._kernels import *  # noqa: F403
 from ._nplr import *  # noqa: F403
 from ._recurrence import *  # noqa: F403
@@ -27,6 +42,7 @@ from ._scan import *  # noqa: F403
 from ._selective import *  # noqa: F403
 
 __all__ = ["show_config", "__version__"]
-for _module in (_hippo, _nplr, _initializers, _expm, _discretize, _kernels, _conv, _scan, _selective, _recurrence):
+for _module in (_hippo, _nplr, _initializers, _expm, _discretize, _kernels, _conv, _scan, _selective, _recurrence,
+                _irregular, _bidirectional):
     __all__ += _module.__all__
 del _module
