@@ -55,9 +55,9 @@ API_GROUPS = [
     ),
     (
         "Outputs",
-        "Running a system over a sequence: FFT convolution, recurrence and step, linear, associative "
-        "and selective scans.",
-        ("_conv", "_recurrence", "_scan", "_selective"),
+        "Running a system over a sequence: FFT convolution (causal and bidirectional), recurrence and "
+        "step, linear, associative and selective scans, irregularly sampled sequences and forecasting.",
+        ("_conv", "_bidirectional", "_recurrence", "_scan", "_selective", "_irregular"),
     ),
     (
         "Engines and configuration",
