@@ -20,7 +20,7 @@ import array_api_compat
 
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace
 from ._conv import _fast_length, _time_last
-from ._validation import broadcast_shapes, check_nonnegative_int
+from ._validation import broadcast_shapes, broadcasts_to, check_nonnegative_int
 
 __all__ = ["bidirectional_conv", "bidirectional_kernel"]
 
@@ -181,11 +181,7 @@ def bidirectional_conv(u, K_forward, K_backward, D=None, axis: int = -1):
         ) from None
     if D is not None:
         D = xp.asarray(D, dtype=dtype, device=device)
-        try:
-            ok = tuple(broadcast_shapes(D.shape, u.shape[:-1])) == tuple(u.shape[:-1])
-        except ValueError:
-            ok = False
-        if not ok:
+        if not broadcasts_to(D.shape, u.shape[:-1]):
             raise ValueError(f"D must broadcast to u's batch shape {tuple(u.shape[:-1])}, got shape {tuple(D.shape)}")
     y = _circular(xp, xp.asarray(u, dtype=dtype), k0, k1, length, dtype)
     if D is not None:

@@ -12,6 +12,7 @@ import array_api_compat
 
 __all__ = [
     "broadcast_shapes",
+    "broadcasts_to",
     "check_choice",
     "check_modal_step",
     "check_step",
@@ -161,6 +162,14 @@ def broadcast_shapes(*shapes, names=None) -> tuple:
             raise ValueError(f"batch shapes do not broadcast: {described}")
         out.append(sizes.pop() if sizes else 1)
     return tuple(out)
+
+
+def broadcasts_to(shape, target) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``target`` (NumPy rules)."""
+    try:
+        return broadcast_shapes(tuple(shape), tuple(target)) == tuple(target)
+    except ValueError:
+        return False
 
 
 def require_modes(x, name: str, n_modes: int | None = None, min_ndim: int = 1):
