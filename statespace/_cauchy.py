@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from . import _dask
 from ._backend import complex_dtype, device_of, float_dtype, namespace, to_numpy
 from ._engines import engine_module, resolve_engine
 from ._validation import broadcast_shapes, require_modes
@@ -79,6 +80,8 @@ def cauchy(v, z, w, conj: bool = True, engine=None):
     >>> np.round(statespace.cauchy(v, z, w).real, 4)   # plus the conjugate mode -1 - 2j
     array([0.4, 0.6])
     """
+    if _dask.is_dask(v, z, w):
+        return _dask.cauchy(v, z, w, conj=conj, engine=engine)
     xp = namespace(v, z, w)
     require_modes(v, "v")
     require_modes(w, "w", v.shape[-1])

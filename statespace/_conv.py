@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import array_api_compat
 
+from . import _dask
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace
-from ._validation import broadcast_shapes
+from ._validation import broadcast_shapes, broadcasts_to
 
 __all__ = ["causal_conv"]
 
@@ -89,6 +90,8 @@ def causal_conv(u, K, D=None, axis: int = -1):
     >>> np.round(y, 12).tolist()
     [3.0, 6.5, 10.0, 13.5]
     """
+    if _dask.is_dask(u, K, D):
+        return _dask.causal_conv(u, K, D, axis=axis)
     xp = namespace(u, K, D)
     for name, arr in (("u", u), ("K", K)):
         if getattr(arr, "ndim", 0) < 1:
@@ -110,11 +113,7 @@ def causal_conv(u, K, D=None, axis: int = -1):
         ) from None
     if D is not None:
         D = xp.asarray(D, dtype=dtype, device=device)
-        try:
-            ok = tuple(broadcast_shapes(D.shape, u.shape[:-1])) == tuple(u.shape[:-1])
-        except ValueError:
-            ok = False
-        if not ok:
+        if not broadcasts_to(D.shape, u.shape[:-1]):
             raise ValueError(f"D must broadcast to u's batch shape {tuple(u.shape[:-1])}, got shape {tuple(D.shape)}")
 
     K = K[..., :length]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 
+from . import _dask
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype
 from ._cauchy import cauchy, cauchy_affine
 from ._discretize import discretize_diag, dplr_dense
@@ -224,6 +225,8 @@ def kernel_diag(Lambda, B, C, dt, L, method: str = "zoh", engine=None):
     >>> np.round(K, 5)            # 2 (1 - e^{-0.05})/0.5 · e^{-0.05 l}
     array([0.19508, 0.18557, 0.17652])
     """
+    if _dask.is_dask(Lambda, B, C, dt):
+        return _dask.kernel_diag(Lambda, B, C, dt, L, method=method, engine=engine)
     xp = namespace(Lambda, B, C, dt)
     check_choice(method, "method", DIAG_KERNEL_METHODS)
     require_modes(Lambda, "Lambda")
@@ -361,6 +364,8 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde: bool = True, engine=
     >>> K.shape, K.dtype
     ((8,), dtype('float64'))
     """
+    if _dask.is_dask(Lambda, P, B, C, dt, x0):
+        return _dask.kernel_dplr(Lambda, P, B, C, dt, L, x0=x0, ctilde=ctilde, engine=engine)
     xp = namespace(Lambda, P, B, C, dt, x0)
     require_modes(Lambda, "Lambda")
     n2 = Lambda.shape[-1]

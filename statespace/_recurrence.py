@@ -15,10 +15,11 @@ Three structures share one signature, told apart by shapes (see :func:`recurrenc
 
 from __future__ import annotations
 
+from . import _dask
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype, to_numpy
 from ._engines import engine_module, resolve_engine
 from ._scan import linear_scan
-from ._validation import broadcast_shapes, check_choice
+from ._validation import broadcast_shapes, broadcasts_to, check_choice
 
 __all__ = ["recurrence", "step"]
 
@@ -104,11 +105,7 @@ def _skip(xp, y, D, u, batch_shape):
     """``y + D·u`` with ``D`` broadcasting against the batch shape."""
     if D is None:
         return y
-    try:
-        ok = tuple(broadcast_shapes(tuple(D.shape), batch_shape)) == tuple(batch_shape)
-    except ValueError:
-        ok = False
-    if not ok:
+    if not broadcasts_to(tuple(D.shape), batch_shape):
         raise ValueError(
             f"D must broadcast to the output's batch shape {tuple(batch_shape)}, got shape {tuple(D.shape)}"
         )
@@ -231,11 +228,7 @@ def _diag_prepare(xp, Ab, Bb, C, u, D, x0):
     if x0 is not None:
         x0 = xp.asarray(x0, dtype=dtype, device=dev)
         state_shape = batch + modes[-1:]
-        try:
-            ok = tuple(broadcast_shapes(tuple(x0.shape), state_shape)) == state_shape
-        except ValueError:
-            ok = False
-        if not ok:
+        if not broadcasts_to(tuple(x0.shape), state_shape):
             raise ValueError(f"x0 must broadcast to the state shape {state_shape} (batch, N2), got {tuple(x0.shape)}")
         x0 = xp.broadcast_to(x0, state_shape)
     D = _as_skip(xp, D, dtype, dev)
@@ -243,6 +236,8 @@ def _diag_prepare(xp, Ab, Bb, C, u, D, x0):
 
 
 def _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
+    if _dask.is_dask(Ab, Bb, C, u, D, x0):
+        return _dask.recurrence_diag(Ab, Bb, C, u, D, x0, conj, return_state, engine)
     xp = namespace(Ab, Bb, C, u, D, x0)
     Ab, Bb, C, u, D, x0, batch, nmodes, dtype = _diag_prepare(xp, Ab, Bb, C, u, D, x0)
     name = resolve_engine(engine, xp, func="recurrence (diagonal systems)")
@@ -303,11 +298,7 @@ def _dense_prepare(xp, Ab, Bb, C, u, D, x0):
     batch = _broadcast([Ab.shape[:-2], Bb.shape[:-2], C2.shape[:-2], u_in.shape[:-2]], ["Ab", "Bb", "C", "u"])
     if x0 is not None:
         x0 = xp.asarray(x0, dtype=dtype, device=dev)
-        try:
-            ok = tuple(broadcast_shapes(tuple(x0.shape), batch + (n,))) == batch + (n,)
-        except ValueError:
-            ok = False
-        if not ok:
+        if not broadcasts_to(tuple(x0.shape), batch + (n,)):
             raise ValueError(f"x0 must broadcast to the state shape {batch + (n,)}, got {tuple(x0.shape)}")
     D = _as_skip(xp, D, dtype, dev)
     return Ab, Bb, C2, u_in, D, x0, batch, dtype, multi_out

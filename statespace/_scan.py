@@ -9,9 +9,10 @@ immutable array libraries too.
 
 from __future__ import annotations
 
+from . import _dask
 from ._backend import device_of, float_dtype, namespace, to_numpy
 from ._engines import engine_module, resolve_engine
-from ._validation import broadcast_shapes
+from ._validation import broadcast_shapes, broadcasts_to
 
 __all__ = ["linear_scan", "associative_scan"]
 
@@ -214,11 +215,7 @@ def _prepare(a, b, x0, axis):
         ) from None
     if x0 is not None:
         x0 = xp.asarray(x0, dtype=dtype, device=device)
-        try:
-            ok = tuple(broadcast_shapes(x0.shape, shape[:-1])) == shape[:-1]
-        except ValueError:
-            ok = False
-        if not ok:
+        if not broadcasts_to(x0.shape, shape[:-1]):
             raise ValueError(
                 f"x0 must broadcast to the state shape {shape[:-1]} (a/b without the time axis), "
                 f"got shape {tuple(x0.shape)}"
@@ -285,6 +282,8 @@ def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=Non
     >>> x.tolist(), float(last)
     ([5.0, 3.5, 2.75, 2.375], 2.375)
     """
+    if _dask.is_dask(a, b, x0):
+        return _dask.linear_scan(a, b, x0, reverse=reverse, axis=axis, engine=engine, return_last=return_last)
     xp, a, b, x0, shape, axis, ndim, dtype = _prepare(a, b, x0, axis)
     name = resolve_engine(engine, xp, func="linear_scan")
     if name == "numba":

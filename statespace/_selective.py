@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import _dask
 from ._backend import complex_dtype, device_of, is_complex, namespace, real_dtype, to_numpy
 from ._engines import engine_module, resolve_engine
 from ._scan import linear_scan
@@ -183,6 +184,8 @@ def selective_scan(
     >>> out.shape, last.shape, out.dtype
     ((2, 4, 16), (2, 4, 8), dtype('float64'))
     """
+    if _dask.is_dask(u, delta, A, B, C, D, z, delta_bias, x0):
+        return _dask.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, x0, return_last_state, engine)
     xp = namespace(u, delta, A, B, C, D, z, delta_bias, x0)
     if u.ndim != 3:
         raise ValueError(f"u must be (batch, D, L), got shape {tuple(u.shape)}")
