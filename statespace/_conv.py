@@ -105,16 +105,9 @@ def causal_conv(u, K, D=None, axis: int = -1):
     dtype = float_dtype(xp, u, K, D)
     device = device_of(u)
     length = u.shape[-1]
-    try:
-        batch = tuple(broadcast_shapes(u.shape[:-1], K.shape[:-1]))
-    except ValueError:
-        raise ValueError(
-            f"the batch axes of u {tuple(u.shape[:-1])} and K {tuple(K.shape[:-1])} do not broadcast"
-        ) from None
     if D is not None:
         D = xp.asarray(D, dtype=dtype, device=device)
-        if not broadcasts_to(D.shape, u.shape[:-1]):
-            raise ValueError(f"D must broadcast to u's batch shape {tuple(u.shape[:-1])}, got shape {tuple(D.shape)}")
+    batch = conv_batch(u.shape, K.shape, None if D is None else D.shape)
 
     K = K[..., :length]
     y = _fft_conv(xp, xp.asarray(u, dtype=dtype), xp.asarray(K, dtype=dtype), length, is_complex(xp, dtype))
@@ -122,6 +115,19 @@ def causal_conv(u, K, D=None, axis: int = -1):
         y = y + xp.expand_dims(D, axis=-1) * u
     y = xp.broadcast_to(y, batch + (length,)) if tuple(y.shape[:-1]) != batch else y
     return xp.moveaxis(y, -1, axis % ndim) if axis % ndim != ndim - 1 else y
+
+
+def conv_batch(u_shape, K_shape, D_shape=None) -> tuple:
+    """The broadcast batch shape of ``u`` and ``K`` (time last), checking that ``D`` fits ``u``'s batch."""
+    try:
+        batch = tuple(broadcast_shapes(tuple(u_shape[:-1]), tuple(K_shape[:-1])))
+    except ValueError:
+        raise ValueError(
+            f"the batch axes of u {tuple(u_shape[:-1])} and K {tuple(K_shape[:-1])} do not broadcast"
+        ) from None
+    if D_shape is not None and not broadcasts_to(D_shape, u_shape[:-1]):
+        raise ValueError(f"D must broadcast to u's batch shape {tuple(u_shape[:-1])}, got shape {tuple(D_shape)}")
+    return batch
 
 
 def _time_last(xp, x, ndim, axis):

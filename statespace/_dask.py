@@ -213,25 +213,15 @@ def _chunk_decay(a, group: int = 16):
 
 def linear_scan(a, b, x0=None, reverse=False, axis=-1, engine=None, return_last=False):
     """:func:`statespace.linear_scan` on Dask arrays (see the module docstring)."""
+    from ._scan import scan_shape
     da = _da()
     a, b, x0 = (x if x is None else da.asarray(x) for x in (a, b, x0))
     dtype = _dtype(a, b, x0)
     ndim = max(a.ndim, b.ndim, 1)
     axis = _check_axis(axis, ndim, f"a (shape {tuple(a.shape)}) and b (shape {tuple(b.shape)})")
     a, b = (_time_last(x.astype(dtype), ndim, axis) for x in (a, b))
-    try:
-        shape = tuple(broadcast_shapes(a.shape, b.shape))
-    except ValueError:
-        raise ValueError(
-            f"a and b must broadcast against each other, got a of shape {tuple(a.shape)} and b of shape "
-            f"{tuple(b.shape)} (time moved last)"
-        ) from None
+    shape = scan_shape(a.shape, b.shape, None if x0 is None else x0.shape)
     if x0 is not None:
-        if not broadcasts_to(x0.shape, shape[:-1]):
-            raise ValueError(
-                f"x0 must broadcast to the state shape {shape[:-1]} (a/b without the time axis), "
-                f"got shape {tuple(x0.shape)}"
-            )
         x0 = x0.astype(dtype)
     _check_engine(engine, "linear_scan", a, b)
     if reverse:
@@ -278,6 +268,7 @@ def _conv_block(u, K, start, length):
 
 def causal_conv(u, K, D=None, axis=-1):
     """:func:`statespace.causal_conv` on Dask arrays: overlap-add across time chunks."""
+    from ._conv import conv_batch
     da = _da()
     u, K, D = (_as_dask(x) for x in (u, K, D))
     for name, arr in (("u", u), ("K", K)):
@@ -288,16 +279,9 @@ def causal_conv(u, K, D=None, axis=-1):
     dtype = _dtype(u, K, D)
     u, K = (_time_last(x.astype(dtype), ndim, axis) for x in (u, K))
     length = u.shape[-1]
-    try:
-        batch = tuple(broadcast_shapes(u.shape[:-1], K.shape[:-1]))
-    except ValueError:
-        raise ValueError(
-            f"the batch axes of u {tuple(u.shape[:-1])} and K {tuple(K.shape[:-1])} do not broadcast"
-        ) from None
     if D is not None:
         D = da.asarray(D).astype(dtype)
-        if not broadcasts_to(D.shape, u.shape[:-1]):
-            raise ValueError(f"D must broadcast to u's batch shape {tuple(u.shape[:-1])}, got shape {tuple(D.shape)}")
+    batch = conv_batch(u.shape, K.shape, None if D is None else D.shape)
     K = K[..., :length]
     outputs = [_conv_chunk(u, K, start, stop, dtype, len(batch)) for start, stop in _time_bounds(u)]
     y = outputs[0] if len(outputs) == 1 else da.concatenate(outputs, axis=-1)
@@ -550,15 +534,9 @@ def _kernel_dplr_block(Lambda, P, B, C, dt, x0, L, ctilde, engine):
 
 def kernel_dplr(Lambda, P, B, C, dt, L, x0=None, ctilde=True, engine=None):
     """:func:`statespace.kernel_dplr` over a chunked batch (blockwise; rank and mode axes whole)."""
+    from ._kernels import check_dplr_operands
     Lambda, P, B, C, dt, x0 = (_as_dask(x) for x in (Lambda, P, B, C, dt, x0))
-    require_modes(Lambda, "Lambda")
-    n2 = Lambda.shape[-1]
-    require_modes(P, "P", n2, min_ndim=2)
-    require_modes(B, "B", n2)
-    require_modes(C, "C", n2)
-    if x0 is not None:
-        require_modes(x0, "x0", n2)
-    L = check_positive_int(L, "L")
+    L = check_dplr_operands(Lambda, P, B, C, x0, L)
     for name, arr in (("Lambda", Lambda), ("B", B), ("C", C), ("x0", x0)):
         _single_chunk(arr, -1, name, "the mode axis N2")
     for axis in (-1, -2):

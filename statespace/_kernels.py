@@ -367,14 +367,7 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde: bool = True, engine=
     if _dask.is_dask(Lambda, P, B, C, dt, x0):
         return _dask.kernel_dplr(Lambda, P, B, C, dt, L, x0=x0, ctilde=ctilde, engine=engine)
     xp = namespace(Lambda, P, B, C, dt, x0)
-    require_modes(Lambda, "Lambda")
-    n2 = Lambda.shape[-1]
-    require_modes(P, "P", n2, min_ndim=2)
-    require_modes(B, "B", n2)
-    require_modes(C, "C", n2)
-    if x0 is not None:
-        require_modes(x0, "x0", n2)
-    L = check_positive_int(L, "L")
+    L = check_dplr_operands(Lambda, P, B, C, x0, L)
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, B, C, x0))
     Lambda, P, B, C = (xp.astype(x, dtype) for x in (Lambda, P, B, C))
     step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, Lambda.dtype))
@@ -388,6 +381,18 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde: bool = True, engine=
     q = 2 * xp.real(xp.sum(xp.conj(P) * x0[..., None, :], axis=-1))
     state_row = x0 / xp.astype(step, dtype) + (Lambda * x0 - xp.sum(P * xp.astype(q, dtype)[..., None], axis=-2)) / 2
     return kernel, _dplr_kernel(xp, Lambda, P, state_row, C, step, L, engine)
+
+
+def check_dplr_operands(Lambda, P, B, C, x0, L) -> int:
+    """Mode axes of a DPLR system (and its initial state) agree, ``P`` has a rank axis; returns ``L``."""
+    require_modes(Lambda, "Lambda")
+    n2 = Lambda.shape[-1]
+    require_modes(P, "P", n2, min_ndim=2)
+    require_modes(B, "B", n2)
+    require_modes(C, "C", n2)
+    if x0 is not None:
+        require_modes(x0, "x0", n2)
+    return check_positive_int(L, "L")
 
 
 def _unit_roots(xp, L, dtype, device):

@@ -206,22 +206,27 @@ def _prepare(a, b, x0, axis):
     axis %= ndim
     a = _time_last(xp, a, ndim, axis)
     b = _time_last(xp, b, ndim, axis)
+    shape = scan_shape(a.shape, b.shape, None if x0 is None else x0.shape)
+    if x0 is not None:
+        x0 = xp.broadcast_to(xp.asarray(x0, dtype=dtype, device=device), shape[:-1])
+    return xp, a, b, x0, shape, axis, ndim, dtype
+
+
+def scan_shape(a_shape, b_shape, x0_shape=None) -> tuple:
+    """The broadcast shape of gates and inputs (time last), checking that ``x0`` fits its state part."""
     try:
-        shape = tuple(broadcast_shapes(a.shape, b.shape))
+        shape = tuple(broadcast_shapes(tuple(a_shape), tuple(b_shape)))
     except ValueError:
         raise ValueError(
-            f"a and b must broadcast against each other, got a of shape {tuple(a.shape)} and b of shape "
-            f"{tuple(b.shape)} (time moved last)"
+            f"a and b must broadcast against each other, got a of shape {tuple(a_shape)} and b of shape "
+            f"{tuple(b_shape)} (time moved last)"
         ) from None
-    if x0 is not None:
-        x0 = xp.asarray(x0, dtype=dtype, device=device)
-        if not broadcasts_to(x0.shape, shape[:-1]):
-            raise ValueError(
-                f"x0 must broadcast to the state shape {shape[:-1]} (a/b without the time axis), "
-                f"got shape {tuple(x0.shape)}"
-            )
-        x0 = xp.broadcast_to(x0, shape[:-1])
-    return xp, a, b, x0, shape, axis, ndim, dtype
+    if x0_shape is not None and not broadcasts_to(x0_shape, shape[:-1]):
+        raise ValueError(
+            f"x0 must broadcast to the state shape {shape[:-1]} (a/b without the time axis), "
+            f"got shape {tuple(x0_shape)}"
+        )
+    return shape
 
 
 def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=None, return_last: bool = False):
