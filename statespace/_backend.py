@@ -23,6 +23,7 @@ __all__ = [
     "real_dtype",
     "asarray",
     "place",
+    "time_last",
     "to_numpy",
 ]
 
@@ -125,6 +126,14 @@ def _compat_namespace(xp):
     if name in ("numpy", "cupy", "torch"):
         return importlib.import_module(f"array_api_compat.{name}")
     return xp
+
+
+def time_last(xp, x, ndim: int, axis: int):
+    """Prepend unit axes up to ``ndim``, then move ``axis`` (normalised) to the end (a view where possible)."""
+    if x.ndim < ndim:
+        x = xp.reshape(x, (1,) * (ndim - x.ndim) + tuple(x.shape))
+    axis %= ndim
+    return xp.moveaxis(x, axis, -1) if axis != ndim - 1 else x
 
 
 def to_numpy(x) -> np.ndarray:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import array_api_compat
 
-from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace
-from ._conv import _fast_length, _time_last
-from ._validation import broadcast_shapes, broadcasts_to, check_nonnegative_int
+from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, time_last
+from ._conv import _fast_length
+from ._validation import broadcast_shapes, broadcasts_to, check_axis, check_nonnegative_int
 
 __all__ = ["bidirectional_conv", "bidirectional_kernel"]
 
@@ -166,9 +166,8 @@ def bidirectional_conv(u, K_forward, K_backward, D=None, axis: int = -1):
         raise ValueError(f"u must have a time axis (at least 1 dimension), got shape {getattr(u, 'shape', ())}")
     _check_kernels(K_forward, K_backward)
     ndim = max(u.ndim, K_forward.ndim, K_backward.ndim)
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis {axis} is out of range for operands with {ndim} axes")
-    u, k0, k1 = (_time_last(xp, a, ndim, axis) for a in (u, K_forward, K_backward))
+    axis = check_axis(axis, ndim, f"operands with {ndim} axes")
+    u, k0, k1 = (time_last(xp, a, ndim, axis) for a in (u, K_forward, K_backward))
     dtype = float_dtype(xp, u, k0, k1, D)
     device = device_of(u)
     length = u.shape[-1]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import array_api_compat
 
 from . import _dask
-from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace
-from ._validation import broadcast_shapes, broadcasts_to
+from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, time_last
+from ._validation import broadcast_shapes, broadcasts_to, check_axis
 
 __all__ = ["causal_conv"]
 
@@ -99,9 +99,8 @@ def causal_conv(u, K, D=None, axis: int = -1):
                 f"{name} must have a time axis (at least 1 dimension), got shape {getattr(arr, 'shape', ())}"
             )
     ndim = max(u.ndim, K.ndim)
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis {axis} is out of range for u (shape {tuple(u.shape)}) and K (shape {tuple(K.shape)})")
-    u, K = _time_last(xp, u, ndim, axis), _time_last(xp, K, ndim, axis)
+    axis = check_axis(axis, ndim, f"u (shape {tuple(u.shape)}) and K (shape {tuple(K.shape)})")
+    u, K = time_last(xp, u, ndim, axis), time_last(xp, K, ndim, axis)
     dtype = float_dtype(xp, u, K, D)
     device = device_of(u)
     length = u.shape[-1]
@@ -128,13 +127,6 @@ def conv_batch(u_shape, K_shape, D_shape=None) -> tuple:
     if D_shape is not None and not broadcasts_to(D_shape, u_shape[:-1]):
         raise ValueError(f"D must broadcast to u's batch shape {tuple(u_shape[:-1])}, got shape {tuple(D_shape)}")
     return batch
-
-
-def _time_last(xp, x, ndim, axis):
-    if x.ndim < ndim:
-        x = xp.reshape(x, (1,) * (ndim - x.ndim) + tuple(x.shape))
-    axis %= ndim
-    return xp.moveaxis(x, axis, -1) if axis != ndim - 1 else x
 
 
 def _fft_conv(xp, u, K, length, complex_data):

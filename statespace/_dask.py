@@ -31,8 +31,15 @@ from functools import partial
 import array_api_compat
 import numpy as np
 
-from ._backend import complex_dtype, float_dtype, real_dtype
-from ._validation import broadcast_shapes, broadcasts_to, check_choice, check_positive_int, require_modes
+from ._backend import complex_dtype, float_dtype, real_dtype, time_last
+from ._validation import (
+    broadcast_shapes,
+    broadcasts_to,
+    check_axis,
+    check_choice,
+    check_positive_int,
+    require_modes,
+)
 
 _BATCH = string.ascii_lowercase
 
@@ -154,18 +161,6 @@ def _time_slice(x, start: int, stop: int, scale: int = 1):
     return x[..., scale * start : scale * stop].rechunk({-1: -1})
 
 
-def _time_last(x, ndim: int, axis: int):
-    if x.ndim < ndim:
-        x = x.reshape((1,) * (ndim - x.ndim) + tuple(x.shape))
-    return _da().moveaxis(x, axis, -1) if axis != ndim - 1 else x
-
-
-def _check_axis(axis: int, ndim: int, shapes: str) -> int:
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis {axis} is out of range for {shapes}")
-    return axis % ndim
-
-
 def _chain(decay, last, carry):
     """Carried state after one chunk: ``decay · carry + last`` (``last`` when nothing is carried)."""
     return last if carry is None else decay * carry + last
@@ -218,8 +213,8 @@ def linear_scan(a, b, x0=None, reverse=False, axis=-1, engine=None, return_last=
     a, b, x0 = (x if x is None else da.asarray(x) for x in (a, b, x0))
     dtype = _dtype(a, b, x0)
     ndim = max(a.ndim, b.ndim, 1)
-    axis = _check_axis(axis, ndim, f"a (shape {tuple(a.shape)}) and b (shape {tuple(b.shape)})")
-    a, b = (_time_last(x.astype(dtype), ndim, axis) for x in (a, b))
+    axis = check_axis(axis, ndim, f"a (shape {tuple(a.shape)}) and b (shape {tuple(b.shape)})")
+    a, b = (time_last(_da(), x.astype(dtype), ndim, axis) for x in (a, b))
     shape = scan_shape(a.shape, b.shape, None if x0 is None else x0.shape)
     if x0 is not None:
         x0 = x0.astype(dtype)
@@ -275,9 +270,9 @@ def causal_conv(u, K, D=None, axis=-1):
         if arr.ndim < 1:
             raise ValueError(f"{name} must have a time axis (at least 1 dimension), got shape {tuple(arr.shape)}")
     ndim = max(u.ndim, K.ndim)
-    axis = _check_axis(axis, ndim, f"u (shape {tuple(u.shape)}) and K (shape {tuple(K.shape)})")
+    axis = check_axis(axis, ndim, f"u (shape {tuple(u.shape)}) and K (shape {tuple(K.shape)})")
     dtype = _dtype(u, K, D)
-    u, K = (_time_last(x.astype(dtype), ndim, axis) for x in (u, K))
+    u, K = (time_last(_da(), x.astype(dtype), ndim, axis) for x in (u, K))
     length = u.shape[-1]
     if D is not None:
         D = da.asarray(D).astype(dtype)

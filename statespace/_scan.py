@@ -10,9 +10,9 @@ immutable array libraries too.
 from __future__ import annotations
 
 from . import _dask
-from ._backend import device_of, float_dtype, namespace, to_numpy
+from ._backend import device_of, float_dtype, namespace, time_last, to_numpy
 from ._engines import engine_module, resolve_engine
-from ._validation import broadcast_shapes, broadcasts_to
+from ._validation import broadcast_shapes, broadcasts_to, check_axis
 
 __all__ = ["linear_scan", "associative_scan"]
 
@@ -111,9 +111,7 @@ def associative_scan(fn, elems, reverse: bool = False, axis: int = -1):
     ndim = items[0].ndim
     if any(e.ndim != ndim for e in items):
         raise ValueError(f"elems must all have the same number of axes, got {[e.ndim for e in items]}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis {axis} is out of range for arrays with {ndim} axes")
-    axis %= ndim
+    axis = check_axis(axis, ndim, f"arrays with {ndim} axes")
     lengths = {e.shape[axis] for e in items}
     if len(lengths) > 1:
         raise ValueError(f"elems must have one length along axis {axis}, got {sorted(lengths)}")
@@ -186,13 +184,6 @@ def _linear_tree(xp, a, b, logs=None):
     return _interleave(xp, even, odd, even.ndim - 1)
 
 
-def _time_last(xp, x, ndim: int, axis: int):
-    """Prepend unit axes up to ``ndim``, then move ``axis`` to the end (no copy for NumPy)."""
-    if x.ndim < ndim:
-        x = xp.reshape(x, (1,) * (ndim - x.ndim) + tuple(x.shape))
-    return xp.moveaxis(x, axis, -1) if axis != ndim - 1 else x
-
-
 def _prepare(a, b, x0, axis):
     """Validate and normalise ``linear_scan`` arguments; time on the last axis."""
     xp = namespace(a, b, x0)
@@ -201,11 +192,8 @@ def _prepare(a, b, x0, axis):
     a = xp.asarray(a, dtype=dtype, device=device)
     b = xp.asarray(b, dtype=dtype, device=device)
     ndim = max(a.ndim, b.ndim, 1)
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis {axis} is out of range for a (shape {tuple(a.shape)}) and b (shape {tuple(b.shape)})")
-    axis %= ndim
-    a = _time_last(xp, a, ndim, axis)
-    b = _time_last(xp, b, ndim, axis)
+    axis = check_axis(axis, ndim, f"a (shape {tuple(a.shape)}) and b (shape {tuple(b.shape)})")
+    a, b = time_last(xp, a, ndim, axis), time_last(xp, b, ndim, axis)
     shape = scan_shape(a.shape, b.shape, None if x0 is None else x0.shape)
     if x0 is not None:
         x0 = xp.broadcast_to(xp.asarray(x0, dtype=dtype, device=device), shape[:-1])

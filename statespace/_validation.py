@@ -13,6 +13,7 @@ import array_api_compat
 __all__ = [
     "broadcast_shapes",
     "broadcasts_to",
+    "check_axis",
     "check_choice",
     "check_modal_step",
     "check_step",
@@ -162,6 +163,13 @@ def broadcast_shapes(*shapes, names=None) -> tuple:
             raise ValueError(f"batch shapes do not broadcast: {described}")
         out.append(sizes.pop() if sizes else 1)
     return tuple(out)
+
+
+def check_axis(axis: int, ndim: int, described: str) -> int:
+    """``axis`` normalised to ``[0, ndim)``; ``ValueError`` naming ``described`` when out of range."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for {described}")
+    return axis % ndim
 
 
 def broadcasts_to(shape, target) -> bool:
