@@ -42,7 +42,19 @@ from ._scan import *  # noqa: F403
 from ._selective import *  # noqa: F403
 
 __all__ = ["show_config", "__version__"]
-for _module in (_hippo, _nplr, _initializers, _expm, _discretize, _kernels, _conv, _scan, _selective, _recurrence,
-                _irregular, _bidirectional):
+for _module in (
+    _hippo,
+    _nplr,
+    _initializers,
+    _expm,
+    _discretize,
+    _kernels,
+    _conv,
+    _scan,
+    _selective,
+    _recurrence,
+    _irregular,
+    _bidirectional,
+):
     __all__ += _module.__all__
 del _module

@@ -49,8 +49,10 @@ def _wrapped_kernel(xp, k0, k1, L: int, n: int, dtype):
     """
     batch = tuple(broadcast_shapes(k0.shape[:-1], k1.shape[:-1]))
     dev = device_of(k0)
-    k0, k1 = (xp.broadcast_to(xp.asarray(k[..., : min(k.shape[-1], L)], dtype=dtype), batch + (min(k.shape[-1], L),))
-              for k in (k0, k1))  # slice within bounds: the array API leaves out-of-range stops unspecified
+    k0, k1 = (
+        xp.broadcast_to(xp.asarray(k[..., : min(k.shape[-1], L)], dtype=dtype), batch + (min(k.shape[-1], L),))
+        for k in (k0, k1)
+    )  # slice within bounds: the array API leaves out-of-range stops unspecified
     middle = xp.zeros(batch + (n - k0.shape[-1] - k1.shape[-1],), dtype=dtype, device=dev)
     return xp.concat([k0, middle, xp.flip(k1, axis=-1)], axis=-1)
 

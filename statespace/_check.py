@@ -150,23 +150,35 @@ def _views(xp, device, dtype_name, engine, sys):
         y2 = recurrence(Ab, Bb, d["C"], u[..., L // 3 :], x0=x1, structure="diag", engine=engine)
         return xp.concat([y1, y2], axis=-1)
 
-    yield "conv∘kernel_diag", "diag zoh", lambda: causal_conv(
-        u, kernel_diag(d["Lambda"], d["B"], d["C"], dt, L, method="zoh", engine=engine)
+    yield (
+        "conv∘kernel_diag",
+        "diag zoh",
+        lambda: causal_conv(u, kernel_diag(d["Lambda"], d["B"], d["C"], dt, L, method="zoh", engine=engine)),
     )
-    yield "recurrence (diag)", "diag zoh", lambda: recurrence(
-        *discretize_diag(d["Lambda"], d["B"], dt, "zoh"), d["C"], u, structure="diag", engine=engine
+    yield (
+        "recurrence (diag)",
+        "diag zoh",
+        lambda: recurrence(
+            *discretize_diag(d["Lambda"], d["B"], dt, "zoh"), d["C"], u, structure="diag", engine=engine
+        ),
     )
     yield "recurrence split+carry", "diag zoh", diag_split
     yield "linear_scan (diag)", "diag zoh", diag_scan
-    yield "selective_scan (LTI)", "diag zoh_simplified", lambda: selective_scan(
-        u, xp.broadcast_to(dt[:, None], u.shape), d["Lambda"], d["B"], d["C"], engine=engine
+    yield (
+        "selective_scan (LTI)",
+        "diag zoh_simplified",
+        lambda: selective_scan(u, xp.broadcast_to(dt[:, None], u.shape), d["Lambda"], d["B"], d["C"], engine=engine),
     )
-    yield "conv∘kernel_dplr", "dplr bilinear", lambda: causal_conv(
-        u, kernel_dplr(q["Lambda"], q["P"], q["B"], q["C"], dt, L, ctilde=False, engine=engine)
+    yield (
+        "conv∘kernel_dplr",
+        "dplr bilinear",
+        lambda: causal_conv(u, kernel_dplr(q["Lambda"], q["P"], q["B"], q["C"], dt, L, ctilde=False, engine=engine)),
     )
     if numba_ok:
-        yield "recurrence (dplr)", "dplr bilinear", lambda: recurrence(
-            discretize_dplr(q["Lambda"], q["P"], q["B"], dt, "bilinear"), None, q["C"], u
+        yield (
+            "recurrence (dplr)",
+            "dplr bilinear",
+            lambda: recurrence(discretize_dplr(q["Lambda"], q["P"], q["B"], dt, "bilinear"), None, q["C"], u),
         )
 
         def dense(view):
@@ -217,6 +229,8 @@ def run(args) -> int:
         if not quiet or not ok:
             print(line((name, backend, engine, dtype_name, f"{err:.2e}", f"{tol:.0e}", "ok" if ok else "FAIL")))
     failed = sum(not r[-1] for r in rows)
-    print(f"{len(rows) - failed}/{len(rows)} checks passed in {time.perf_counter() - start:.1f} s"
-          + ("" if not failed else f"; {failed} FAILED"))
+    print(
+        f"{len(rows) - failed}/{len(rows)} checks passed in {time.perf_counter() - start:.1f} s"
+        + ("" if not failed else f"; {failed} FAILED")
+    )
     return 1 if failed else 0

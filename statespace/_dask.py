@@ -124,7 +124,12 @@ def _blockwise(fn, out_tail: str, args, batch_ndim: int, dtype, new_axes=None):
     out_ind = letters + out_tail
     meta = array_api_compat.array_namespace(first._meta).empty((0,) * len(out_ind), dtype=dtype)
     return da.blockwise(
-        partial(_call_on_blocks, fn), out_ind, *flat, new_axes=new_axes or {}, dtype=dtype, meta=meta,
+        partial(_call_on_blocks, fn),
+        out_ind,
+        *flat,
+        new_axes=new_axes or {},
+        dtype=dtype,
+        meta=meta,
         concatenate=False,
     )
 
@@ -195,9 +200,7 @@ def _chunk_decay(a, group: int = 16):
     steps = a.shape[-1]
     whole = steps - steps % group
     grouped = xp.reshape(a[..., :whole], tuple(a.shape[:-1]) + (whole // group, group))
-    partial_products = xp.concat(
-        [xp.prod(grouped, axis=-1), xp.prod(a[..., whole:], axis=-1, keepdims=True)], axis=-1
-    )
+    partial_products = xp.concat([xp.prod(grouped, axis=-1), xp.prod(a[..., whole:], axis=-1, keepdims=True)], axis=-1)
     with np.errstate(divide="ignore"):  # a zero gate: log 0 = -inf, exp(-inf) = 0
         if xp.isdtype(a.dtype, "complex floating"):
             return xp.exp(xp.sum(xp.log(partial_products), axis=-1))
@@ -209,6 +212,7 @@ def _chunk_decay(a, group: int = 16):
 def linear_scan(a, b, x0=None, reverse=False, axis=-1, engine=None, return_last=False):
     """:func:`statespace.linear_scan` on Dask arrays (see the module docstring)."""
     from ._scan import scan_shape
+
     da = _da()
     a, b, x0 = (x if x is None else da.asarray(x) for x in (a, b, x0))
     dtype = _dtype(a, b, x0)
@@ -264,6 +268,7 @@ def _conv_block(u, K, start, length):
 def causal_conv(u, K, D=None, axis=-1):
     """:func:`statespace.causal_conv` on Dask arrays: overlap-add across time chunks."""
     from ._conv import conv_batch
+
     da = _da()
     u, K, D = (_as_dask(x) for x in (u, K, D))
     for name, arr in (("u", u), ("K", K)):
@@ -378,8 +383,18 @@ def _selective_block(u, delta, A, B, C, D, z, bias, x0, softplus, engine, want_s
     from ._selective import selective_scan
 
     result = selective_scan(
-        u, delta, A, B, C, D=D, z=z, delta_bias=bias, delta_softplus=softplus, x0=x0,
-        return_last_state=want_state, engine=engine,
+        u,
+        delta,
+        A,
+        B,
+        C,
+        D=D,
+        z=z,
+        delta_bias=bias,
+        delta_softplus=softplus,
+        x0=x0,
+        return_last_state=want_state,
+        engine=engine,
     )
     return result[1] if want_state else result
 
@@ -413,8 +428,20 @@ def _weight_index(w, name, interleaved):
     return "N" + time
 
 
-def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, x0=None,
-                   return_last_state=False, engine=None):
+def selective_scan(
+    u,
+    delta,
+    A,
+    B,
+    C,
+    D=None,
+    z=None,
+    delta_bias=None,
+    delta_softplus=False,
+    x0=None,
+    return_last_state=False,
+    engine=None,
+):
     """:func:`statespace.selective_scan` on Dask arrays (state carried across time chunks)."""
     from ._selective import _compute_dtype
 
@@ -435,8 +462,10 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     a_complex = np.issubdtype(A.dtype, np.complexfloating)
     for name, arr in (("A", A), ("x0", x0)):
         _single_chunk(arr, -1, name, "the state axis N")
-    interleaved = {name: a_complex and w.ndim > 2 and not np.issubdtype(w.dtype, np.complexfloating)
-                   for name, w in (("B", B), ("C", C))}
+    interleaved = {
+        name: a_complex and w.ndim > 2 and not np.issubdtype(w.dtype, np.complexfloating)
+        for name, w in (("B", B), ("C", C))
+    }
     tails = {name: _weight_index(w, name, interleaved[name]) for name, w in (("B", B), ("C", C))}
     grouped = [w for w in (B, C) if w.ndim == 4 and w.shape[1] > 1]
     if grouped:
@@ -454,9 +483,15 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
             return _time_slice(w, start, stop, 2 if interleaved[name] else 1)
 
         return [
-            (_time_slice(u, start, stop), "dT"), (_time_slice(delta, start, stop), "dT"), (A, "dN"),
-            (cut(B, "B"), tails["B"]), (cut(C, "C"), tails["C"]), (D, "d"), (_time_slice(z, start, stop), "dT"),
-            (delta_bias, "d"), (carry, "dN"),
+            (_time_slice(u, start, stop), "dT"),
+            (_time_slice(delta, start, stop), "dT"),
+            (A, "dN"),
+            (cut(B, "B"), tails["B"]),
+            (cut(C, "C"), tails["C"]),
+            (D, "d"),
+            (_time_slice(z, start, stop), "dT"),
+            (delta_bias, "d"),
+            (carry, "dN"),
         ]
 
     options = dict(softplus=bool(delta_softplus), engine=engine)
@@ -471,7 +506,10 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
         last = _blockwise(partial(_selective_block, want_state=True, **options), "dN", plain, 1, state_dtype)
         steps = _blockwise(
             partial(_delta_sum, softplus=bool(delta_softplus), dtype=real),
-            "d", [plain[1], (delta_bias, "d")], 1, real,
+            "d",
+            [plain[1], (delta_bias, "d")],
+            1,
+            real,
         )
         decay = da.exp(A.astype(state_dtype)[None] * steps[..., None])
         carry = _chain(decay, last, carry)
@@ -530,6 +568,7 @@ def _kernel_dplr_block(Lambda, P, B, C, dt, x0, L, ctilde, engine):
 def kernel_dplr(Lambda, P, B, C, dt, L, x0=None, ctilde=True, engine=None):
     """:func:`statespace.kernel_dplr` over a chunked batch (blockwise; rank and mode axes whole)."""
     from ._kernels import check_dplr_operands
+
     Lambda, P, B, C, dt, x0 = (_as_dask(x) for x in (Lambda, P, B, C, dt, x0))
     L = check_dplr_operands(Lambda, P, B, C, x0, L)
     for name, arr in (("Lambda", Lambda), ("B", B), ("C", C), ("x0", x0)):

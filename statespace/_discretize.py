@@ -74,9 +74,7 @@ def _resolve_method(method, alpha, allowed: tuple, structure: str, why: str = ""
     canonical = ALIASES.get(method, method) if isinstance(method, str) else None
     if canonical in METHODS and canonical not in allowed:
         valid = ", ".join(repr(c) for c in spellings)
-        raise ValueError(
-            f"method {method!r} does not apply to {structure} systems{why}; expected one of {valid}"
-        )
+        raise ValueError(f"method {method!r} does not apply to {structure} systems{why}; expected one of {valid}")
     name = ALIASES.get(check_choice(method, "method", spellings), method)
     if name == "gbt":
         if alpha is None:
@@ -300,8 +298,11 @@ def _dense_operands(A, B, name_B="B"):
 def _broadcast_batch(xp, step, A, B):
     """Broadcast ``step (..., 1, 1)``, ``A`` and ``B`` to one batch shape."""
     batch = broadcast_shapes(tuple(step.shape[:-2]), tuple(A.shape[:-2]), tuple(B.shape[:-2]))
-    return (xp.broadcast_to(step, batch + (1, 1)), xp.broadcast_to(A, batch + tuple(A.shape[-2:])),
-            xp.broadcast_to(B, batch + tuple(B.shape[-2:])))
+    return (
+        xp.broadcast_to(step, batch + (1, 1)),
+        xp.broadcast_to(A, batch + tuple(A.shape[-2:])),
+        xp.broadcast_to(B, batch + tuple(B.shape[-2:])),
+    )
 
 
 def _eye_like(xp, A):
@@ -331,15 +332,18 @@ def _dense_exponential(xp, A, B, step, name):
         top = [step * A, step * B] + ([_zeros(xp, A, (n, m))] if name == "foh" else [])
         rows = [xp.concat(top, axis=-1)]
         if name == "foh":
-            rows.append(xp.concat([_zeros(xp, A, (m, n + m)), xp.broadcast_to(_eye_k(xp, A, m), rows[0].shape[:-2]
-                                                                                  + (m, m))], axis=-1))
+            rows.append(
+                xp.concat(
+                    [_zeros(xp, A, (m, n + m)), xp.broadcast_to(_eye_k(xp, A, m), rows[0].shape[:-2] + (m, m))], axis=-1
+                )
+            )
         width = rows[0].shape[-1]
         rows.append(_zeros(xp, A, (width - sum(r.shape[-2] for r in rows), width)))
         block = expm(xp.concat(rows, axis=-2))
-        Ab, Gamma1 = block[..., :n, :n], block[..., :n, n:n + m]
+        Ab, Gamma1 = block[..., :n, :n], block[..., :n, n : n + m]
         if name == "zoh":
             return Ab, Gamma1, None
-        Gamma2 = block[..., :n, n + m:]
+        Gamma2 = block[..., :n, n + m :]
         return Ab, Gamma1 - Gamma2 + Ab @ Gamma2, Gamma2
     Ab = expm(step * A)
     if name == "impulse":
@@ -411,8 +415,9 @@ def discretize(A, B, dt, method, alpha=None):
     ((2, 2, 2), (2, 2, 1))
     """
     xp, dtype, A, B = _dense_operands(A, B)
-    name, alpha = _resolve_method(method, alpha, DENSE_METHODS, "dense",
-                                  " (dss is defined for diagonal systems: use discretize_diag)")
+    name, alpha = _resolve_method(
+        method, alpha, DENSE_METHODS, "dense", " (dss is defined for diagonal systems: use discretize_diag)"
+    )
     step = _dense_step(dt, xp, A, B, dtype)
     step, A, B = _broadcast_batch(xp, step, A, B)
     if alpha is not None:
@@ -494,8 +499,13 @@ def cont2discrete(system, dt, method="zoh", alpha=None):
     xp, dtype, A, B = _dense_operands(A, B)
     C, D = xp.astype(xp.asarray(C, device=device_of(A)), dtype), xp.astype(xp.asarray(D, device=device_of(A)), dtype)
     _check_output_matrices(A, B, C, D)
-    name, alpha = _resolve_method(method, alpha, tuple(m for m in DENSE_METHODS if m != "zoh_simplified"),
-                                  "scipy.signal.cont2discrete-style", " (it is not a SciPy method)")
+    name, alpha = _resolve_method(
+        method,
+        alpha,
+        tuple(m for m in DENSE_METHODS if m != "zoh_simplified"),
+        "scipy.signal.cont2discrete-style",
+        " (it is not a SciPy method)",
+    )
     batch = broadcast_shapes(*(tuple(x.shape[:-2]) for x in (A, B, C, D)))
     step = check_step(dt, xp, batch_shape=batch, modes=False, dtype=real_dtype(xp, dtype), device=device_of(A))
     batch = broadcast_shapes(batch, tuple(step.shape[:-2]))
@@ -717,8 +727,9 @@ def discretize_dplr(Lambda, P, B, dt, method, *, alpha=None, dense=False):
     _check_mode_operand(B, "B", Lambda)
     step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype))
     if step.shape[-1] != 1:
-        raise ValueError(f"dt must be one step per DPLR system (A is not diagonal), got a per-mode dt of shape "
-                         f"{tuple(step.shape)}")
+        raise ValueError(
+            f"dt must be one step per DPLR system (A is not diagonal), got a per-mode dt of shape {tuple(step.shape)}"
+        )
     if alpha is None:
         A_full, B_full = dplr_dense(Lambda, P, B)
         Ab, Bb = discretize(A_full, B_full[..., None], xp.reshape(step, tuple(step.shape[:-1])), name)
@@ -737,9 +748,17 @@ def _woodbury_record(xp, Lambda, P, B, step, name, alpha):
     K = xp.eye(r, dtype=real, device=device_of(Lambda)) + coupling * gram
     capacitance = coupling * xp.linalg.inv(K)
     record = DiscreteDPLR(
-        Lambda=Lambda, P=P, B=B, dt=step, method=name, alpha=alpha, Bb=None,
-        _forward=((1 - alpha) * step[..., None]) * P, _diagonal=1 + ((1 - alpha) * step) * Lambda,
-        _inverse=inverse, _capacitance=capacitance,
+        Lambda=Lambda,
+        P=P,
+        B=B,
+        dt=step,
+        method=name,
+        alpha=alpha,
+        Bb=None,
+        _forward=((1 - alpha) * step[..., None]) * P,
+        _diagonal=1 + ((1 - alpha) * step) * Lambda,
+        _inverse=inverse,
+        _capacitance=capacitance,
     )
     Bb = record._solve(xp, step * B + xp.zeros(inverse.shape, dtype=B.dtype, device=device_of(B)))
     return replace(record, Bb=Bb)

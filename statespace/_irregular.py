@@ -89,8 +89,10 @@ def _real_axis_array(xp, value, name, device):
 def _intervals(xp, times, steps, start, device):
     """Interval lengths ``Δ_k ≥ 0`` (``(..., L)``, in the timestamps' precision) from ``times`` or ``steps``."""
     if (times is None) == (steps is None):
-        raise ValueError("pass exactly one of times= (sample timestamps) or steps= (interval lengths), not "
-                         + ("both" if times is not None else "neither"))
+        raise ValueError(
+            "pass exactly one of times= (sample timestamps) or steps= (interval lengths), not "
+            + ("both" if times is not None else "neither")
+        )
     if steps is not None:
         if start is not None:
             raise ValueError("start applies to times= only; with steps= the first step is the time from x0")
@@ -101,9 +103,7 @@ def _intervals(xp, times, steps, start, device):
     times = _real_axis_array(xp, times, "times", device)
     gaps = times[..., 1:] - times[..., :-1]
     if not bool(xp.all(gaps > 0)):
-        raise ValueError(
-            f"times must be strictly increasing along the last axis, got a gap of {float(xp.min(gaps))}"
-        )
+        raise ValueError(f"times must be strictly increasing along the last axis, got a gap of {float(xp.min(gaps))}")
     if times.shape[-1] == 0:
         return times
     if start is None:
@@ -113,8 +113,9 @@ def _intervals(xp, times, steps, start, device):
             start = _real_axis_array(xp, xp.expand_dims(xp.asarray(start, device=device), axis=-1), "start", device)
         first = times[..., :1] - start
         if not bool(xp.all(first > 0)):
-            raise ValueError(f"start must be earlier than times[..., 0], got start − times[..., 0] = "
-                             f"{-float(xp.min(first))}")
+            raise ValueError(
+                f"start must be earlier than times[..., 0], got start − times[..., 0] = {-float(xp.min(first))}"
+            )
     batch = _batch([first.shape[:-1], gaps.shape[:-1]], ["start", "times"])
     return xp.concat([xp.broadcast_to(first, batch + (1,)), xp.broadcast_to(gaps, batch + (gaps.shape[-1],))], axis=-1)
 
@@ -139,8 +140,21 @@ def _check_length(intervals, length, times):
 # --------------------------------------------------------------------------------------
 # response at the samples
 # --------------------------------------------------------------------------------------
-def irregular_response(system, u, *, times=None, steps=None, start=None, method="zoh", alpha=None, x0=None,
-                       conj: bool = True, structure=None, return_state: bool = False, engine=None):
+def irregular_response(
+    system,
+    u,
+    *,
+    times=None,
+    steps=None,
+    start=None,
+    method="zoh",
+    alpha=None,
+    x0=None,
+    conj: bool = True,
+    structure=None,
+    return_state: bool = False,
+    engine=None,
+):
     r"""Output of a continuous LTI system whose input is sampled at irregular times.
 
     Parameters
@@ -244,8 +258,10 @@ def irregular_response(system, u, *, times=None, steps=None, start=None, method=
             raise TypeError(f"{name} must be an array (..., L), got {type(value).__name__}")
     xp = namespace(A, B, C, u, D, x0, times, steps, start)
     if conj and is_complex(xp, u):
-        raise TypeError("a complex u needs conj=False (with every mode); with conj=True the system is real, "
-                        "so run the real and imaginary parts of u separately")
+        raise TypeError(
+            "a complex u needs conj=False (with every mode); with conj=True the system is real, "
+            "so run the real and imaginary parts of u separately"
+        )
     name, alpha = _resolve_method(method, alpha, IRREGULAR_METHODS, "irregularly sampled", _WHY)
     intervals = _intervals(xp, times, steps, start, device_of(u))
     if kind == "diag":
@@ -268,8 +284,9 @@ def _diag_response(xp, Lambda, B, C, D, u, x0, intervals, times, name, alpha, co
     batch = _sampling_batch(batch, intervals, times)
     step, positive = _safe(xp, xp.broadcast_to(intervals, batch + (length,)), dtype)
     grid = batch + (nmodes, length)
-    Ab, Bb = discretize_diag(xp.broadcast_to(Lambda[..., None], grid), B[..., None], step[..., None, :], name,
-                             alpha=alpha)
+    Ab, Bb = discretize_diag(
+        xp.broadcast_to(Lambda[..., None], grid), B[..., None], step[..., None, :], name, alpha=alpha
+    )
     gate = xp.where(positive[..., None, :], Ab, xp.ones_like(Ab))
     drive = xp.where(positive[..., None, :], Bb, xp.zeros_like(Bb)) * u[..., None, :]
     states, last = linear_scan(gate, drive, x0=x0, engine=engine, return_last=True)
@@ -315,8 +332,11 @@ def _dense_response(xp, A, B, C, D, u, x0, intervals, times, name, alpha, conj, 
     if length:
         last = states[..., -1, :, 0]
     else:
-        last = xp.zeros(batch + (n,), dtype=dtype, device=device_of(u_in)) if x0 is None else xp.broadcast_to(
-            x0, batch + (n,))
+        last = (
+            xp.zeros(batch + (n,), dtype=dtype, device=device_of(u_in))
+            if x0 is None
+            else xp.broadcast_to(x0, batch + (n,))
+        )
     return y, last
 
 

@@ -409,14 +409,24 @@ def _dplr_kernel(xp, Lambda, P, B, C, step, L, engine):
     dtype, device = Lambda.dtype, device_of(Lambda)
     rank, n2 = P.shape[-2], Lambda.shape[-1]
     batch = broadcast_shapes(
-        Lambda.shape[:-1], P.shape[:-2], B.shape[:-1], C.shape[:-1], step.shape[:-1],
+        Lambda.shape[:-1],
+        P.shape[:-2],
+        B.shape[:-1],
+        C.shape[:-1],
+        step.shape[:-1],
         names=("Lambda", "P", "B", "C", "dt"),
     )
     delta = xp.astype(step, dtype)
-    inputs = xp.concat([xp.broadcast_to((delta * B)[..., None, :], batch + (1, n2)),
-                        xp.broadcast_to(delta[..., None, :] * P, batch + (rank, n2))], axis=-2)
-    outputs = xp.concat([xp.broadcast_to(C[..., None, :], batch + (1, n2)),
-                         xp.broadcast_to(xp.conj(P), batch + (rank, n2))], axis=-2)
+    inputs = xp.concat(
+        [
+            xp.broadcast_to((delta * B)[..., None, :], batch + (1, n2)),
+            xp.broadcast_to(delta[..., None, :] * P, batch + (rank, n2)),
+        ],
+        axis=-2,
+    )
+    outputs = xp.concat(
+        [xp.broadcast_to(C[..., None, :], batch + (1, n2)), xp.broadcast_to(xp.conj(P), batch + (rank, n2))], axis=-2
+    )
     pairs = xp.reshape(outputs[..., :, None, :] * inputs[..., None, :, :], batch + ((rank + 1) ** 2, n2))
     omega = _unit_roots(xp, L, dtype, device)
     bw = 1 + omega

@@ -196,8 +196,13 @@ def require_modes(x, name: str, n_modes: int | None = None, min_ndim: int = 1):
 def check_modal_step(dt, xp, Lambda, *, dtype, name: str = "dt"):
     """:func:`check_step` for a modal system ``Lambda (..., N2)``, plus the size of a per-mode axis (N2 or 1)."""
     step = check_step(
-        dt, xp, batch_shape=tuple(Lambda.shape[:-1]), modes=True, dtype=dtype,
-        device=array_api_compat.device(Lambda), name=name,
+        dt,
+        xp,
+        batch_shape=tuple(Lambda.shape[:-1]),
+        modes=True,
+        dtype=dtype,
+        device=array_api_compat.device(Lambda),
+        name=name,
     )
     if step.shape[-1] not in (1, Lambda.shape[-1]):
         raise ValueError(

@@ -36,8 +36,11 @@ def test_equals_s4_construction(rng, L):
     n = 2 * L
     K = bidirectional_kernel(k0, k1, L)
     assert K.shape == (3, n)
-    assert_close(np.fft.irfft(np.fft.rfft(u, n=n) * np.fft.rfft(K, n=n), n=n)[..., :L],
-                 s4_fftconv_bidirectional(u, k0, k1), kind="views")
+    assert_close(
+        np.fft.irfft(np.fft.rfft(u, n=n) * np.fft.rfft(K, n=n), n=n)[..., :L],
+        s4_fftconv_bidirectional(u, k0, k1),
+        kind="views",
+    )
 
 
 def test_equals_forward_plus_time_reversed_pass_of_two_systems(rng, dtype_name):
@@ -95,8 +98,9 @@ def test_backends(backend, dtype_name, rng):
     assert y.dtype == backend.dtype(dtype_name)
     if backend.device is not None:
         assert y.device == backend.device
-    assert_close(to_host(y), np.array([direct_sum(u[h], k0[h], k1[h], D[h]) for h in range(2)]), kind="views",
-                 dtype=dtype_name)
+    assert_close(
+        to_host(y), np.array([direct_sum(u[h], k0[h], k1[h], D[h]) for h in range(2)]), kind="views", dtype=dtype_name
+    )
     K = bidirectional_kernel(backend.asarray(k0, dtype_name), backend.asarray(k1, dtype_name), L)
     assert K.dtype == backend.dtype(dtype_name) and K.shape == (2, 2 * L)
     if backend.device is not None:

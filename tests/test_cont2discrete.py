@@ -9,8 +9,19 @@ import scipy.signal
 import statespace
 from statespace.testing import assert_close, to_host
 
-CASES = [("zoh", None), ("foh", None), ("impulse", None), ("bilinear", None), ("tustin", None), ("euler", None),
-         ("forward_diff", None), ("backward_diff", None), ("gbt", 0.0), ("gbt", 0.25), ("gbt", 1.0)]
+CASES = [
+    ("zoh", None),
+    ("foh", None),
+    ("impulse", None),
+    ("bilinear", None),
+    ("tustin", None),
+    ("euler", None),
+    ("forward_diff", None),
+    ("backward_diff", None),
+    ("gbt", 0.0),
+    ("gbt", 0.25),
+    ("gbt", 1.0),
+]
 
 
 def _stable_systems(rng, batch, n, m, p):
@@ -26,8 +37,9 @@ def test_parity_with_scipy_per_system(backend, rng, method, alpha, n, m, p):
     if method == "impulse":
         D = np.zeros_like(D)
     dt = rng.uniform(0.01, 1.0, 4)
-    out = statespace.cont2discrete(tuple(backend.asarray(x) for x in (A, B, C, D)), backend.asarray(dt),
-                                   method=method, alpha=alpha)
+    out = statespace.cont2discrete(
+        tuple(backend.asarray(x) for x in (A, B, C, D)), backend.asarray(dt), method=method, alpha=alpha
+    )
     assert len(out) == 5
     for i in range(4):
         ref = scipy.signal.cont2discrete((A[i], B[i], C[i], D[i]), dt[i], method=method, alpha=alpha)
@@ -63,33 +75,72 @@ _AC, _BC = np.eye(2), np.full((2, 1), 0.5)
 _CC, _DC = np.array([[0.75, 1.0], [1.0, 1.0], [1.0, 0.25]]), np.array([[0.0], [0.0], [-0.33]])
 LITERAL = [
     ("zoh", None, 0.5, _DC, 1.648721270700128 * np.eye(2), np.full((2, 1), 0.324360635350064), _CC, _DC),
-    ("foh", None, 0.5, _DC, 1.648721270700128 * np.eye(2), np.full((2, 1), 0.420839287058789), _CC,
-     np.array([[0.260262223725224], [0.297442541400256], [-0.144098411624840]])),
-    ("impulse", None, 0.5, 0 * _DC, 1.648721270700128 * np.eye(2), np.full((2, 1), 0.412180317675032), _CC,
-     np.array([[0.4375], [0.5], [0.3125]])),
-    ("gbt", 1 / 3, 0.5, _DC, 1.6 * np.eye(2), np.full((2, 1), 0.3), np.array([[0.9, 1.2], [1.2, 1.2], [1.2, 0.3]]),
-     np.array([[0.175], [0.2], [-0.205]])),
+    (
+        "foh",
+        None,
+        0.5,
+        _DC,
+        1.648721270700128 * np.eye(2),
+        np.full((2, 1), 0.420839287058789),
+        _CC,
+        np.array([[0.260262223725224], [0.297442541400256], [-0.144098411624840]]),
+    ),
+    (
+        "impulse",
+        None,
+        0.5,
+        0 * _DC,
+        1.648721270700128 * np.eye(2),
+        np.full((2, 1), 0.412180317675032),
+        _CC,
+        np.array([[0.4375], [0.5], [0.3125]]),
+    ),
+    (
+        "gbt",
+        1 / 3,
+        0.5,
+        _DC,
+        1.6 * np.eye(2),
+        np.full((2, 1), 0.3),
+        np.array([[0.9, 1.2], [1.2, 1.2], [1.2, 0.3]]),
+        np.array([[0.175], [0.2], [-0.205]]),
+    ),
     ("euler", None, 0.5, _DC, 1.5 * np.eye(2), np.full((2, 1), 0.25), _CC, _DC),
-    ("backward_diff", None, 0.5, _DC, 2.0 * np.eye(2), np.full((2, 1), 0.5),
-     np.array([[1.5, 2.0], [2.0, 2.0], [2.0, 0.5]]), np.array([[0.875], [1.0], [0.295]])),
-    ("bilinear", None, 0.5, _DC, 5 / 3 * np.eye(2), np.full((2, 1), 1 / 3),
-     np.array([[1.0, 4 / 3], [4 / 3, 4 / 3], [4 / 3, 1 / 3]]),
-     np.array([[0.291666666666667], [1 / 3], [-0.121666666666667]])),
+    (
+        "backward_diff",
+        None,
+        0.5,
+        _DC,
+        2.0 * np.eye(2),
+        np.full((2, 1), 0.5),
+        np.array([[1.5, 2.0], [2.0, 2.0], [2.0, 0.5]]),
+        np.array([[0.875], [1.0], [0.295]]),
+    ),
+    (
+        "bilinear",
+        None,
+        0.5,
+        _DC,
+        5 / 3 * np.eye(2),
+        np.full((2, 1), 1 / 3),
+        np.array([[1.0, 4 / 3], [4 / 3, 4 / 3], [4 / 3, 1 / 3]]),
+        np.array([[0.291666666666667], [1 / 3], [-0.121666666666667]]),
+    ),
 ]
 
 
 @pytest.mark.parametrize(("method", "alpha", "dt", "D", "Ad", "Bd", "Cd", "Dd"), LITERAL, ids=[c[0] for c in LITERAL])
 def test_matlab_verified_literals(backend, method, alpha, dt, D, Ad, Bd, Cd, Dd):
-    out = statespace.cont2discrete(tuple(backend.asarray(x) for x in (_AC, _BC, _CC, D)), dt, method=method,
-                                   alpha=alpha)
+    out = statespace.cont2discrete(
+        tuple(backend.asarray(x) for x in (_AC, _BC, _CC, D)), dt, method=method, alpha=alpha
+    )
     for got, want in zip(out[:4], (Ad, Bd, Cd, Dd), strict=True):
         assert_close(got, want)
     assert out[4] == dt
 
 
 def test_bilinear_literal_other_step(backend):
-    Ad, *_ = statespace.cont2discrete(tuple(backend.asarray(x) for x in (_AC, _BC, _CC, _DC)), 1 / 3,
-                                      method="bilinear")
+    Ad, *_ = statespace.cont2discrete(tuple(backend.asarray(x) for x in (_AC, _BC, _CC, _DC)), 1 / 3, method="bilinear")
     assert_close(Ad, 1.4 * np.eye(2))
 
 

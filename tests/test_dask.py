@@ -188,7 +188,13 @@ def test_recurrence_diag_matches_in_memory(rng, conj, chunks, no_compute):
     u = rng.normal(size=(2, 5, 90))
     x0 = rng.normal(size=(2, 5, 4)) + 1j * rng.normal(size=(2, 5, 4))
     y, state = ss.recurrence(
-        da.from_array(Ab, chunks=(2, -1)), Bb, C, da.from_array(u, chunks=chunks), D=0.5, x0=x0, conj=conj,
+        da.from_array(Ab, chunks=(2, -1)),
+        Bb,
+        C,
+        da.from_array(u, chunks=chunks),
+        D=0.5,
+        x0=x0,
+        conj=conj,
         return_state=True,
     )
     ref, ref_state = ss.recurrence(Ab, Bb, C, u, D=0.5, x0=x0, conj=conj, return_state=True)
@@ -234,9 +240,7 @@ def test_selective_scan_matches_in_memory(rng, complex_, time_chunk, no_compute)
     (u, delta, A, B, C), x0, extra = _selective_data(rng, complex_)
     lazy = [da.from_array(v, chunks=(1, -1, time_chunk)) for v in (u, delta)]
     Cd = da.from_array(C, chunks=(1, -1, 16))
-    out, last = ss.selective_scan(
-        *lazy, A, B, Cd, **extra, delta_softplus=True, x0=x0, return_last_state=True
-    )
+    out, last = ss.selective_scan(*lazy, A, B, Cd, **extra, delta_softplus=True, x0=x0, return_last_state=True)
     ref, ref_last = ss.selective_scan(u, delta, A, B, C, **extra, delta_softplus=True, x0=x0, return_last_state=True)
     assert out.dtype == ref.dtype and last.dtype == ref_last.dtype
     out, last = sync(out, last)
@@ -325,11 +329,13 @@ def test_kernel_mode_axis_chunk_errors(rng):
 # --------------------------------------------------------------------------------------
 def test_on_local_cluster(client, rng):
     a, b, x0 = _scan_data(rng, True, shape=(6, 200))
-    x, last = ss.linear_scan(da.from_array(a, chunks=(3, 50)), da.from_array(b, chunks=(3, 50)), x0=x0,
-                             return_last=True)
+    x, last = ss.linear_scan(
+        da.from_array(a, chunks=(3, 50)), da.from_array(b, chunks=(3, 50)), x0=x0, return_last=True
+    )
     (u, delta, A, B, C), sx0, extra = _selective_data(rng, True)
-    out, state = ss.selective_scan(da.from_array(u, chunks=(1, -1, 16)), delta, A, B, C, **extra, x0=sx0,
-                                   return_last_state=True)
+    out, state = ss.selective_scan(
+        da.from_array(u, chunks=(1, -1, 16)), delta, A, B, C, **extra, x0=sx0, return_last_state=True
+    )
     uc = rng.normal(size=(4, 150))
     K = rng.normal(size=(4, 150))
     y = ss.causal_conv(da.from_array(uc, chunks=(2, 40)), K)

@@ -13,8 +13,15 @@ import statespace
 from statespace._discretize import METHODS
 from statespace.testing import assert_close, to_host
 
-SCIPY_NAMES = {"bilinear": "bilinear", "euler": "euler", "backward_euler": "backward_diff", "zoh": "zoh",
-               "foh": "foh", "impulse": "impulse", "gbt": "gbt"}
+SCIPY_NAMES = {
+    "bilinear": "bilinear",
+    "euler": "euler",
+    "backward_euler": "backward_diff",
+    "zoh": "zoh",
+    "foh": "foh",
+    "impulse": "impulse",
+    "gbt": "gbt",
+}
 
 
 def _modal_system(rng, H=3, N2=4):
@@ -47,8 +54,9 @@ def test_diag_matches_scipy_modewise(backend, dtype_name, rng, method):
     alpha = 0.3 if method == "gbt" else None
     Ab, Bb = statespace.discretize_diag(Lx, Bx, dtx, method, alpha=alpha)
     # the reference sees exactly the (possibly float32-rounded) inputs
-    ref_A, ref_B = _scipy_modewise(to_host(Lx).astype(complex), to_host(Bx).astype(complex),
-                                   to_host(dtx).astype(float), method, alpha)
+    ref_A, ref_B = _scipy_modewise(
+        to_host(Lx).astype(complex), to_host(Bx).astype(complex), to_host(dtx).astype(float), method, alpha
+    )
     assert Ab.dtype == backend.dtype(complex_name) and Bb.dtype == backend.dtype(complex_name)
     assert Ab.shape == (3, 4) and Bb.shape == (3, 4)
     assert_close(Ab, ref_A)
@@ -58,8 +66,9 @@ def test_diag_matches_scipy_modewise(backend, dtype_name, rng, method):
 def test_diag_zoh_simplified_and_per_mode_dt(backend, rng):
     Lambda, B, _ = _modal_system(rng)
     dt = rng.uniform(0.01, 0.5, Lambda.shape)  # per channel and mode
-    Ab, Bb = statespace.discretize_diag(backend.asarray(Lambda), backend.asarray(B), backend.asarray(dt),
-                                        "zoh_simplified")
+    Ab, Bb = statespace.discretize_diag(
+        backend.asarray(Lambda), backend.asarray(B), backend.asarray(dt), "zoh_simplified"
+    )
     assert_close(Ab, np.exp(dt * Lambda))
     assert_close(Bb, dt * B)
     Ab, Bb = statespace.discretize_diag(backend.asarray(Lambda), backend.asarray(B), backend.asarray(dt), "zoh")
@@ -166,8 +175,15 @@ def test_method_names():
 
 
 # ---------------------------------------------------------------- discretize (dense)
-DENSE = [("zoh", None), ("foh", None), ("impulse", None), ("bilinear", None), ("euler", None),
-         ("backward_euler", None), ("gbt", 0.7)]
+DENSE = [
+    ("zoh", None),
+    ("foh", None),
+    ("impulse", None),
+    ("bilinear", None),
+    ("euler", None),
+    ("backward_euler", None),
+    ("gbt", 0.7),
+]
 
 
 @pytest.mark.parametrize(("method", "alpha"), DENSE)
@@ -178,8 +194,9 @@ def test_dense_matches_scipy_batched(backend, rng, method, alpha):
     Ab, Bb = statespace.discretize(backend.asarray(A), backend.asarray(B), backend.asarray(dt), method, alpha=alpha)
     assert Ab.shape == (2, 3, 5, 5) and Bb.shape == (2, 3, 5, 2)
     for i, j in np.ndindex(2, 3):
-        ref = scipy.signal.cont2discrete((A[i, j], B[j], np.eye(5), np.zeros((5, 2))), dt[i, j],
-                                         method=SCIPY_NAMES[method], alpha=alpha)
+        ref = scipy.signal.cont2discrete(
+            (A[i, j], B[j], np.eye(5), np.zeros((5, 2))), dt[i, j], method=SCIPY_NAMES[method], alpha=alpha
+        )
         assert_close(to_host(Ab)[i, j], ref[0])
         assert_close(to_host(Bb)[i, j], ref[1])
 
@@ -191,18 +208,21 @@ def test_dense_zoh_simplified(backend, rng):
     assert_close(Bb, 0.2 * B)
 
 
-@pytest.mark.parametrize("method", ["zoh", "foh", "impulse", "zoh_simplified", "bilinear", "euler",
-                                    "backward_euler", "gbt"])
+@pytest.mark.parametrize(
+    "method", ["zoh", "foh", "impulse", "zoh_simplified", "bilinear", "euler", "backward_euler", "gbt"]
+)
 def test_diag_equals_dense_on_diag_lambda(backend, rng, method):
     """Issue 3: discretize_diag == discretize on diag(Λ) (complex Λ), <= 1e-12."""
     Lambda, B, dt = _modal_system(rng)
     alpha = 0.2 if method == "gbt" else None
-    Ab, Bb = statespace.discretize_diag(backend.asarray(Lambda), backend.asarray(B), backend.asarray(dt), method,
-                                        alpha=alpha)
+    Ab, Bb = statespace.discretize_diag(
+        backend.asarray(Lambda), backend.asarray(B), backend.asarray(dt), method, alpha=alpha
+    )
     A_dense = Lambda[..., None] * np.eye(4)
     B_dense = np.broadcast_to(B[:, None], (3, 4, 1))
-    Ad, Bd = statespace.discretize(backend.asarray(A_dense), backend.asarray(B_dense), backend.asarray(dt), method,
-                                   alpha=alpha)
+    Ad, Bd = statespace.discretize(
+        backend.asarray(A_dense), backend.asarray(B_dense), backend.asarray(dt), method, alpha=alpha
+    )
     assert_close(Ab, np.diagonal(to_host(Ad), axis1=-2, axis2=-1))
     assert_close(Bb, to_host(Bd)[..., 0])
 
@@ -244,20 +264,26 @@ def _dplr_system(rng, H=3, r=2, N2=6):
     return Lambda, P, B, rng.uniform(0.01, 0.3, H)
 
 
-@pytest.mark.parametrize(("method", "alpha"), [("bilinear", None), ("tustin", None), ("backward_euler", None),
-                                               ("euler", None), ("gbt", 0.3)])
+@pytest.mark.parametrize(
+    ("method", "alpha"), [("bilinear", None), ("tustin", None), ("backward_euler", None), ("euler", None), ("gbt", 0.3)]
+)
 def test_dplr_equals_dense_dplr_matrix(backend, rng, method, alpha):
     """Issue 3: discretize_dplr == discretize on the dense DPLR matrix, <= 1e-12; transition in the half basis."""
     Lambda, P, B, dt = _dplr_system(rng)
-    A_full = np.block([[Lambda[..., None] * np.eye(6), np.zeros((3, 6, 6))],
-                       [np.zeros((3, 6, 6)), Lambda.conj()[..., None] * np.eye(6)]])
+    A_full = np.block(
+        [
+            [Lambda[..., None] * np.eye(6), np.zeros((3, 6, 6))],
+            [np.zeros((3, 6, 6)), Lambda.conj()[..., None] * np.eye(6)],
+        ]
+    )
     p_full = np.concatenate([P, P.conj()], axis=-1)  # (H, r, N)
     A_full = A_full - np.swapaxes(p_full, -1, -2) @ p_full.conj()
     B_full = np.broadcast_to(np.concatenate([B, B.conj()])[:, None], (3, 12, 1))
     args = tuple(backend.asarray(x) for x in (Lambda, P, B, dt))
     disc = statespace.discretize_dplr(*args, method, alpha=alpha)
-    ref_A, ref_B = statespace.discretize(backend.asarray(A_full), backend.asarray(B_full), backend.asarray(dt),
-                                         method, alpha=alpha)
+    ref_A, ref_B = statespace.discretize(
+        backend.asarray(A_full), backend.asarray(B_full), backend.asarray(dt), method, alpha=alpha
+    )
     Ab, Bb = disc.dense()
     assert_close(Ab, ref_A)
     assert_close(Bb, to_host(ref_B)[..., 0])

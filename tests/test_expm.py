@@ -59,8 +59,13 @@ def test_expm_xp_engine_on_numpy(rng, dtype_name):
 
 def test_expm_per_matrix_scaling_in_one_batch(backend):
     """Norms 1e-3 and 1e3 in one stack: each matrix is squared exactly its own number of times."""
-    A = np.stack([np.array([[-1e-3, 0.0], [0.0, 0.0]]), np.array([[-1e3, 0.0], [1.0, -1.0]]),
-                  np.array([[0.0, 30.0], [-30.0, 0.0]])])
+    A = np.stack(
+        [
+            np.array([[-1e-3, 0.0], [0.0, 0.0]]),
+            np.array([[-1e3, 0.0], [1.0, -1.0]]),
+            np.array([[0.0, 30.0], [-30.0, 0.0]]),
+        ]
+    )
     got = statespace.expm(backend.asarray(A), engine="xp")
     assert_close(got, scipy.linalg.expm(A))
 

@@ -58,8 +58,9 @@ def diag_reference(Lambda, B, C, D, u, intervals, x0):
     """Each channel as the conj-extended real system, through zoh_reference: y = 2 Re(C x) + D u."""
     ys = []
     for h in range(Lambda.shape[0]):
-        y, _ = zoh_reference(np.diag(Lambda[h]), B[h][:, None], C[h][None, :], np.zeros((1, 1)), u[h][None, :],
-                             intervals[h], x0[h])
+        y, _ = zoh_reference(
+            np.diag(Lambda[h]), B[h][:, None], C[h][None, :], np.zeros((1, 1)), u[h][None, :], intervals[h], x0[h]
+        )
         ys.append(2 * y[0].real + D[h] * u[h])
     return np.array(ys)
 
@@ -73,15 +74,20 @@ def test_diag_zoh_matches_expm_loop(rng, engine, with_start):
     t = random_times(rng, (H, L), start=1.0)
     x0 = rng.normal(size=(H, N2)) + 1j * rng.normal(size=(H, N2))
     start = 0.7 if with_start else None
-    y, last = irregular_response((Lambda, B, C, D), u, times=t, start=start, x0=x0, return_state=True,
-                                 engine=engine)
+    y, last = irregular_response((Lambda, B, C, D), u, times=t, start=start, x0=x0, return_state=True, engine=engine)
     first = t[:, :1] - start if with_start else np.zeros((H, 1))
     intervals = np.concatenate([first, np.diff(t, axis=-1)], axis=-1)
     want = diag_reference(Lambda, B, C, D, u, intervals, x0)
     assert y.shape == (H, L) and y.dtype == np.float64
     assert_close(y, want, kind="scan", rtol_override=ISSUE_RTOL)
-    want_last = np.array([zoh_reference(np.diag(Lambda[h]), B[h][:, None], C[h][None, :], np.zeros((1, 1)),
-                                        u[h][None, :], intervals[h], x0[h])[1] for h in range(H)])
+    want_last = np.array(
+        [
+            zoh_reference(
+                np.diag(Lambda[h]), B[h][:, None], C[h][None, :], np.zeros((1, 1)), u[h][None, :], intervals[h], x0[h]
+            )[1]
+            for h in range(H)
+        ]
+    )
     assert_close(last, want_last, kind="scan", rtol_override=ISSUE_RTOL)
 
 
@@ -151,8 +157,9 @@ def test_other_methods_match_per_step_loop(rng, method):
     # the diagonal path on the same system written in its eigenbasis (conj=False: every mode kept)
     w, V = np.linalg.eig(A)
     Vinv = np.linalg.inv(V)
-    y = irregular_response((w, Vinv @ B[:, 0], C[0] @ V, D[0, 0]), u, steps=steps, method=method, alpha=alpha,
-                           x0=Vinv @ x0, conj=False)
+    y = irregular_response(
+        (w, Vinv @ B[:, 0], C[0] @ V, D[0, 0]), u, steps=steps, method=method, alpha=alpha, x0=Vinv @ x0, conj=False
+    )
     assert_close(y.real, np.array(want), kind="views")
 
 
@@ -176,8 +183,7 @@ def test_even_steps_equal_lti_recurrence_diag(rng, method):
     alpha = 0.3 if method == "gbt" else None
     Ab, Bb = discretize_diag(Lambda, B, dt, method, alpha=alpha)
     want = recurrence(Ab, Bb, C, u, D, x0, engine="xp")
-    y = irregular_response((Lambda, B, C, D), u, steps=np.full(L, dt), method=method, alpha=alpha, x0=x0,
-                           engine="xp")
+    y = irregular_response((Lambda, B, C, D), u, steps=np.full(L, dt), method=method, alpha=alpha, x0=x0, engine="xp")
     assert_close(y, want, kind="scan")
     assert np.array_equal(y, want)  # the docstring's claim: same per-step pairs, same xp scan → bit for bit
     t = 2.0 + dt * np.arange(1, L + 1)  # timestamps: the gaps differ from dt by rounding only
@@ -212,8 +218,10 @@ def test_engines_agree(rng):
     H, N2, L = 4, 8, 300
     Lambda, B, C, D = diag_system(rng, H, N2)
     u, t = rng.normal(size=(H, L)), random_times(rng, (H, L))
-    got = {e: irregular_response((Lambda, B, C, D), u, times=t, method="bilinear", engine=e, return_state=True)
-           for e in ("xp", "numba")}
+    got = {
+        e: irregular_response((Lambda, B, C, D), u, times=t, method="bilinear", engine=e, return_state=True)
+        for e in ("xp", "numba")
+    }
     assert_close(got["numba"][0], got["xp"][0], kind="scan")
     assert_close(got["numba"][1], got["xp"][1], kind="scan")
 
@@ -280,8 +288,9 @@ def test_backends(backend, dtype_name, rng, kind):
     complex_name = {"float32": "complex64", "float64": "complex128"}[dtype_name]
     cast = [backend.asarray(a, complex_name if np.iscomplexobj(a) else dtype_name) for a in (*system, x0, u)]
     *sys_b, x0_b, u_b = cast
-    y, last = irregular_response(tuple(sys_b), u_b, times=backend.asarray(t, "float64"), start=0.0, x0=x0_b,
-                                 return_state=True, engine="xp")
+    y, last = irregular_response(
+        tuple(sys_b), u_b, times=backend.asarray(t, "float64"), start=0.0, x0=x0_b, return_state=True, engine="xp"
+    )
     assert y.dtype == backend.dtype(dtype_name)
     assert type(y) is type(u_b)
     if backend.device is not None:

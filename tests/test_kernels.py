@@ -222,9 +222,7 @@ def test_kernel_dplr_batch_and_per_mode_steps(backend, rng):
     Lambda, P, B = random_dplr(rng, n2, 2, batch=(H,))
     C = random_complex(rng, (H, n2))
     for dt in (rng.uniform(0.01, 0.1, H), rng.uniform(0.01, 0.1, (H, n2))):
-        kernel = statespace.kernel_dplr(
-            *(backend.asarray(a) for a in (Lambda, P, B, C, dt)), L, ctilde=False
-        )
+        kernel = statespace.kernel_dplr(*(backend.asarray(a) for a in (Lambda, P, B, C, dt)), L, ctilde=False)
         rows = []
         for h in range(H):
             Ab, Bb = dense_bilinear(Lambda[h], P[h], B[h], dt[h])
@@ -236,8 +234,7 @@ def test_kernel_dplr_float32_backend(backend, rng):
     Lambda, P, B = random_dplr(rng, 4, 1)
     C, dt, L = random_complex(rng, 4), 0.05, 32
     Ab, Bb = dense_bilinear(Lambda, P, B, dt)
-    kernel = statespace.kernel_dplr(*(backend.asarray(a, "complex64") for a in (Lambda, P, B, C)), dt, L,
-                                    ctilde=False)
+    kernel = statespace.kernel_dplr(*(backend.asarray(a, "complex64") for a in (Lambda, P, B, C)), dt, L, ctilde=False)
     assert kernel.dtype == backend.dtype("float32")
     assert_close(kernel, powers_loop(Ab, Bb, conj_extend(C), L).real, kind="kernel")
 
@@ -299,8 +296,11 @@ def test_doubled_ctilde_gives_the_longer_kernel(rng):
 def test_kernel_dplr_ctilde_false_equals_transformed(rng):
     Lambda, P, B, C, *_ = dplr_case("lagt", None, 16, 0.1, 128, rng)
     Ct = statespace.dplr_ctilde(Lambda, P, C, 0.1, 128)
-    assert_close(statespace.kernel_dplr(Lambda, P, B, C, 0.1, 128, ctilde=False),
-                 statespace.kernel_dplr(Lambda, P, B, Ct, 0.1, 128), kind="kernel")
+    assert_close(
+        statespace.kernel_dplr(Lambda, P, B, C, 0.1, 128, ctilde=False),
+        statespace.kernel_dplr(Lambda, P, B, Ct, 0.1, 128),
+        kind="kernel",
+    )
 
 
 # ------------------------------------------------------------------ kernel_diag
@@ -311,8 +311,11 @@ def diag_reference(Lambda, B, C, dt, L, method):
         Ab, Bb = (1 + z / 2) / (1 - z / 2), dt * B / (1 - z / 2)
     else:
         Ab = np.exp(z)
-        Bb = {"zoh": (Ab - 1) / Lambda * B, "zoh_simplified": dt * B,
-              "dss": (Ab - 1) / (Lambda * (np.exp(L * z) - 1)) * B}[method]
+        Bb = {
+            "zoh": (Ab - 1) / Lambda * B,
+            "zoh_simplified": dt * B,
+            "dss": (Ab - 1) / (Lambda * (np.exp(L * z) - 1)) * B,
+        }[method]
     steps = np.arange(L)
     return 2 * np.sum((C * Bb)[..., None] * Ab[..., None] ** steps, axis=-2).real
 
@@ -385,8 +388,9 @@ def test_kernel_diag_float32_small_step_long_kernel(kind, method, rng):
     z = dt * Lambda
     Ab = np.exp(z) if method == "zoh" else (1 + z / 2) / (1 - z / 2)
     Bb = (Ab - 1) / Lambda if method == "zoh" else dt / (1 - z / 2)
-    powers = np.cumprod(np.concatenate([np.ones((N // 2, 1), np.complex64),
-                                        np.repeat(Ab[:, None], L - 1, axis=1)], axis=1), axis=1)
+    powers = np.cumprod(
+        np.concatenate([np.ones((N // 2, 1), np.complex64), np.repeat(Ab[:, None], L - 1, axis=1)], axis=1), axis=1
+    )
     naive = 2 * np.sum((C * Bb)[:, None] * powers, axis=0).real
     assert naive.dtype == np.float32
     assert relative_error(naive, reference) > 1e-4  # the issue quotes ~3e-4 for the naive forms
@@ -444,8 +448,9 @@ def test_kernel_dplr_rejects_bad_input(backend, rng):
     with pytest.raises(ValueError, match="per-mode axis of size 3"):
         statespace.kernel_dplr(a["Lambda"], a["P"], a["B"], a["C"], backend.asarray(np.full(3, 0.1)), 8)
     with pytest.raises(ValueError, match="batch shapes do not broadcast"):
-        statespace.kernel_dplr(a["Lambda"], a["P"], backend.asarray(np.ones((2, 4))), backend.asarray(np.ones((3, 4))),
-                               0.1, 8)
+        statespace.kernel_dplr(
+            a["Lambda"], a["P"], backend.asarray(np.ones((2, 4))), backend.asarray(np.ones((3, 4))), 0.1, 8
+        )
 
 
 def test_ctilde_helpers_reject_bad_input(backend, rng):

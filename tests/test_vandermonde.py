@@ -77,12 +77,15 @@ def test_vandermonde_numba_matches_xp(rng, conj, ctype):
     assert_close(fused, vandermonde_loop(v, x[0], 700, conj), kind="kernel")
 
 
-@pytest.mark.parametrize("bad, error, message", [
-    (0, ValueError, "L must be a positive integer, got 0"),
-    (-3, ValueError, "L must be a positive integer, got -3"),
-    (2.5, TypeError, "L must be an integer, got 2.5"),
-    (True, TypeError, "L must be an integer, got True"),
-])
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (0, ValueError, "L must be a positive integer, got 0"),
+        (-3, ValueError, "L must be a positive integer, got -3"),
+        (2.5, TypeError, "L must be an integer, got 2.5"),
+        (True, TypeError, "L must be an integer, got True"),
+    ],
+)
 def test_vandermonde_rejects_bad_length(backend, rng, bad, error, message):
     v, x = sample(rng)
     with pytest.raises(error, match=message):

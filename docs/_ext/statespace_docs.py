@@ -147,8 +147,18 @@ def write_api_pages(app) -> None:
             lines += ["Constants:", ""]
             lines += [f"``statespace.{name}``\n   ``{getattr(statespace, name)!r}``" for name in constants] + [""]
     title = "Testing helpers (statespace.testing)"
-    lines += [title, "-" * len(title), "", TESTING_BLURB, "", ".. currentmodule:: statespace.testing", "",
-              ".. autosummary::", "   :nosignatures:", ""]
+    lines += [
+        title,
+        "-" * len(title),
+        "",
+        TESTING_BLURB,
+        "",
+        ".. currentmodule:: statespace.testing",
+        "",
+        ".. autosummary::",
+        "   :nosignatures:",
+        "",
+    ]
     lines += [f"   {name}" for name in testing]
     lines.append("")
     _write_if_changed(out / "api_groups.inc", "\n".join(lines))
@@ -196,9 +206,13 @@ class TolerancesDirective(_TableDirective):
 
         descriptions = _tolerance_descriptions(testing.__doc__ or "")
         precisions = sorted({p for table in testing.TOLERANCES.values() for p in table})
-        rst = [".. list-table:: Relative tolerances (``max|actual − desired| / max|desired|``), "
-               "read from ``statespace.testing.TOLERANCES`` when this page was built",
-               "   :header-rows: 1", "   :widths: 12 9 9 70", ""]
+        rst = [
+            ".. list-table:: Relative tolerances (``max|actual − desired| / max|desired|``), "
+            "read from ``statespace.testing.TOLERANCES`` when this page was built",
+            "   :header-rows: 1",
+            "   :widths: 12 9 9 70",
+            "",
+        ]
         rst += ["   * - kind"] + [f"     - {p}" for p in precisions] + ["     - what it covers and why this number"]
         for kind, table in testing.TOLERANCES.items():
             rst.append(f"   * - ``{kind}``")
@@ -237,12 +251,17 @@ class LegsConditioningDirective(_TableDirective):
 
     def run(self):
         sizes = [int(s) for s in self.options.get("sizes", "4 8 16 24 64").split()]
-        rst = [".. list-table:: Direct diagonalisation of HiPPO-LegS with ``numpy.linalg.eig`` versus the "
-               "NPLR route, measured (float64) when this page was built",
-               "   :header-rows: 1", "", "   * - N", "     - cond(V), unit columns",
-               "     - eigenvalue error, max over k of the distance to −k",
-               "     - ‖V Λ V⁻¹ − A‖ / ‖A‖",
-               "     - NPLR: ‖U(Λ − pp*)U* − A‖ / ‖A‖"]
+        rst = [
+            ".. list-table:: Direct diagonalisation of HiPPO-LegS with ``numpy.linalg.eig`` versus the "
+            "NPLR route, measured (float64) when this page was built",
+            "   :header-rows: 1",
+            "",
+            "   * - N",
+            "     - cond(V), unit columns",
+            "     - eigenvalue error, max over k of the distance to −k",
+            "     - ‖V Λ V⁻¹ − A‖ / ‖A‖",
+            "     - NPLR: ‖U(Λ − pp*)U* − A‖ / ‖A‖",
+        ]
         for N in sizes:
             A = legs_matrix(N)
             w, V = np.linalg.eig(A)
@@ -251,8 +270,13 @@ class LegsConditioningDirective(_TableDirective):
             eig_err = np.max(np.abs(np.sort(w.real) - np.arange(-N, 0)))
             rec_err = np.linalg.norm((V * w) @ np.linalg.inv(V) - A) / np.linalg.norm(A)
             nplr_err = _nplr_error(N)
-            rst += [f"   * - {N}", f"     - {cond:.1e}", f"     - {eig_err:.0e}", f"     - {rec_err:.0e}",
-                    f"     - {nplr_err:.0e}" if nplr_err is not None else "     - (nplr not available)"]
+            rst += [
+                f"   * - {N}",
+                f"     - {cond:.1e}",
+                f"     - {eig_err:.0e}",
+                f"     - {rec_err:.0e}",
+                f"     - {nplr_err:.0e}" if nplr_err is not None else "     - (nplr not available)",
+            ]
         return self.render(rst)
 
 
@@ -263,13 +287,17 @@ class S4DFormsDirective(_TableDirective):
 
     def run(self):
         lam = -0.5 + 1j * np.pi * np.arange(32)  # S4D-Lin, N = 64
-        rst = [".. list-table:: Relative error in complex64 against float64, S4D-Lin (N = 64), "
-               "measured when this page was built",
-               "   :header-rows: 1", "",
-               "   * - `\\Delta`", "     - ZOH `\\bar B`: `(e^{\\Delta\\Lambda} - 1)/\\Lambda`",
-               "     - ZOH `\\bar B`: `\\mathrm{expm1}(\\Delta\\Lambda)/\\Lambda`",
-               "     - bilinear `\\log\\bar A`: `\\log\\frac{1 + \\Delta\\Lambda/2}{1 - \\Delta\\Lambda/2}`",
-               "     - bilinear `\\log\\bar A`: `2\\,\\mathrm{atanh}(\\Delta\\Lambda/2)`"]
+        rst = [
+            ".. list-table:: Relative error in complex64 against float64, S4D-Lin (N = 64), "
+            "measured when this page was built",
+            "   :header-rows: 1",
+            "",
+            "   * - `\\Delta`",
+            "     - ZOH `\\bar B`: `(e^{\\Delta\\Lambda} - 1)/\\Lambda`",
+            "     - ZOH `\\bar B`: `\\mathrm{expm1}(\\Delta\\Lambda)/\\Lambda`",
+            "     - bilinear `\\log\\bar A`: `\\log\\frac{1 + \\Delta\\Lambda/2}{1 - \\Delta\\Lambda/2}`",
+            "     - bilinear `\\log\\bar A`: `2\\,\\mathrm{atanh}(\\Delta\\Lambda/2)`",
+        ]
         for dt in (1e-2, 1e-4, 1e-6):
             z64 = dt * lam
             zoh_ref, log_ref = np.expm1(z64) / lam, 2 * np.arctanh(z64 / 2)
@@ -297,9 +325,14 @@ class EngineTableDirective(_TableDirective):
 
         import statespace
 
-        rst = [".. list-table:: Functions with an ``engine=`` argument, read from their signatures and "
-               "docstrings when this page was built", "   :header-rows: 1", "",
-               "   * - function", "     - engines it accepts (besides ``None``/``\"auto\"``)"]
+        rst = [
+            ".. list-table:: Functions with an ``engine=`` argument, read from their signatures and "
+            "docstrings when this page was built",
+            "   :header-rows: 1",
+            "",
+            "   * - function",
+            '     - engines it accepts (besides ``None``/``"auto"``)',
+        ]
         for name in statespace.__all__:
             obj = getattr(statespace, name)
             if not callable(obj) or inspect.isclass(obj):
@@ -309,8 +342,10 @@ class EngineTableDirective(_TableDirective):
             types = [p.type for p in FunctionDoc(obj)["Parameters"] if p.name == "engine"]
             engines = re.findall(r'"(\w+)"', types[0]) if types else []
             engines = [e for e in engines if e != "auto"]
-            rst += [f"   * - :func:`statespace.{name}`",
-                    "     - " + (", ".join(f"``{e}``" for e in engines) or "(not documented)")]
+            rst += [
+                f"   * - :func:`statespace.{name}`",
+                "     - " + (", ".join(f"``{e}``" for e in engines) or "(not documented)"),
+            ]
         return self.render(rst)
 
 

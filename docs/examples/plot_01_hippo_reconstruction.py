@@ -29,8 +29,9 @@ def legs_state(u, N):
     """Final LegS state: bilinear steps in log time (one discretized system per sample)."""
     A, B = ss.hippo("legs", N)
     ds = np.log(t[1:] / t[:-1])
-    Ab, Bb = ss.discretize(np.broadcast_to(A, (L - 1, N, N)), np.broadcast_to(B[:, None], (L - 1, N, 1)),
-                           ds, "bilinear")
+    Ab, Bb = ss.discretize(
+        np.broadcast_to(A, (L - 1, N, N)), np.broadcast_to(B[:, None], (L - 1, N, 1)), ds, "bilinear"
+    )
     x = np.zeros(N)
     x[0] = u[0]  # at t_1 the history is (nearly) constant: its projection is (u_0, 0, ...)
     for k in range(L - 1):

@@ -34,8 +34,9 @@ for ax, (measure, dt) in zip(axes, steps.items()):
     A, B = rec.dense()  # the (clamped) dense system, for the reference below
     Ab, Bb = ss.discretize(A, B[:, None], dt, "bilinear")
     coefficients = (0, 2, 3, 4) if measure == "fout" else (0, 1, 2, 3)  # fout's x[1] is never excited
-    kernels = np.stack([ss.kernel_dplr(rec.Lambda, rec.P, rec.B, rec.V[n, :], dt, L, ctilde=False)
-                        for n in coefficients])
+    kernels = np.stack(
+        [ss.kernel_dplr(rec.Lambda, rec.P, rec.B, rec.V[n, :], dt, L, ctilde=False) for n in coefficients]
+    )
     reference = np.stack([ss.kernel_naive(Ab, Bb[:, 0], np.eye(N)[n], L) for n in coefficients])
     age = np.arange(L) * dt
     for n, K in zip(coefficients, kernels):

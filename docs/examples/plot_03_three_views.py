@@ -55,8 +55,7 @@ for ax, dtype in zip(axes[1:], ("float64", "float32")):
     scale = np.max(np.abs(y64[0]))
     for y, name in ((y_rec, "recurrence − convolution"), (y_scan, "scan − convolution")):
         diff = np.abs(y.astype(np.float64) - y_conv.astype(np.float64)) / scale
-        ax.semilogy(np.maximum(diff, 1e-18), lw=0.8,
-                    label=f"{name}: max {relative_error(y, y_conv):.1e}")
+        ax.semilogy(np.maximum(diff, 1e-18), lw=0.8, label=f"{name}: max {relative_error(y, y_conv):.1e}")
     ax.axhline(rtol(dtype, "views"), color="k", ls="--", lw=1, label=f"views tolerance ({dtype})")
     ax.set_title(f"{dtype}: difference relative to max |y|")
     ax.legend(fontsize=8, loc="lower right")

@@ -27,8 +27,7 @@ C = np.array([1.0, 1.0]) @ np.linalg.inv(basis)
 dt, L = 0.01, 300
 u = np.ones(L)
 
-fig, (ax, ax_stab) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained",
-                                   gridspec_kw={"width_ratios": [3, 2]})
+fig, (ax, ax_stab) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained", gridspec_kw={"width_ratios": [3, 2]})
 time = dt * np.arange(1, L + 1)
 for method, style in (("zoh", "k-"), ("bilinear", "C1-"), ("backward_euler", "C2--"), ("euler", "C3:")):
     Ab, Bb = ss.discretize(A, B[:, None], dt, method)

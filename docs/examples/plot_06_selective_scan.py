@@ -33,22 +33,26 @@ write = np.zeros(L)
 write[np.arange(30, L, 60) + rng.integers(-15, 15, size=len(range(30, L, 60)))] = 1.0
 
 # Raw step-size pre-activations, as Mamba's projection would produce; softplus inside the scan.
-raw_delta = np.stack([np.where(write > 0, 8.0, -8.0),  # selective: softplus ≈ 8 or ≈ 3e-4
-                      np.full(L, -1.5)])                 # LTI: softplus(-1.5) ≈ 0.2
+raw_delta = np.stack(
+    [
+        np.where(write > 0, 8.0, -8.0),  # selective: softplus ≈ 8 or ≈ 3e-4
+        np.full(L, -1.5),
+    ]
+)  # LTI: softplus(-1.5) ≈ 0.2
 delta = np.log1p(np.exp(raw_delta))  # the same softplus, to build B_t below
 
 u = np.broadcast_to(signal, (1, 2, L))
-A = -np.ones((2, 1))                                   # D = 2 channels, N = 1 state each
-B = ((1 - np.exp(-delta)) / delta)[None, :, None, :]   # (batch, G = 2, N = 1, L)
+A = -np.ones((2, 1))  # D = 2 channels, N = 1 state each
+B = ((1 - np.exp(-delta)) / delta)[None, :, None, :]  # (batch, G = 2, N = 1, L)
 C = np.ones((1, 2, 1, L))
 out, last = ss.selective_scan(u, raw_delta[None], A, B, C, delta_softplus=True, return_last_state=True)
 
 # the same in two chunks, carrying the state
 h = L // 2
-first, state = ss.selective_scan(u[..., :h], raw_delta[None, :, :h], A, B[..., :h], C[..., :h],
-                                 delta_softplus=True, return_last_state=True)
-second = ss.selective_scan(u[..., h:], raw_delta[None, :, h:], A, B[..., h:], C[..., h:],
-                           delta_softplus=True, x0=state)
+first, state = ss.selective_scan(
+    u[..., :h], raw_delta[None, :, :h], A, B[..., :h], C[..., :h], delta_softplus=True, return_last_state=True
+)
+second = ss.selective_scan(u[..., h:], raw_delta[None, :, h:], A, B[..., h:], C[..., h:], delta_softplus=True, x0=state)
 chunked = np.concatenate([first, second], axis=-1)
 print(f"one pass vs two chunks with x0: max difference {np.max(np.abs(chunked - out)):.1e}")
 

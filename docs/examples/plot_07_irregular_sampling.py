@@ -66,8 +66,9 @@ for ax, (now, x, title) in zip(axes, views):
     ax.axvline(1.0, color="gray", lw=0.8, ls=":")
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("time")
-bottom.suptitle("What the memory holds mid-sequence, and forecasts without input (zero input before 0, after 1)",
-                fontsize=10)
+bottom.suptitle(
+    "What the memory holds mid-sequence, and forecasts without input (zero input before 0, after 1)", fontsize=10
+)
 plt.show()
 
 # %%

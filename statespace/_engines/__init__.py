@@ -76,9 +76,7 @@ def resolve_engine(engine, xp, *, supported=("xp", "numba"), func: str = "this f
     if engine is not None and engine != "auto":
         check_choice(engine, "engine", ("auto",) + ENGINES)
         if engine not in supported:
-            raise ValueError(
-                f"{func} has no {engine!r} engine; it supports {', '.join(map(repr, supported))}"
-            )
+            raise ValueError(f"{func} has no {engine!r} engine; it supports {', '.join(map(repr, supported))}")
         if not _serves(engine, xp):
             kind = "NumPy" if engine == "numba" else "CuPy"
             raise TypeError(

@@ -333,7 +333,6 @@ def ctilde_conditioned(Ad, L, dtype_name):
     return 10 * cond * np.finfo(dtype_name).eps <= rtol(dtype_name, "views")
 
 
-
 def state_kernel_conditioned(Ad, L, dtype_name):
     """Whether ``kernel_dplr``'s initial-state part ``C Ā^{l+1} x0`` can meet the "views" tolerance.
 
@@ -346,6 +345,7 @@ def state_kernel_conditioned(Ad, L, dtype_name):
     eye = np.eye(Ad.shape[-1])
     kappa = max(float(np.max(1 / np.linalg.svd(eye - Ad * w, compute_uv=False)[..., -1])) for w in omega)
     return 100 * kappa * np.finfo(dtype_name).eps <= rtol(dtype_name, "views")
+
 
 # --- placement ---------------------------------------------------------------------------
 def put(backend, x, dtype_name):

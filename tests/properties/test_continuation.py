@@ -124,8 +124,9 @@ def test_state_continuation_dplr(backend, dtype_name, data):
     L = u.shape[-1]
     context = f"{system.origin}, L={L}, split={k}, dt={system.dt}"
 
-    Lam, P, B, C, dt, uu = (put(backend, v, dtype_name) for v in (system.Lambda, system.P, system.B, system.C,
-                                                                   system.dt, u))
+    Lam, P, B, C, dt, uu = (
+        put(backend, v, dtype_name) for v in (system.Lambda, system.P, system.B, system.C, system.dt, u)
+    )
     xx0 = None if x0 is None else put(backend, x0, dtype_name)
     record = ss.discretize_dplr(Lam, P, B, dt, "bilinear")
     first, second = uu[..., :k], uu[..., k:]
@@ -186,8 +187,7 @@ def test_zero_input_zero_state_gives_zero(backend, dtype_name, engine, data):
         "recurrence(diag)": ss.recurrence(Ab, Bb, C, u, x0=x0, structure="diag", engine=engine),
         "causal_conv∘kernel_diag": ss.causal_conv(u, ss.kernel_diag(Lam, B, C, dt, L, engine=engine)),
         "linear_scan": ss.linear_scan(Ab[..., None], Bb[..., None] * u[..., None, :], x0=x0, engine=engine),
-        "selective_scan": ss.selective_scan(u, xp.broadcast_to(dt[:, None], u.shape), Lam, B, C, x0=x0,
-                                            engine=engine),
+        "selective_scan": ss.selective_scan(u, xp.broadcast_to(dt[:, None], u.shape), Lam, B, C, x0=x0, engine=engine),
     }
     if engine == "xp":
         record = ss.discretize_dplr(Lam, P, B, dt, "bilinear")
@@ -219,12 +219,12 @@ def test_complex_inputs(backend, dtype_name, engine, data):
     ys = {
         "recurrence": ss.recurrence(Ab, Bb, C, uu, conj=False, structure="diag", engine=engine),
         "causal_conv∘vandermonde": ss.causal_conv(uu, ss.vandermonde(C * Bb, log_Ab, L, conj=False, engine=engine)),
-        "linear_scan": xp.sum(C[..., None] * ss.linear_scan(Ab[..., None], Bb[..., None] * uu[..., None, :],
-                                                            engine=engine), axis=-2),
+        "linear_scan": xp.sum(
+            C[..., None] * ss.linear_scan(Ab[..., None], Bb[..., None] * uu[..., None, :], engine=engine), axis=-2
+        ),
     }
     if engine == "xp":
-        ys["causal_conv∘kernel_naive"] = ss.causal_conv(uu, ss.kernel_naive(Ab, Bb, C, L, conj=False,
-                                                                             structure="diag"))
+        ys["causal_conv∘kernel_naive"] = ss.causal_conv(uu, ss.kernel_naive(Ab, Bb, C, L, conj=False, structure="diag"))
         x = xp.zeros(uu.shape[:-1] + (system.N2,), dtype=Bb.dtype, device=backend.device)
         outs = []
         for t in range(min(L, 32)):
@@ -263,20 +263,26 @@ def test_cauchy_sum(backend, dtype_name, engine, data):
     skip_unsupported(backend, engine)
     system = data.draw(diag_systems(), label="system")
     L = data.draw(st.sampled_from(LENGTHS), label="L")
-    Ab, Bb = (rounded(np.asarray(v), dtype_name) for v in ss.discretize_diag(system.Lambda, system.B,
-                                                                              system.dt, "bilinear"))
+    Ab, Bb = (
+        rounded(np.asarray(v), dtype_name) for v in ss.discretize_diag(system.Lambda, system.B, system.dt, "bilinear")
+    )
     v = rounded(system.C * Bb, dtype_name)
     z = rounded(np.exp(2j * np.pi * np.arange(L) / L), dtype_name)
     ref = (v[..., None, :] / (z[:, None] - Ab[..., None, :])).sum(-1)
     ref = ref + (v.conj()[..., None, :] / (z[:, None] - Ab.conj()[..., None, :])).sum(-1)
-    out = ss.cauchy(put(backend, v, dtype_name), put(backend, z, dtype_name), put(backend, Ab, dtype_name),
-                    engine=engine)
+    out = ss.cauchy(
+        put(backend, v, dtype_name), put(backend, z, dtype_name), put(backend, Ab, dtype_name), engine=engine
+    )
     check_placed(out, backend, dtype_name, "cauchy")
     assert_close(out, ref, kind="kernel", dtype=dtype_name, err_msg=f"{system.origin}, L={L}")
 
 
-@given(measure=st.sampled_from(("legs", "legt", "lagt", "fout", "lmu")), N=st.integers(1, 16),
-       n_points=st.integers(1, 40), seed=seeds)
+@given(
+    measure=st.sampled_from(("legs", "legt", "lagt", "fout", "lmu")),
+    N=st.integers(1, 16),
+    n_points=st.integers(1, 40),
+    seed=seeds,
+)
 def test_reconstruct_is_the_basis_expansion(backend, dtype_name, measure, N, n_points, seed):
     """``reconstruct(x)`` is ``Σ_n x_n φ_n(t)`` with ``φ = hippo_basis`` (the memory read-out is linear)."""
     N += (measure == "fout") * (N % 2)

@@ -45,8 +45,13 @@ def test_irregular_response_is_the_exact_zoh_loop(backend, dtype_name, engine, d
     y_ref, x_ref = _zoh_loop(system, steps, u, x0)
     args = [put(backend, v, dtype_name) for v in (system.Lambda, system.B, system.C)]
     y, x = ss.irregular_response(
-        tuple(args), put(backend, u, dtype_name), steps=put(backend, steps, dtype_name),
-        x0=None if x0 is None else put(backend, x0, dtype_name), structure="diag", return_state=True, engine=engine,
+        tuple(args),
+        put(backend, u, dtype_name),
+        steps=put(backend, steps, dtype_name),
+        x0=None if x0 is None else put(backend, x0, dtype_name),
+        structure="diag",
+        return_state=True,
+        engine=engine,
     )
     check_placed(y, backend, dtype_name, "irregular_response")
     assert_close(y, y_ref, kind="views", dtype=dtype_name, err_msg=system.origin)

@@ -198,8 +198,9 @@ def test_dplr_views(backend, dtype_name, engine, data):
     y_ref = y_ref.real
     K_ref = ref_kernel(Ad, Bd, Cf, L).real
 
-    Lam, P, B, C, dt, uu = (put(backend, v, dtype_name) for v in (system.Lambda, system.P, system.B, system.C,
-                                                                   system.dt, u))
+    Lam, P, B, C, dt, uu = (
+        put(backend, v, dtype_name) for v in (system.Lambda, system.P, system.B, system.C, system.dt, u)
+    )
     xx0 = None if x0 is None else put(backend, x0, dtype_name)
     kw = {"alpha": alpha} if method == "gbt" else {}
     ys, kernels, states = {}, {}, {}
@@ -304,8 +305,14 @@ def test_dense_views(backend, dtype_name, data):
     if method == "zoh":  # expm of the scaled state matrix is Ā, on every engine that takes these arrays
         dtA = dt[:, None, None] * A
         for expm_engine in ("xp", "scipy") if backend.name == "numpy" else ("xp",):
-            _agree({f"expm[{expm_engine}]": ss.expm(dtA, engine=expm_engine)}, Ad, backend, dtype_name,
-                   kind="elementwise", context=context)
+            _agree(
+                {f"expm[{expm_engine}]": ss.expm(dtA, engine=expm_engine)},
+                Ad,
+                backend,
+                dtype_name,
+                kind="elementwise",
+                context=context,
+            )
 
     if method in ("zoh_simplified", "impulse"):  # not a SciPy method / SciPy's impulse needs D = 0
         return
@@ -317,8 +324,14 @@ def test_dense_views(backend, dtype_name, data):
     y_c2d = ss.recurrence(Ad_c, Bd_c, Cd_c, uu[..., None, :], D=Dd_c[..., 0], structure="dense")[..., 0, :]
     K_c2d = ss.kernel_naive(Ad_c, Bd_c[..., 0], Cd_c[..., 0, :], L, structure="dense")
     y_c2d_conv = ss.causal_conv(uu, K_c2d, D=Dd_c[..., 0, 0])
-    _agree({"recurrence∘cont2discrete": y_c2d, "causal_conv∘cont2discrete": y_c2d_conv}, y_c2d_ref, backend,
-           dtype_name, context=context)
+    _agree(
+        {"recurrence∘cont2discrete": y_c2d, "causal_conv∘cont2discrete": y_c2d_conv},
+        y_c2d_ref,
+        backend,
+        dtype_name,
+        context=context,
+    )
+
 
 def scipy_c2d(system, D, h, method, alpha):
     import scipy.signal
@@ -326,6 +339,8 @@ def scipy_c2d(system, D, h, method, alpha):
     kw = {"alpha": alpha} if method == "gbt" else {}
     scipy_method = {"backward_euler": "backward_diff", "zoh_simplified": "zoh"}.get(method, method)
     return scipy.signal.cont2discrete(
-        (system.A[h], system.B[h][:, None], system.C[h][None], np.array([[D[h]]])), float(system.dt[h]),
-        method=scipy_method, **kw
+        (system.A[h], system.B[h][:, None], system.C[h][None], np.array([[D[h]]])),
+        float(system.dt[h]),
+        method=scipy_method,
+        **kw,
     )[:4]
