@@ -289,7 +289,7 @@ def _diag_response(xp, Lambda, B, C, D, u, x0, intervals, times, name, alpha, co
     )
     gate = xp.where(positive[..., None, :], Ab, xp.ones_like(Ab))
     drive = xp.where(positive[..., None, :], Bb, xp.zeros_like(Bb)) * u[..., None, :]
-    states, last = linear_scan(gate, drive, x0=x0, engine=engine, return_last=True)
+    states, last = linear_scan(gate, drive, x0=x0, engine=engine, return_state=True)
     y = xp.sum(C[..., None] * states, axis=-2)
     if conj and is_complex(xp, y):
         y = 2 * xp.real(y)
