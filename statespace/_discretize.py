@@ -246,7 +246,7 @@ def discretize_diag(
     if Lambda.ndim < 1:
         raise ValueError(f"Lambda must have a trailing mode axis (..., N2), got shape {tuple(Lambda.shape)}")
     _check_mode_operand(B, "B", Lambda)
-    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype), per_mode=per_mode)
+    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype), per_mode=per_mode, operands={"B": B})
     if name == "dss":
         if L is None:
             raise ValueError("L (the kernel length) is required for method 'dss', got None")
@@ -771,7 +771,7 @@ def discretize_dplr(Lambda, P, B, dt, method: str, *, alpha: float | None = None
             f"P must have shape (..., r, N2) with N2 = {Lambda.shape[-1]} (Lambda's modes), got shape {tuple(P.shape)}"
         )
     _check_mode_operand(B, "B", Lambda)
-    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype))
+    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype), operands={"P": tuple(P.shape[:-2]), "B": B})
     if alpha is None:
         A_full, B_full = dplr_dense(Lambda, P, B)
         Ab, Bb = discretize(A_full, B_full[..., None], xp.reshape(step, tuple(step.shape[:-1])), name)

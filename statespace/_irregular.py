@@ -29,7 +29,7 @@ from ._engines import resolve_engine
 from ._expm import expm
 from ._recurrence import _dense_fits, _dense_prepare, _diag_fits, _diag_prepare, _output, _skip
 from ._scan import associative_scan, linear_scan
-from ._validation import broadcast_shapes, check_choice
+from ._validation import broadcast_shapes, check_choice, check_flag
 
 __all__ = ["irregular_response", "evolve"]
 
@@ -252,6 +252,8 @@ def irregular_response(
     >>> bool(np.allclose(y, 1 - np.exp(-t)))
     True
     """
+    check_flag(conj, "conj")
+    check_flag(return_state, "return_state")
     A, B, C, D, kind = _unpack(system, structure)
     for name, value in (("u", u), ("times", times), ("steps", steps)):
         if value is not None and not hasattr(value, "shape"):
@@ -409,6 +411,8 @@ def evolve(system, x, delta, *, conj: bool = True, structure=None, return_state:
     >>> np.round(y, 6).tolist()           # 2 Re(0.5 e^{-δ})
     [1.0, 0.367879, 0.135335]
     """
+    check_flag(conj, "conj")
+    check_flag(return_state, "return_state")
     A, B, C, _, kind = _unpack(system, structure)
     xp = namespace(A, B, C, x, delta)
     dtype = float_dtype(xp, A, C, x)

@@ -103,6 +103,7 @@ def kernel_naive(Ab, Bb, C, L, *, conj: bool = True, structure=None):
     >>> statespace.kernel_naive(Ab, np.array([0.0, 1.0]), np.array([1.0, 0.0]), 4)
     array([0. , 1. , 1. , 0.75])
     """
+    check_flag(conj, "conj")
     xp = namespace(Ab, Bb, C)
     for x, name in ((Ab, "Ab"), (Bb, "Bb"), (C, "C")):
         require_modes(x, name)
@@ -246,6 +247,7 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool
     L = check_positive_int(L, "L")
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, B, C, names=("Lambda", "B", "C")))
     Lambda, C = xp.astype(Lambda, dtype), xp.astype(C, dtype)
+    check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype), per_mode=per_mode, operands={"B": B, "C": C})
     unstable = xp.real(Lambda) > 0
     if method != "dss":
         _warn_unstable(xp, unstable, "kernel_diag")
@@ -406,7 +408,8 @@ def kernel_dplr(
     L = check_dplr_operands(Lambda, P, B, C, x0, L)
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, B, C, x0, names=("Lambda", "P", "B", "C", "x0")))
     Lambda, P, B, C = (xp.astype(x, dtype) for x in (Lambda, P, B, C))
-    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, Lambda.dtype), per_mode=per_mode)
+    operands = {"P": tuple(P.shape[:-2]), "B": B, "C": C, "x0": x0}
+    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, Lambda.dtype), per_mode=per_mode, operands=operands)
     _warn_unstable(xp, xp.real(Lambda) > 0, "kernel_dplr")
     if not ctilde:
         C = _ctilde_apply(xp, Lambda, P, C, step, L, sign=-1)

@@ -19,7 +19,7 @@ from . import _dask
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype, to_numpy
 from ._engines import engine_module, resolve_engine
 from ._scan import linear_scan
-from ._validation import broadcast_shapes, broadcasts_to, check_choice
+from ._validation import broadcast_shapes, broadcasts_to, check_choice, check_flag
 
 __all__ = ["recurrence", "step"]
 
@@ -113,7 +113,17 @@ def _skip(xp, y, D, u, batch_shape):
 
 
 def recurrence(
-    Ab, Bb, C, u, D=None, x0=None, *, conj: bool = True, structure=None, return_state: bool = False, engine=None
+    Ab,
+    Bb,
+    C,
+    u,
+    D=None,
+    x0=None,
+    *,
+    conj: bool = True,
+    structure: str | None = None,
+    return_state: bool = False,
+    engine: str | None = None,
 ):
     """Run a discrete LTI system ``x_k = Ā x_{k−1} + B̄ u_k``, ``y_k = C x_k + D u_k`` over a sequence.
 
@@ -184,6 +194,8 @@ def recurrence(
     >>> np.round(y, 12).tolist()
     [1.0, 1.5, 1.5]
     """
+    check_flag(conj, "conj")
+    check_flag(return_state, "return_state")
     kind = _structure(Ab, Bb, C, structure)
     if conj and _complex_input(u):
         # conj=True describes a real system; by linearity its response to a complex input is
@@ -415,6 +427,7 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
     >>> float(np.round(y, 12)), x.tolist()
     (1.0, [(1+0j)])
     """
+    check_flag(conj, "conj")
     kind = _structure(Ab, Bb, C, structure)
     if conj and _complex_input(u_t):
         raise TypeError(
