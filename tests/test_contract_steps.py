@@ -99,7 +99,7 @@ def test_s4d_shared_modes_one_step_per_channel(where, H, rng):
     K = ss.kernel_diag(lib.asarray(Lambda), lib.asarray(B), lib.asarray(C), lib.asarray(dt), L, engine=engine)
     assert tuple(K.shape) == (H, L)
     assert_close(to_host(K), _diag_kernel_loop(Lambda, B, C, dt, L), kind="kernel")
-    Ab, Bb = ss.discretize_diag(lib.asarray(Lambda), lib.asarray(B), lib.asarray(dt), "zoh")
+    Ab, _ = ss.discretize_diag(lib.asarray(Lambda), lib.asarray(B), lib.asarray(dt), "zoh")
     assert tuple(Ab.shape) == (H, n2)
     assert_close(to_host(Ab), np.exp(dt[:, None] * Lambda), kind="elementwise")
 
