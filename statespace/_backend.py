@@ -9,6 +9,7 @@ Nothing here moves data between devices.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 import array_api_compat
@@ -25,6 +26,7 @@ __all__ = [
     "place",
     "time_last",
     "to_numpy",
+    "quiet_floating_point",
 ]
 
 
@@ -179,3 +181,15 @@ def to_numpy(x) -> np.ndarray:
     if isinstance(x, np.generic):
         return np.asarray(x)
     raise TypeError(f"expected a NumPy array, got {type(x).__module__}.{type(x).__name__}")
+
+
+def quiet_floating_point(xp):
+    """NumPy's floating-point warnings off (a no-op context for other libraries).
+
+    The xp engine runs inside it wherever a numba engine computes the same
+    numbers: compiled loops never warn on overflow or ``inf - inf``, so the
+    portable engine must not either (engines agree on warnings, DESIGN.md §7).
+    """
+    if array_api_compat.is_numpy_namespace(xp):
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    return contextlib.nullcontext()

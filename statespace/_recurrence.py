@@ -16,7 +16,16 @@ Three structures share one signature, told apart by shapes (see :func:`recurrenc
 from __future__ import annotations
 
 from . import _dask
-from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype, to_numpy
+from ._backend import (
+    complex_dtype,
+    device_of,
+    float_dtype,
+    is_complex,
+    namespace,
+    quiet_floating_point,
+    real_dtype,
+    to_numpy,
+)
 from ._engines import engine_module, resolve_engine
 from ._scan import linear_scan
 from ._validation import broadcast_shapes, broadcasts_to, check_choice, check_flag
@@ -258,7 +267,8 @@ def _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
             *(to_numpy(a) for a in (Ab, Bb, C, u)), None if x0 is None else to_numpy(x0), batch, conj
         )
     else:
-        y, state = _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj)
+        with quiet_floating_point(xp):  # as quiet as the numba engine on overflow and inf - inf
+            y, state = _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj)
     y = _skip(xp, y, D, u, batch)
     y = xp.broadcast_to(y, batch + (u.shape[-1],))
     return (y, state) if return_state else y

@@ -10,7 +10,7 @@ immutable array libraries too.
 from __future__ import annotations
 
 from . import _dask
-from ._backend import device_of, float_dtype, namespace, time_last, to_numpy
+from ._backend import device_of, float_dtype, namespace, quiet_floating_point, time_last, to_numpy
 from ._engines import engine_module, resolve_engine
 from ._validation import broadcast_shapes, broadcasts_to, check_axis, check_flag, deprecated_keyword
 
@@ -363,7 +363,8 @@ def linear_scan(
             to_numpy(a), to_numpy(b), None if x0 is None else to_numpy(x0), shape, reverse
         )
     else:
-        x = _linear_scan_xp(xp, a, b, x0, shape, reverse)
+        with quiet_floating_point(xp):  # as quiet as the numba engine on overflow and inf - inf
+            x = _linear_scan_xp(xp, a, b, x0, shape, reverse)
     if return_state:
         if shape[-1] == 0:
             last = x0 if x0 is not None else xp.zeros(shape[:-1], dtype=dtype, device=device_of(x))

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
-import array_api_compat
-import numpy as np
-
 from . import _dask
-from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, to_numpy
+from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, quiet_floating_point, to_numpy
 from ._engines import engine_module, resolve_engine
 from ._scan import linear_scan
 from ._validation import check_flag, deprecated_keyword
@@ -252,7 +248,9 @@ def selective_scan(
             numpy_args[key] = _Weight(to_numpy(w.value), w.variable, w.groups)
         out, last = engine_module("numba", "selective").selective_scan(**numpy_args)
     else:
-        with _quiet(xp):  # the numba engine never warns: overflow (e.g. delta < 0) gives inf/NaN on both, silently
+        with quiet_floating_point(
+            xp
+        ):  # the numba engine never warns: overflow (e.g. delta < 0) gives inf/NaN on both, silently
             out, last = _selective_scan_xp(xp, **args)
     out = xp.asarray(out, dtype=u.dtype) if xp.isdtype(u.dtype, "real floating") else out
     return (out, last) if return_state else out
@@ -262,13 +260,6 @@ def _as_arrays(xp, *values):
     """array_like arguments (scalars, lists) as arrays of ``xp``, converted once on the arrays' device."""
     device = next((device_of(v) for v in values if hasattr(v, "dtype") and hasattr(v, "shape")), None)
     return tuple(v if v is None or hasattr(v, "dtype") else xp.asarray(v, device=device) for v in values)
-
-
-def _quiet(xp):
-    """NumPy's floating-point warnings off inside the xp engine (a no-op context for other libraries)."""
-    if array_api_compat.is_numpy_namespace(xp):
-        return np.errstate(over="ignore", invalid="ignore", divide="ignore")
-    return contextlib.nullcontext()
 
 
 # --------------------------------------------------------------------------------------
