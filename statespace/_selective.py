@@ -248,9 +248,7 @@ def selective_scan(
             numpy_args[key] = _Weight(to_numpy(w.value), w.variable, w.groups)
         out, last = engine_module("numba", "selective").selective_scan(**numpy_args)
     else:
-        with quiet_floating_point(
-            xp
-        ):  # the numba engine never warns: overflow (e.g. delta < 0) gives inf/NaN on both, silently
+        with quiet_floating_point(xp):  # as quiet as numba: overflow (e.g. delta < 0) gives inf/NaN on both
             out, last = _selective_scan_xp(xp, **args)
     out = xp.asarray(out, dtype=u.dtype) if xp.isdtype(u.dtype, "real floating") else out
     return (out, last) if return_state else out
