@@ -43,10 +43,8 @@ def namespace(*arrays):
         If the arrays come from different libraries.
     """
     present = [a for a in arrays if a is not None and not isinstance(a, (int, float, complex, bool, list, tuple))]
-    if not present:
-        if any(isinstance(a, (list, tuple)) for a in arrays):
-            return array_api_compat.array_namespace(np.empty(0))
-        raise TypeError("expected at least one array argument, got only scalars or None")
+    if not present:  # only array_likes: NumPy's namespace
+        return array_api_compat.array_namespace(np.empty(0))
     try:
         return array_api_compat.array_namespace(*present)
     except TypeError as error:

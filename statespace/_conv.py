@@ -109,7 +109,7 @@ def causal_conv(u, K, D=None, axis: int = -1):
     ndim = max(u.ndim, K.ndim)
     axis = check_axis(axis, ndim, f"u (shape {tuple(u.shape)}) and K (shape {tuple(K.shape)})")
     u, K = time_last(xp, u, ndim, axis), time_last(xp, K, ndim, axis)
-    dtype = float_dtype(xp, u, K, D)
+    dtype = float_dtype(xp, u, K, D, names=("u", "K", "D"))
     device = device_of(u)
     length = u.shape[-1]
     if D is not None:

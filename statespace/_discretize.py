@@ -313,13 +313,13 @@ def _dense_operands(A, B, name_B="B", *, column: bool = False):
     A, B = xp.astype(A, dtype), xp.astype(B, dtype)
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
         raise ValueError(f"A must be a stack of square matrices (..., N, N), got shape {tuple(A.shape)}")
-    column = column and B.ndim == 1 and B.shape[0] == A.shape[-1]
+    allow_column, column = column, column and B.ndim == 1 and B.shape[0] == A.shape[-1]
     if column:
         B = B[:, None]
     if B.ndim < 2 or B.shape[-2] != A.shape[-1]:
         raise ValueError(
             f"{name_B} must have shape (..., N, M) with N = {A.shape[-1]} (A's size)"
-            + (" or be one column (N,)" if column else "")
+            + (" or be one column (N,)" if allow_column else "")
             + f", got shape {tuple(B.shape)}"
         )
     try:

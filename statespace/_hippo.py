@@ -480,5 +480,5 @@ def reconstruct(x, measure, t):
     if t.ndim != 1:
         raise ValueError(f"t must be 1-D (L,), got shape {tuple(t.shape)}")
     phi = hippo_basis(measure, x.shape[-1], t)
-    result = float_dtype(xp, x, t)
+    result = float_dtype(xp, x, t, names=("x", "t"))
     return xp.matmul(xp.astype(x, result), xp.astype(xp.matrix_transpose(phi), result))

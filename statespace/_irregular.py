@@ -80,7 +80,7 @@ def _real_axis_array(xp, value, name, device):
         raise TypeError(f"{name} must be real, got dtype {value.dtype}")
     if value.ndim < 1:
         raise ValueError(f"{name} must have a time axis (..., L), got a 0-d array")
-    value = xp.asarray(value, dtype=float_dtype(xp, value), device=device)
+    value = xp.asarray(value, dtype=float_dtype(xp, value, names=(name,)), device=device)
     if not bool(xp.all(xp.isfinite(value))):
         raise ValueError(f"{name} must be finite, got non-finite values")
     return value
@@ -415,7 +415,7 @@ def evolve(system, x, delta, *, conj: bool = True, structure=None, return_state:
     check_flag(return_state, "return_state")
     A, B, C, _, kind = _unpack(system, structure)
     xp = namespace(A, B, C, x, delta)
-    dtype = float_dtype(xp, A, C, x)
+    dtype = float_dtype(xp, A, C, x, names=("A", "C", "x"))
     dev = device_of(x) if device_of(x) is not None else device_of(A)
     delta = _delays(xp, delta, dtype, dev)
     A, C, x = (xp.asarray(a, dtype=dtype, device=dev) for a in (A, C, x))

@@ -111,7 +111,7 @@ def kernel_naive(Ab, Bb, C, L, *, conj: bool = True, structure=None):
     if structure is None:
         structure = "dense" if Ab.ndim >= 2 and Ab.ndim == Bb.ndim + 1 else "diag"
     check_choice(structure, "structure", ("dense", "diag"))
-    dtype = float_dtype(xp, Ab, Bb, C)
+    dtype = float_dtype(xp, Ab, Bb, C, names=("Ab", "Bb", "C"))
     Ab, Bb, C = (xp.astype(x, dtype) for x in (Ab, Bb, C))
     if structure == "dense":
         return _naive_dense(xp, Ab, Bb, C, L)
@@ -531,7 +531,7 @@ def _ctilde_setup(Lambda, P, C, dt, L, name, per_mode):
     require_modes(P, "P", n2, min_ndim=2)
     require_modes(C, name, n2)
     L = check_positive_int(L, "L")
-    dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, C))
+    dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, C, names=("Lambda", "P", name)))
     Lambda, P, C = (xp.astype(x, dtype) for x in (Lambda, P, C))
     step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, Lambda.dtype), per_mode=per_mode)
     return xp, Lambda, P, C, step, L

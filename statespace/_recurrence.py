@@ -240,7 +240,7 @@ def _complex_input(u) -> bool:
 def _diag_prepare(xp, Ab, Bb, C, u, D, x0):
     if u.ndim < 1:
         raise ValueError("u must be (..., L), got a 0-d array")
-    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0)
+    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0, names=("Ab", "Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
     Ab, Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Ab, Bb, C))
     u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
@@ -303,7 +303,7 @@ def _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj):
 # dense and DPLR: sequential in time
 # --------------------------------------------------------------------------------------
 def _dense_prepare(xp, Ab, Bb, C, u, D, x0):
-    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0)
+    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0, names=("Ab", "Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
     Ab, Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Ab, Bb, C))
     u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
@@ -358,7 +358,7 @@ def _dense(xp, Ab, Bb, C, u, D, x0, conj, return_state):
 
 def _dplr(xp, rec, C, u, D, x0, conj, return_state):
     Bb = rec.Bb
-    dtype = float_dtype(xp, Bb, C, u, D, x0)
+    dtype = float_dtype(xp, Bb, C, u, D, x0, names=("Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
     Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Bb, C))
     u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
@@ -446,7 +446,7 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
         )
     xp = namespace(Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D)
     dev = device_of(x)
-    dtype = float_dtype(xp, Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D)
+    dtype = float_dtype(xp, Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D, names=("Ab", "Bb", "C", "x", "u_t", "D"))
     u_t = xp.asarray(u_t, dtype=dtype, device=dev)
     x = xp.asarray(x, dtype=dtype, device=dev)
     D = _as_skip(xp, D, dtype, dev)
