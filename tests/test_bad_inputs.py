@@ -1030,7 +1030,7 @@ def test_there_are_at_least_150_cases():
 
 # ---------------------------------------------------------------------- accepted inputs, checked for results
 def test_lists_and_scalars_are_array_like():
-    Ab, Bb = ss.discretize_diag([-0.5 + 1j, -1.0], [1.0, 1.0], [0.1, 0.2], "zoh")
+    Ab, _ = ss.discretize_diag([-0.5 + 1j, -1.0], [1.0, 1.0], [0.1, 0.2], "zoh")
     want_A = np.exp(np.array([[0.1], [0.2]]) * np.array([-0.5 + 1j, -1.0]))
     np.testing.assert_allclose(Ab, want_A, rtol=1e-12)
     x = ss.linear_scan(np.full(4, 0.5), np.ones(4), x0=1.0)
