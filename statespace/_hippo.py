@@ -186,6 +186,8 @@ def hippo(measure, N, *, alpha=0.0, beta=0.01, xp=None, dtype=None, device=None)
     -------
     A : array, shape (N, N)
     B : array, shape (N,)
+        One input column: ``discretize(*hippo(measure, N), dt, method)`` takes the
+        pair as it is (see the :ref:`conventions` page).
 
     Raises
     ------

@@ -173,7 +173,9 @@ def irregular_response(
         system's and ``u``'s).  Exactly one of ``times`` and ``steps``.
     steps : array (..., L), optional
         Positive interval lengths :math:`\Delta_k = t_k - t_{k-1}` instead of timestamps;
-        ``steps[..., 0]`` is the time from ``x0`` to the first sample.
+        ``steps[..., 0]`` is the time from ``x0`` to the first sample.  Time is the last
+        axis and the leading axes are batch axes of the system (the
+        :ref:`step-size rule <conventions-steps>`: one step per system and sample).
     start : float or array, optional
         With ``times``: the time :math:`t_{-1} < t_0` of ``x0``.  Default: ``x0`` is the
         state at :math:`t_0` (a first interval of length 0).
