@@ -112,7 +112,7 @@ def selective_scan(
         Input ``(batch, D, L)``, real.
     delta : array_like
         Step sizes ``(batch, D, L)``, real: one per channel and time step, broadcast
-        over the ``N`` states of ``A`` (Mamba's layout; see :ref:`conventions-steps`).
+        over the ``N`` states of ``A`` (Mamba's layout; the :ref:`step-size rule <conventions-steps>`).
         Without ``delta_softplus`` any real value is used as given (see Notes).
     A : array_like
         Diagonal state matrices ``(D, N)``, real or complex (typically negative real parts).
