@@ -20,6 +20,7 @@ import array_api_compat
 
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, time_last
 from ._conv import _fast_length
+from ._dispatch import capabilities
 from ._validation import broadcast_shapes, broadcasts_to, check_axis, check_nonnegative_int
 
 __all__ = ["bidirectional_conv", "bidirectional_kernel"]
@@ -57,6 +58,7 @@ def _wrapped_kernel(xp, k0, k1, L: int, n: int, dtype):
     return xp.concat([k0, middle, xp.flip(k1, axis=-1)], axis=-1)
 
 
+@capabilities(dask="xp")
 def bidirectional_kernel(K_forward, K_backward, L):
     r"""S4's length-``2L`` bidirectional kernel ``pad_right(k0, L) + pad_left(flip(k1), L)``.
 
@@ -95,6 +97,7 @@ def bidirectional_kernel(K_forward, K_backward, L):
     return _wrapped_kernel(xp, K_forward, K_backward, L, 2 * L, float_dtype(xp, K_forward, K_backward))
 
 
+@capabilities(dask="lazy", dask_note="batch chunks; the time axis in one chunk")
 def bidirectional_conv(u, K_forward, K_backward, D=None, axis: int = -1):
     r"""Bidirectional convolution: a causal pass with ``K_forward`` plus an anti-causal pass with ``K_backward``.
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import array_api_compat
 
-from . import _dask
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, time_last
+from ._dispatch import capabilities
 from ._validation import broadcast_shapes, broadcasts_to, check_axis
 
 __all__ = ["causal_conv"]
@@ -37,6 +37,7 @@ def _fast_length(xp, n: int, real: bool) -> int:
     return _smooth_length(n)
 
 
+@capabilities(dask="lazy", dask_note="batch and time chunks (overlap-add)")
 def causal_conv(u, K, D=None, axis: int = -1):
     """Causal convolution of signals with kernels by FFT, truncated to the input length.
 
@@ -90,8 +91,6 @@ def causal_conv(u, K, D=None, axis: int = -1):
     >>> np.round(y, 12).tolist()
     [3.0, 6.5, 10.0, 13.5]
     """
-    if _dask.is_dask(u, K, D):
-        return _dask.causal_conv(u, K, D, axis=axis)
     xp = namespace(u, K, D)
     for name, arr in (("u", u), ("K", K)):
         if getattr(arr, "ndim", 0) < 1:

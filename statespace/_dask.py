@@ -1,10 +1,11 @@
-"""Dask arrays as inputs of the hot functions: lazy, chunked, larger than memory.
+"""The Dask plug-in: lazy, chunked, larger-than-memory inputs of the hot functions.
 
-The public functions :func:`~statespace.causal_conv`, :func:`~statespace.linear_scan`,
-:func:`~statespace.selective_scan`, the diagonal :func:`~statespace.recurrence`,
-:func:`~statespace.kernel_diag`, :func:`~statespace.kernel_dplr` and
-:func:`~statespace.cauchy` hand Dask arrays to the functions of this module, which
-build a lazy Dask graph and return Dask arrays; nothing here calls ``compute``.
+This module is imported by the dispatch point (:mod:`statespace._dispatch`) the first
+time a Dask array reaches a public function whose capability record says
+``dask="lazy"``; each function below registers itself, with
+:func:`~statespace._dispatch.dask_implementation`, as the Dask implementation of the
+public function of the same name.  They build a lazy Dask graph and return Dask
+arrays; nothing here calls ``compute``.  No topic module imports this one.
 
 * **Batch / channel chunks** run blockwise (``dask.array.blockwise``): each block goes
   through the public function itself on the block's NumPy (or CuPy) arrays, so the
@@ -20,6 +21,10 @@ build a lazy Dask graph and return Dask arrays; nothing here calls ``compute``.
   them; a kernel shorter than a chunk links only neighbouring chunks (O(chunks)
   tasks), a kernel as long as the sequence links all pairs (O(chunks²) tasks).
 
+* **expm** and the batch-only functions run blockwise; the axes a block needs whole
+  (matrix, mode, rank axes; time for :func:`~statespace.bidirectional_conv`) must be one
+  chunk, and a clear error says which when they are not.
+
 Dask is imported only here, and only when a Dask array arrives.
 """
 
@@ -32,6 +37,7 @@ import array_api_compat
 import numpy as np
 
 from ._backend import complex_dtype, float_dtype, real_dtype, time_last
+from ._dispatch import dask_implementation
 from ._validation import (
     broadcast_shapes,
     broadcasts_to,
@@ -42,11 +48,6 @@ from ._validation import (
 )
 
 _BATCH = string.ascii_lowercase
-
-
-def is_dask(*arrays) -> bool:
-    """True when any argument is a Dask array (checked without importing Dask)."""
-    return any(array_api_compat.is_dask_array(x) for x in arrays if x is not None)
 
 
 def _da():
@@ -85,11 +86,11 @@ def _block_namespace(*arrays):
     return array_api_compat.array_namespace(*metas)
 
 
-def _check_engine(engine, func: str, *arrays):
+def _check_engine(engine, func: str, *arrays, variant=None):
     """Resolve ``engine`` for the blocks' array library now, so a bad one fails before any task runs."""
     from ._engines import resolve_engine
 
-    resolve_engine(engine, _block_namespace(*arrays), func=func)
+    resolve_engine(engine, _block_namespace(*arrays), func=func, variant=variant)
 
 
 def _single_chunk(x, axis: int, name: str, what: str):
@@ -209,6 +210,7 @@ def _chunk_decay(a, group: int = 16):
     return xp.where(negatives % 2 == 1, -magnitude, magnitude)
 
 
+@dask_implementation("linear_scan")
 def linear_scan(a, b, x0=None, reverse=False, axis=-1, engine=None, return_last=False):
     """:func:`statespace.linear_scan` on Dask arrays (see the module docstring)."""
     from ._scan import scan_shape
@@ -265,6 +267,7 @@ def _conv_block(u, K, start, length):
     return causal_conv(u[..., :total], K)[..., start:]
 
 
+@dask_implementation("causal_conv")
 def causal_conv(u, K, D=None, axis=-1):
     """:func:`statespace.causal_conv` on Dask arrays: overlap-add across time chunks."""
     from ._conv import conv_batch
@@ -331,7 +334,25 @@ def _diag_block(Ab, Bb, C, u, D, x0, conj, engine, want_state):
     return result[1] if want_state else result
 
 
-def recurrence_diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
+@dask_implementation("recurrence")
+def recurrence(Ab, Bb, C, u, D=None, x0=None, *, conj=True, structure=None, return_state=False, engine=None):
+    """:func:`statespace.recurrence` on Dask arrays: diagonal systems (dense and DPLR are refused)."""
+    from . import _recurrence
+
+    kind = _recurrence.system_structure(Ab, Bb, C, structure)
+    if kind != "diag":
+        raise NotImplementedError(
+            f"recurrence of {kind} systems is not supported on Dask arrays yet (diagonal systems are); "
+            "compute the inputs first (x.compute()) or diagonalize the system"
+        )
+    if conj and np.issubdtype(u.dtype, np.complexfloating):  # the public function splits Re/Im, then comes back
+        return _recurrence.recurrence.__wrapped__(
+            Ab, Bb, C, u, D, x0, conj=conj, structure=kind, return_state=return_state, engine=engine
+        )
+    return _recurrence_diag(Ab, Bb, C, u, D, x0, conj, return_state, engine)
+
+
+def _recurrence_diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
     """The diagonal :func:`statespace.recurrence` on Dask arrays (state carried across time chunks)."""
     from ._recurrence import recurrence
 
@@ -353,7 +374,7 @@ def recurrence_diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
         state_shape = batch + modes[-1:]
         if not broadcasts_to(tuple(x0.shape), state_shape):
             raise ValueError(f"x0 must broadcast to the state shape {state_shape} (batch, N2), got {tuple(x0.shape)}")
-    _check_engine(engine, "recurrence (diagonal systems)", Ab, Bb, C, u)
+    _check_engine(engine, "recurrence", Ab, Bb, C, u, variant="diag")
     tiny = [_tiny(x) for x in (Ab, Bb, C, u, D, x0)]  # the output dtype, by the function's own rules
     y_dtype = recurrence(*tiny, conj=conj, structure="diag", engine="xp").dtype
     state_dtype = _dtype(Ab, Bb, C, u, D, x0)
@@ -428,6 +449,7 @@ def _weight_index(w, name, interleaved):
     return "N" + time
 
 
+@dask_implementation("selective_scan")
 def selective_scan(
     u,
     delta,
@@ -536,6 +558,7 @@ def _step_operand(dt, modal_ndim):
     return dt, ""
 
 
+@dask_implementation("kernel_diag")
 def kernel_diag(Lambda, B, C, dt, L, method="zoh", engine=None):
     """:func:`statespace.kernel_diag` over a chunked batch (blockwise; the mode axis whole)."""
     from ._kernels import DIAG_KERNEL_METHODS
@@ -565,6 +588,7 @@ def _kernel_dplr_block(Lambda, P, B, C, dt, x0, L, ctilde, engine):
     return xp.stack(result, axis=-2)
 
 
+@dask_implementation("kernel_dplr")
 def kernel_dplr(Lambda, P, B, C, dt, L, x0=None, ctilde=True, engine=None):
     """:func:`statespace.kernel_dplr` over a chunked batch (blockwise; rank and mode axes whole)."""
     from ._kernels import check_dplr_operands
@@ -592,6 +616,7 @@ def _cauchy_block(v, z, w, conj, engine):
     return cauchy(v, z, w, conj=conj, engine=engine)
 
 
+@dask_implementation("cauchy")
 def cauchy(v, z, w, conj=True, engine=None):
     """:func:`statespace.cauchy` over a chunked batch and chunked nodes ``z`` (the mode axis whole)."""
     v, z, w = (_as_dask(x) for x in (v, z, w))
@@ -606,3 +631,48 @@ def cauchy(v, z, w, conj=True, engine=None):
     ndim = max(v.ndim, z.ndim, w.ndim)
     fn = partial(_cauchy_block, conj=bool(conj), engine=engine)
     return _blockwise(fn, "K", [(v, "N"), (z, "K"), (w, "N")], ndim - 1, dtype)
+
+
+# --------------------------------------------------------------------------------------
+# blockwise over the batch: expm, bidirectional_conv
+# --------------------------------------------------------------------------------------
+@dask_implementation("expm")
+def expm(A, *, engine=None):
+    """:func:`statespace.expm` over a chunked stack (blockwise; the matrix axes whole)."""
+    from ._expm import expm as public
+
+    A = _as_dask(A)
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"A must be a stack of square matrices (..., n, n), got shape {tuple(A.shape)}")
+    A = A.rechunk({-2: -1, -1: -1})  # each block needs whole matrices (small: n x n)
+    _check_engine(engine, "expm", A)
+    dtype = _dtype(A)
+    return _blockwise(partial(public, engine=engine), "IJ", [(A, "IJ")], A.ndim - 2, dtype)
+
+
+def _bidirectional_block(u, K_forward, K_backward, D):
+    from ._bidirectional import bidirectional_conv
+
+    return bidirectional_conv.__wrapped__(u, K_forward, K_backward, D)
+
+
+@dask_implementation("bidirectional_conv")
+def bidirectional_conv(u, K_forward, K_backward, D=None, axis=-1):
+    """:func:`statespace.bidirectional_conv` over a chunked batch (blockwise); time chunks are refused."""
+    da = _da()
+    u, K_forward, K_backward, D = (_as_dask(x) for x in (u, K_forward, K_backward, D))
+    ndim = max(u.ndim, K_forward.ndim, K_backward.ndim, 1)
+    axis = check_axis(axis, ndim, f"u (shape {tuple(u.shape)})")
+    operands = {"u": u, "K_forward": K_forward, "K_backward": K_backward}
+    for name, x in operands.items():
+        if x.ndim and len(x.chunks[axis - ndim + x.ndim]) > 1:
+            raise NotImplementedError(
+                f"bidirectional_conv is not supported on Dask arrays chunked along time yet: {name} has "
+                f"{len(x.chunks[axis - ndim + x.ndim])} chunks along the time axis; rechunk it to one chunk there"
+            )
+    u, K_forward, K_backward = (time_last(da, x, ndim, axis) for x in operands.values())
+    tiny = [_tiny(x) for x in (u, K_forward, K_backward, D)]
+    dtype = _bidirectional_block(*tiny).dtype
+    args = [(u, "T"), (K_forward, "K"), (K_backward, "J"), (D, "")]
+    y = _blockwise(_bidirectional_block, "T", args, ndim - 1, dtype)
+    return da.moveaxis(y, -1, axis) if axis != ndim - 1 else y

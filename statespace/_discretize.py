@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from ._backend import device_of, float_dtype, namespace, real_dtype
+from ._dispatch import capabilities
 from ._expm import expm
 from ._validation import (
     broadcast_shapes,
@@ -132,6 +133,7 @@ def _log1p_or_minus_inf(xp, y):
     return xp.where(pole, _minus_inf(xp, y), xp.log1p(xp.where(pole, xp.zeros_like(y), y)))
 
 
+@capabilities(dask="xp", methods=DIAG_METHODS)
 def discretize_diag(Lambda, B, dt, method, *, alpha=None, L=None, return_log=False):
     r"""Discretize diagonal (modal) systems elementwise.
 
@@ -355,6 +357,7 @@ def _eye_k(xp, A, k):
     return xp.eye(k, dtype=A.dtype, device=device_of(A))
 
 
+@capabilities(dask="xp", methods=DENSE_METHODS)
 def discretize(A, B, dt, method, alpha=None):
     r"""Discretize dense continuous systems :math:`x' = Ax + Bu`, batched.
 
@@ -432,6 +435,7 @@ def _dense_step(dt, xp, A, B, dtype):
     return check_step(dt, xp, batch_shape=batch, modes=False, dtype=real_dtype(xp, dtype), device=device_of(A))
 
 
+@capabilities(dask="no", dask_note="needs batched linear solves", methods=DENSE_METHODS)
 def cont2discrete(system, dt, method="zoh", alpha=None):
     r"""Discretize state-space systems with ``scipy.signal.cont2discrete``'s conventions, batched.
 
@@ -616,6 +620,7 @@ def _project(xp, P, x):
     return 2 * xp.real(xp.sum(xp.conj(P) * x[..., None, :], axis=-1))
 
 
+@capabilities(dask="xp")
 def dplr_dense(Lambda, P, B):
     r"""The dense conj-extended DPLR system ``(A (..., N, N), B (..., N))``.
 
@@ -652,6 +657,7 @@ def dplr_dense(Lambda, P, B):
     return A, xp.concat([B, xp.conj(B)], axis=-1)
 
 
+@capabilities(dask="no", dask_note="needs batched linear solves", methods=DPLR_DENSE_METHODS)
 def discretize_dplr(Lambda, P, B, dt, method, *, alpha=None, dense=False):
     r"""Discretize DPLR systems :math:`A = \operatorname{diag}([\Lambda,\bar\Lambda]) - pp^*` through Woodbury.
 

@@ -18,6 +18,7 @@ import array_api_compat
 import numpy as np
 
 from ._backend import device_of, float_dtype, is_complex, namespace, place
+from ._dispatch import capabilities
 from ._validation import check_choice, check_even, check_finite_real, check_nonnegative_int, check_positive_int
 
 __all__ = [
@@ -158,6 +159,7 @@ def _glagt_parameters(alpha, beta):
 
 
 # --------------------------------------------------------------------------- public construction
+@capabilities(dask=None)
 def hippo(measure, N, *, alpha=0.0, beta=0.01, xp=None, dtype=None, device=None):
     r"""HiPPO transition matrices ``(A, B)`` of a measure.
 
@@ -238,6 +240,7 @@ def hippo(measure, N, *, alpha=0.0, beta=0.01, xp=None, dtype=None, device=None)
     return place(A, xp=xp, dtype=dtype, device=device), place(B, xp=xp, dtype=dtype, device=device)
 
 
+@capabilities(dask=None)
 def low_rank(measure, N, rank=None, *, xp=None, dtype=None, device=None):
     r"""Low-rank correction ``P`` of shape ``(rank, N)`` making ``A + PᵀP`` normal.
 
@@ -348,6 +351,7 @@ def _fourier_functions(xp, x, N: int):
     return values
 
 
+@capabilities(dask="xp")
 def hippo_basis(measure, N, t, *, xp=None, dtype=None, device=None):
     r"""The functions that turn a HiPPO state back into the input's history.
 
@@ -433,6 +437,7 @@ def hippo_basis(measure, N, t, *, xp=None, dtype=None, device=None):
     return xp.stack(values, axis=-1)
 
 
+@capabilities(dask="xp")
 def reconstruct(x, measure, t):
     r"""Approximate the input history from a HiPPO state.
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from ._backend import device_of, float_dtype, is_complex, namespace, real_dtype
 from ._discretize import _resolve_method, discretize, discretize_diag
+from ._dispatch import capabilities
 from ._engines import resolve_engine
 from ._expm import expm
 from ._recurrence import _dense_fits, _dense_prepare, _diag_fits, _diag_prepare, _output, _skip
@@ -140,6 +141,7 @@ def _check_length(intervals, length, times):
 # --------------------------------------------------------------------------------------
 # response at the samples
 # --------------------------------------------------------------------------------------
+@capabilities(engines={"diag": ("xp", "numba"), "dense": ("xp",)}, dask="xp", methods=IRREGULAR_METHODS)
 def irregular_response(
     system,
     u,
@@ -266,7 +268,7 @@ def irregular_response(
     intervals = _intervals(xp, times, steps, start, device_of(u))
     if kind == "diag":
         return _diag_response(xp, A, B, C, D, u, x0, intervals, times, name, alpha, conj, return_state, engine)
-    resolve_engine(engine, xp, supported=("xp",), func="irregular_response (dense systems)")
+    resolve_engine(engine, xp, func="irregular_response", variant="dense")
     return _dense_response(xp, A, B, C, D, u, x0, intervals, times, name, alpha, conj, return_state)
 
 
@@ -360,6 +362,7 @@ def _compose(earlier, later):
 # --------------------------------------------------------------------------------------
 # free evolution
 # --------------------------------------------------------------------------------------
+@capabilities(dask="xp")
 def evolve(system, x, delta, *, conj: bool = True, structure=None, return_state: bool = False):
     r"""Output (and state) of a continuous LTI system at later times, without input: forecasting.
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import namespace, place
+from ._dispatch import capabilities
 from ._hippo import _check_nplr_measure, _check_rank, _rank_correction, _transition
 from ._validation import check_even, check_positive_real
 
@@ -111,6 +112,7 @@ def _half_eigenbasis(S: np.ndarray):
     return np.concatenate([w[negative], np.zeros(m)]), np.concatenate([V_negative, V_zero], axis=1)
 
 
+@capabilities(dask=None)
 def nplr(measure, N, rank=None, *, B_clip=None, real_clamp=None, xp=None, dtype=None, device=None):
     r"""Diagonalize a HiPPO matrix in normal-plus-low-rank form (the S4 initialization).
 

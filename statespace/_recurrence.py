@@ -15,8 +15,8 @@ Three structures share one signature, told apart by shapes (see :func:`recurrenc
 
 from __future__ import annotations
 
-from . import _dask
-from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype, to_numpy
+from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
 from ._scan import linear_scan
 from ._validation import broadcast_shapes, broadcasts_to, check_choice
@@ -45,7 +45,7 @@ def _diag_fits(Ab, Bb, C) -> bool:
     return min(Ab.ndim, Bb.ndim, C.ndim) >= 1 and Ab.shape[-1] == Bb.shape[-1] == C.shape[-1]
 
 
-def _structure(Ab, Bb, C, structure) -> str:
+def system_structure(Ab, Bb, C, structure) -> str:
     """The system's structure: the record test, then the shape rules of the module docstring."""
     if _is_dplr_record(Ab):
         if structure not in (None, "dplr"):
@@ -112,6 +112,11 @@ def _skip(xp, y, D, u, batch_shape):
     return y + xp.expand_dims(D, axis=-1) * u
 
 
+@capabilities(
+    engines={"diag": ("xp", "numba"), "dense": ("xp",), "dplr": ("xp",)},
+    dask="lazy",
+    dask_note="diagonal systems, batch and time chunks (state carried)",
+)
 def recurrence(
     Ab, Bb, C, u, D=None, x0=None, *, conj: bool = True, structure=None, return_state: bool = False, engine=None
 ):
@@ -184,7 +189,7 @@ def recurrence(
     >>> np.round(y, 12).tolist()
     [1.0, 1.5, 1.5]
     """
-    kind = _structure(Ab, Bb, C, structure)
+    kind = system_structure(Ab, Bb, C, structure)
     if conj and _complex_input(u):
         # conj=True describes a real system; by linearity its response to a complex input is
         # y(Re u) + i·y(Im u) (the kernel view's answer), but the final state then has no conj-paired form.
@@ -203,7 +208,7 @@ def recurrence(
     if kind == "diag":
         return _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine)
     xp = namespace(Ab.Bb if kind == "dplr" else Ab, Bb, C, u, D, x0)
-    resolve_engine(engine, xp, supported=("xp",), func=f"recurrence ({kind} systems)")
+    resolve_engine(engine, xp, func="recurrence", variant=kind)
     if kind == "dplr":
         return _dplr(xp, Ab, C, u, D, x0, conj, return_state)
     return _dense(xp, Ab, Bb, C, u, D, x0, conj, return_state)
@@ -236,15 +241,11 @@ def _diag_prepare(xp, Ab, Bb, C, u, D, x0):
 
 
 def _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
-    if _dask.is_dask(Ab, Bb, C, u, D, x0):
-        return _dask.recurrence_diag(Ab, Bb, C, u, D, x0, conj, return_state, engine)
     xp = namespace(Ab, Bb, C, u, D, x0)
     Ab, Bb, C, u, D, x0, batch, nmodes, dtype = _diag_prepare(xp, Ab, Bb, C, u, D, x0)
-    name = resolve_engine(engine, xp, func="recurrence (diagonal systems)")
-    if name == "numba":
-        y, state = engine_module("numba", "recurrence").diag(
-            *(to_numpy(a) for a in (Ab, Bb, C, u)), None if x0 is None else to_numpy(x0), batch, conj
-        )
+    name = resolve_engine(engine, xp, func="recurrence", variant="diag")
+    if name != "xp":  # the engine's kernel takes its own backend's arrays
+        y, state = engine_module(name, "recurrence").diag(Ab, Bb, C, u, x0, batch, conj)
     else:
         y, state = _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj)
     y = _skip(xp, y, D, u, batch)
@@ -372,6 +373,7 @@ def _dplr_step(xp, rec, Bb, C, x, u_t, conj):
 # --------------------------------------------------------------------------------------
 # one step
 # --------------------------------------------------------------------------------------
+@capabilities(dask="xp")
 def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
     """Advance a discrete LTI system by one step: ``x' = Ā x + B̄ u_t``, ``y_t = C x' + D u_t``.
 
@@ -413,7 +415,7 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
     >>> float(np.round(y, 12)), x.tolist()
     (1.0, [(1+0j)])
     """
-    kind = _structure(Ab, Bb, C, structure)
+    kind = system_structure(Ab, Bb, C, structure)
     if conj and _complex_input(u_t):
         raise TypeError(
             "step with conj=True needs a real input u_t: a complex input breaks the conjugate symmetry of the state; "

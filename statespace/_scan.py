@@ -9,8 +9,8 @@ immutable array libraries too.
 
 from __future__ import annotations
 
-from . import _dask
-from ._backend import device_of, float_dtype, namespace, time_last, to_numpy
+from ._backend import device_of, float_dtype, namespace, time_last
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
 from ._validation import broadcast_shapes, broadcasts_to, check_axis
 
@@ -54,6 +54,7 @@ def _odd_even_scan(xp, combine, elems: list, axis: int) -> list:
     return [_interleave(xp, e, o, axis) for e, o in zip(even, odd, strict=True)]
 
 
+@capabilities(dask="xp")
 def associative_scan(fn, elems, reverse: bool = False, axis: int = -1):
     """Inclusive prefix of an associative operator, computed in parallel (odd/even recursion).
 
@@ -217,6 +218,7 @@ def scan_shape(a_shape, b_shape, x0_shape=None) -> tuple:
     return shape
 
 
+@capabilities(engines=("xp", "numba"), dask="lazy", dask_note="batch and time chunks (state carried)")
 def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=None, return_last: bool = False):
     """States of the first-order linear recurrence ``x_t = a_t·x_{t−1} + b_t``.
 
@@ -275,14 +277,10 @@ def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=Non
     >>> x.tolist(), float(last)
     ([5.0, 3.5, 2.75, 2.375], 2.375)
     """
-    if _dask.is_dask(a, b, x0):
-        return _dask.linear_scan(a, b, x0, reverse=reverse, axis=axis, engine=engine, return_last=return_last)
     xp, a, b, x0, shape, axis, ndim, dtype = _prepare(a, b, x0, axis)
     name = resolve_engine(engine, xp, func="linear_scan")
-    if name == "numba":
-        x = engine_module("numba", "scan").linear_scan(
-            to_numpy(a), to_numpy(b), None if x0 is None else to_numpy(x0), shape, reverse
-        )
+    if name != "xp":  # the engine's kernel takes its own backend's arrays
+        x = engine_module(name, "scan").linear_scan(a, b, x0, shape, reverse)
     else:
         x = _linear_scan_xp(xp, a, b, x0, shape, reverse)
     if return_last:

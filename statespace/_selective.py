@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import _dask
-from ._backend import complex_dtype, device_of, is_complex, namespace, real_dtype, to_numpy
+from ._backend import complex_dtype, device_of, is_complex, namespace, real_dtype
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
 from ._scan import linear_scan
 
@@ -89,6 +89,7 @@ def _check_same(x, name, shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(x.shape)}")
 
 
+@capabilities(engines=("xp", "numba"), dask="lazy", dask_note="batch and time chunks (state carried)")
 def selective_scan(
     u,
     delta,
@@ -184,8 +185,6 @@ def selective_scan(
     >>> out.shape, last.shape, out.dtype
     ((2, 4, 16), (2, 4, 8), dtype('float64'))
     """
-    if _dask.is_dask(u, delta, A, B, C, D, z, delta_bias, x0):
-        return _dask.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, x0, return_last_state, engine)
     xp = namespace(u, delta, A, B, C, D, z, delta_bias, x0)
     if u.ndim != 3:
         raise ValueError(f"u must be (batch, D, L), got shape {tuple(u.shape)}")
@@ -220,12 +219,8 @@ def selective_scan(
         x0=None if x0 is None else xp.asarray(x0, dtype=state),
     )
     name = resolve_engine(engine, xp, func="selective_scan")
-    if name == "numba":
-        numpy_args = {k: (to_numpy(v) if hasattr(v, "shape") else v) for k, v in args.items()}
-        for key in ("B", "C"):
-            w = args[key]
-            numpy_args[key] = _Weight(to_numpy(w.value), w.variable, w.groups)
-        out, last = engine_module("numba", "selective").selective_scan(**numpy_args)
+    if name != "xp":  # the engine's kernel takes its own backend's arrays and the _Weight records
+        out, last = engine_module(name, "selective").selective_scan(**args)
     else:
         out, last = _selective_scan_xp(xp, **args)
     out = xp.asarray(out, dtype=u.dtype) if xp.isdtype(u.dtype, "real floating") else out
