@@ -44,6 +44,7 @@ from ._validation import (
     check_axis,
     check_choice,
     check_positive_int,
+    deprecated_keyword,
     require_modes,
 )
 
@@ -185,7 +186,7 @@ def _scan_last_block(a, b, engine):
     """Final state of the block's scan from a zero state."""
     from ._scan import linear_scan
 
-    return linear_scan(a, b, engine=engine, return_last=True)[1]
+    return linear_scan(a, b, engine=engine, return_state=True)[1]
 
 
 def _chunk_decay(a, group: int = 16):
@@ -211,8 +212,11 @@ def _chunk_decay(a, group: int = 16):
 
 
 @dask_implementation("linear_scan")
-def linear_scan(a, b, x0=None, reverse=False, axis=-1, engine=None, return_last=False):
+def linear_scan(a, b, x0=None, reverse=False, axis=-1, *, return_state=False, engine=None, return_last=None):
     """:func:`statespace.linear_scan` on Dask arrays (see the module docstring)."""
+    return_state = deprecated_keyword(
+        return_state, return_last, new="return_state", old="return_last", func="linear_scan"
+    )
     from ._scan import scan_shape
 
     da = _da()
@@ -247,7 +251,7 @@ def linear_scan(a, b, x0=None, reverse=False, axis=-1, engine=None, return_last=
         x = da.flip(x, axis=-1)
     if axis != ndim - 1:
         x = da.moveaxis(x, -1, axis)
-    if not return_last:
+    if not return_state:
         return x
     return x, da.broadcast_to(final, shape[:-1])
 
@@ -414,7 +418,7 @@ def _selective_block(u, delta, A, B, C, D, z, bias, x0, softplus, engine, want_s
         delta_bias=bias,
         delta_softplus=softplus,
         x0=x0,
-        return_last_state=want_state,
+        return_state=want_state,
         engine=engine,
     )
     return result[1] if want_state else result
@@ -461,10 +465,15 @@ def selective_scan(
     delta_bias=None,
     delta_softplus=False,
     x0=None,
-    return_last_state=False,
+    *,
+    return_state=False,
     engine=None,
+    return_last_state=None,
 ):
     """:func:`statespace.selective_scan` on Dask arrays (state carried across time chunks)."""
+    return_state = deprecated_keyword(
+        return_state, return_last_state, new="return_state", old="return_last_state", func="selective_scan"
+    )
     from ._selective import _compute_dtype
 
     da = _da()
@@ -521,7 +530,7 @@ def selective_scan(
     for start, stop in _time_bounds(u):
         run = partial(_selective_block, want_state=False, **options)
         pieces.append(_blockwise(run, "dT", operands(start, stop, carry), 1, out_dtype))
-        if not return_last_state and stop == length:
+        if not return_state and stop == length:
             break
         plain = operands(start, stop, None)
         plain[5], plain[6] = (None, "d"), (None, "dT")  # the state ignores D and z
@@ -536,7 +545,7 @@ def selective_scan(
         decay = da.exp(A.astype(state_dtype)[None] * steps[..., None])
         carry = _chain(decay, last, carry)
     out = pieces[0] if len(pieces) == 1 else da.concatenate(pieces, axis=-1)
-    if not return_last_state:
+    if not return_state:
         return out
     return out, carry
 
@@ -544,22 +553,22 @@ def selective_scan(
 # --------------------------------------------------------------------------------------
 # kernels and Cauchy sums over a chunked batch
 # --------------------------------------------------------------------------------------
-def _kernel_diag_block(Lambda, B, C, dt, L, method, engine):
+def _kernel_diag_block(Lambda, B, C, dt, L, method, per_mode, engine):
     from ._kernels import kernel_diag
 
-    return kernel_diag(Lambda, B, C, dt, L, method=method, engine=engine)
+    return kernel_diag(Lambda, B, C, dt, L, method=method, per_mode=per_mode, engine=engine)
 
 
-def _step_operand(dt, modal_ndim):
-    """``(dt, tail)``: a per-mode step (as many axes as the modes) carries the mode index."""
-    if array_api_compat.is_dask_array(dt) and dt.ndim == modal_ndim:
+def _step_operand(dt, per_mode):
+    """``(dt, tail)``: one step per system (its whole shape is batch), or per mode (``per_mode=True``)."""
+    if array_api_compat.is_dask_array(dt) and per_mode:
         _single_chunk(dt, -1, "dt", "the mode axis N2")
         return dt, "N"
     return dt, ""
 
 
 @dask_implementation("kernel_diag")
-def kernel_diag(Lambda, B, C, dt, L, method="zoh", engine=None):
+def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, per_mode=False, engine=None):
     """:func:`statespace.kernel_diag` over a chunked batch (blockwise; the mode axis whole)."""
     from ._kernels import DIAG_KERNEL_METHODS
 
@@ -573,15 +582,15 @@ def kernel_diag(Lambda, B, C, dt, L, method="zoh", engine=None):
     _check_engine(engine, "kernel_diag", Lambda, B, C)
     dtype = real_dtype(np, _dtype(Lambda, B, C))
     ndim = max(Lambda.ndim, B.ndim, C.ndim)
-    args = [(Lambda, "N"), (B, "N"), (C, "N"), _step_operand(dt, ndim)]
-    fn = partial(_kernel_diag_block, L=L, method=method, engine=engine)
+    args = [(Lambda, "N"), (B, "N"), (C, "N"), _step_operand(dt, per_mode)]
+    fn = partial(_kernel_diag_block, L=L, method=method, per_mode=bool(per_mode), engine=engine)
     return _blockwise(fn, "K", args, ndim - 1, dtype, new_axes={"K": L})
 
 
-def _kernel_dplr_block(Lambda, P, B, C, dt, x0, L, ctilde, engine):
+def _kernel_dplr_block(Lambda, P, B, C, dt, x0, L, ctilde, per_mode, engine):
     from ._kernels import kernel_dplr
 
-    result = kernel_dplr(Lambda, P, B, C, dt, L, x0=x0, ctilde=ctilde, engine=engine)
+    result = kernel_dplr(Lambda, P, B, C, dt, L, x0=x0, ctilde=ctilde, per_mode=per_mode, engine=engine)
     if x0 is None:
         return result
     xp = array_api_compat.array_namespace(result[0])
@@ -589,7 +598,7 @@ def _kernel_dplr_block(Lambda, P, B, C, dt, x0, L, ctilde, engine):
 
 
 @dask_implementation("kernel_dplr")
-def kernel_dplr(Lambda, P, B, C, dt, L, x0=None, ctilde=True, engine=None):
+def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde=True, per_mode=False, engine=None):
     """:func:`statespace.kernel_dplr` over a chunked batch (blockwise; rank and mode axes whole)."""
     from ._kernels import check_dplr_operands
 
@@ -602,8 +611,8 @@ def kernel_dplr(Lambda, P, B, C, dt, L, x0=None, ctilde=True, engine=None):
     _check_engine(engine, "kernel_dplr", Lambda, P, B, C)
     dtype = real_dtype(np, _dtype(Lambda, P, B, C, x0))
     ndim = max(Lambda.ndim, P.ndim - 1, B.ndim, C.ndim, 0 if x0 is None else x0.ndim)
-    args = [(Lambda, "N"), (P, "RN"), (B, "N"), (C, "N"), _step_operand(dt, ndim), (x0, "N")]
-    fn = partial(_kernel_dplr_block, L=L, ctilde=bool(ctilde), engine=engine)
+    args = [(Lambda, "N"), (P, "RN"), (B, "N"), (C, "N"), _step_operand(dt, per_mode), (x0, "N")]
+    fn = partial(_kernel_dplr_block, L=L, ctilde=bool(ctilde), per_mode=bool(per_mode), engine=engine)
     if x0 is None:
         return _blockwise(fn, "K", args, ndim - 1, dtype, new_axes={"K": L})
     both = _blockwise(fn, "SK", args, ndim - 1, dtype, new_axes={"S": 2, "K": L})
@@ -617,7 +626,7 @@ def _cauchy_block(v, z, w, conj, engine):
 
 
 @dask_implementation("cauchy")
-def cauchy(v, z, w, conj=True, engine=None):
+def cauchy(v, z, w, conj=True, *, engine=None):
     """:func:`statespace.cauchy` over a chunked batch and chunked nodes ``z`` (the mode axis whole)."""
     v, z, w = (_as_dask(x) for x in (v, z, w))
     require_modes(v, "v")

@@ -15,6 +15,7 @@ import math
 from ._backend import device_of, float_dtype, namespace, real_dtype
 from ._dispatch import capabilities
 from ._engines import requested_engine, resolve_engine
+from ._validation import outside_stacklevel
 
 __all__ = ["expm"]
 
@@ -155,7 +156,7 @@ def _resolve_engine(engine, A):
             'expm(engine="scipy") is deprecated: engine=None chooses SciPy for NumPy arrays of order >= '
             f'{SCIPY_MIN_ORDER}; pass engine="xp" for the array-API code',
             DeprecationWarning,
-            stacklevel=4,
+            stacklevel=outside_stacklevel(),
         )
         if not is_numpy:
             raise TypeError(f"engine 'scipy' takes NumPy arrays only, got {type(A).__module__}.{type(A).__name__}")
