@@ -29,7 +29,7 @@ def _smooth_length(n: int) -> int:
     return best
 
 
-def _fast_length(xp, n: int, real: bool) -> int:
+def fast_length(xp, n: int, real: bool) -> int:
     if array_api_compat.is_numpy_namespace(xp):
         import scipy.fft
 
@@ -132,9 +132,17 @@ def _fft_conv(xp, u, K, length, complex_data):
     if length == 0 or K.shape[-1] == 0:
         shape = tuple(broadcast_shapes(u.shape[:-1], K.shape[:-1])) + (length,)
         return xp.zeros(shape, dtype=u.dtype, device=device_of(u))
-    n = _fast_length(xp, length + K.shape[-1] - 1, real=not complex_data)
+    return fft_product(xp, u, K, fast_length(xp, length + K.shape[-1] - 1, real=not complex_data), length, complex_data)
+
+
+def fft_product(xp, u, K, n, length, complex_data):
+    """The one FFT core: ``ifft(fft(u, n) · fft(K, n))[..., :length]``, the length-``n`` circular convolution.
+
+    Shared by :func:`causal_conv` (``n`` ≥ the linear length) and
+    :func:`statespace.bidirectional_conv` (a wrapped two-sided kernel).
+    """
     if array_api_compat.is_numpy_namespace(xp):
-        return _fft_conv_numpy(u, K, n, length, complex_data)
+        return _fft_product_numpy(u, K, n, length, complex_data)
     fft = xp.fft
     if complex_data:
         cdtype = complex_dtype(xp, u.dtype)
@@ -145,7 +153,7 @@ def _fft_conv(xp, u, K, length, complex_data):
     return y[..., :length]
 
 
-def _fft_conv_numpy(u, K, n, length, complex_data):
+def _fft_product_numpy(u, K, n, length, complex_data):
     """NumPy: ``scipy.fft`` on every worker thread, the product formed in place in the larger spectrum."""
     import numpy as np
     import scipy.fft

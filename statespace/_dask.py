@@ -161,11 +161,11 @@ def _time_bounds(x):
     return bounds or [(0, 0)]
 
 
-def _time_slice(x, start: int, stop: int, scale: int = 1):
-    """Steps ``start:stop`` of ``x`` (``scale`` entries a step), one chunk along time; a length-1 axis stays."""
+def _time_slice(x, start: int, stop: int):
+    """Steps ``start:stop`` of ``x``, one chunk along time; a length-1 axis stays."""
     if x is None or x.shape[-1] == 1:
         return x
-    return x[..., scale * start : scale * stop].rechunk({-1: -1})
+    return x[..., start:stop].rechunk({-1: -1})
 
 
 def _chain(decay, last, carry):
@@ -424,33 +424,26 @@ def _selective_block(u, delta, A, B, C, D, z, bias, x0, softplus, engine, want_s
     return result[1] if want_state else result
 
 
-def _delta_sum(delta, bias, softplus, dtype):
+def _delta_sum(delta, bias, use_softplus, dtype):
     """``Σ_t Δ_t`` over the block's steps, ``Δ`` as :func:`statespace.selective_scan` forms it."""
-    from ._selective import _softplus
+    from ._selective import softplus
 
     xp = array_api_compat.array_namespace(delta)
     dt = xp.astype(delta, dtype)
     if bias is not None:
         dt = dt + xp.astype(bias, dtype)[:, None]
-    if softplus:
-        dt = _softplus(xp, dt)
+    if use_softplus:
+        dt = softplus(xp, dt)
     return xp.sum(dt, axis=-1)
 
 
-def _weight_index(w, name, interleaved):
-    """blockwise tail of a B/C operand: ``(D, N)``, ``(batch, N, L)`` or ``(batch, G, N, L)``."""
+def _weight_index(w, name):
+    """blockwise tail of a B/C operand in :func:`statespace._selective.selective_weight`'s layout."""
     if w.ndim == 2:
         return "dN"
-    if w.ndim not in (3, 4):
-        raise ValueError(
-            f"{name} must be (D, N), (batch, N, L) or (batch, G, N, L) (Mamba's layouts), got shape {tuple(w.shape)}"
-        )
     _single_chunk(w, -2, name, "the state axis N")
-    time = "U" if interleaved else "T"
-    if w.ndim == 4:
-        _single_chunk(w, 1, name, "the group axis G")
-        return "GN" + time
-    return "N" + time
+    _single_chunk(w, 1, name, "the group axis G")
+    return "GNT"
 
 
 @dask_implementation("selective_scan")
@@ -474,7 +467,7 @@ def selective_scan(
     return_state = deprecated_keyword(
         return_state, return_last_state, new="return_state", old="return_last_state", func="selective_scan"
     )
-    from ._selective import _compute_dtype
+    from ._selective import compute_dtype, selective_weight
 
     da = _da()
     u, delta, A, B, C, D, z, delta_bias, x0 = (_as_dask(x) for x in (u, delta, A, B, C, D, z, delta_bias, x0))
@@ -493,25 +486,21 @@ def selective_scan(
     a_complex = np.issubdtype(A.dtype, np.complexfloating)
     for name, arr in (("A", A), ("x0", x0)):
         _single_chunk(arr, -1, name, "the state axis N")
-    interleaved = {
-        name: a_complex and w.ndim > 2 and not np.issubdtype(w.dtype, np.complexfloating)
-        for name, w in (("B", B), ("C", C))
-    }
-    tails = {name: _weight_index(w, name, interleaved[name]) for name, w in (("B", B), ("C", C))}
+    _check_engine(engine, "selective_scan", u, delta, A)
+    real = compute_dtype(np, *(_probe(x) for x in (u, delta, A, B, C, D, z, delta_bias, x0)))
+    xp = array_api_compat.array_namespace(u)  # Dask's namespace: the layout rule runs lazily
+    B, C = (selective_weight(xp, w, name, A, batch, length, real, a_complex).value for name, w in (("B", B), ("C", C)))
+    tails = {name: _weight_index(w, name) for name, w in (("B", B), ("C", C))}
     grouped = [w for w in (B, C) if w.ndim == 4 and w.shape[1] > 1]
     if grouped:
         for name, arr in (("u", u), ("delta", delta), ("z", z), ("A", A), ("D", D), ("delta_bias", delta_bias)):
             _single_chunk(arr, 1 if name in ("u", "delta", "z") else 0, name, "the channel axis D, with G > 1 groups")
-    _check_engine(engine, "selective_scan", u, delta, A)
-    real = _compute_dtype(np, *(_probe(x) for x in (u, delta, A, B, C, D, z, delta_bias, x0)))
     state_dtype = complex_dtype(np, real) if a_complex else real
     out_dtype = u.dtype if np.issubdtype(u.dtype, np.floating) else real
 
     def operands(start, stop, carry):
         def cut(w, name):
-            if w is None or w.ndim == 2:
-                return w
-            return _time_slice(w, start, stop, 2 if interleaved[name] else 1)
+            return w if w.ndim == 2 else _time_slice(w, start, stop)
 
         return [
             (_time_slice(u, start, stop), "dT"),
@@ -536,7 +525,7 @@ def selective_scan(
         plain[5], plain[6] = (None, "d"), (None, "dT")  # the state ignores D and z
         last = _blockwise(partial(_selective_block, want_state=True, **options), "dN", plain, 1, state_dtype)
         steps = _blockwise(
-            partial(_delta_sum, softplus=bool(delta_softplus), dtype=real),
+            partial(_delta_sum, use_softplus=bool(delta_softplus), dtype=real),
             "d",
             [plain[1], (delta_bias, "d")],
             1,

@@ -66,7 +66,7 @@ DIAG_METHODS = METHODS
 DENSE_METHODS = tuple(m for m in METHODS if m != "dss")
 
 
-def _resolve_method(method, alpha, allowed: tuple, structure: str, why: str = ""):
+def resolve_method(method, alpha, allowed: tuple, structure: str, why: str = ""):
     """Map ``method`` (or an alias) to its canonical name and the gbt ``alpha`` it implies.
 
     Returns ``(name, alpha)`` where ``alpha`` is a float for the gbt family and
@@ -243,7 +243,7 @@ def discretize_diag(
     Lambda, B = (xp.asarray(a, device=device) if not hasattr(a, "dtype") else a for a in (Lambda, B))
     dtype = float_dtype(xp, Lambda, B, names=("Lambda", "B"))
     Lambda, B = xp.astype(Lambda, dtype), xp.astype(B, dtype)
-    name, alpha = _resolve_method(method, alpha, DIAG_METHODS, "diagonal")
+    name, alpha = resolve_method(method, alpha, DIAG_METHODS, "diagonal")
     check_flag(return_log, "return_log")
     if Lambda.ndim < 1:
         raise ValueError(f"Lambda must have a trailing mode axis (..., N2), got shape {tuple(Lambda.shape)}")
@@ -460,7 +460,7 @@ def discretize(A, B, dt, method: str, alpha: float | None = None):
     ((3, 4, 4), (3, 4))
     """
     xp, dtype, A, B, column = _dense_operands(A, B, column=True)
-    name, alpha = _resolve_method(
+    name, alpha = resolve_method(
         method, alpha, DENSE_METHODS, "dense", " (dss is defined for diagonal systems: use discretize_diag)"
     )
     step = _dense_step(dt, xp, A, B, dtype)
@@ -546,7 +546,7 @@ def cont2discrete(system: tuple, dt, method: str = "zoh", alpha: float | None = 
     xp, dtype, A, B, _ = _dense_operands(A, B)
     C, D = xp.astype(xp.asarray(C, device=device_of(A)), dtype), xp.astype(xp.asarray(D, device=device_of(A)), dtype)
     _check_output_matrices(A, B, C, D)
-    name, alpha = _resolve_method(
+    name, alpha = resolve_method(
         method,
         alpha,
         tuple(m for m in DENSE_METHODS if m != "zoh_simplified"),
@@ -769,7 +769,7 @@ def discretize_dplr(Lambda, P, B, dt, method: str, *, alpha: float | None = None
     check_flag(dense, "dense")
     allowed = DPLR_DENSE_METHODS if dense else DPLR_METHODS
     why = "" if dense else " without dense=True (e^{dt A} of a DPLR matrix is dense)"
-    name, alpha = _resolve_method(method, alpha, allowed, "DPLR", why)
+    name, alpha = resolve_method(method, alpha, allowed, "DPLR", why)
     if Lambda.ndim < 1:
         raise ValueError(f"Lambda must have a trailing mode axis (..., N2), got shape {tuple(Lambda.shape)}")
     if P.ndim < 2 or P.shape[-1] != Lambda.shape[-1]:

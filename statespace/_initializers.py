@@ -8,7 +8,7 @@ import numpy as np
 
 from ._backend import place
 from ._dispatch import capabilities
-from ._nplr import _nplr_host
+from ._nplr import nplr_host
 from ._validation import check_choice, check_even, check_positive_int, check_positive_real
 
 __all__ = ["S4D_KINDS", "s4d_init", "log_dt_init"]
@@ -37,7 +37,7 @@ def _s4d_host(kind: str, N: int, rng) -> np.ndarray:
     elif kind == "quad":
         frequency = (2 * j + 1) ** 2 / math.pi
     elif kind == "legs":
-        frequency = -_nplr_host("legs", N, 1)[0].imag
+        frequency = -nplr_host("legs", N, 1)[0].imag
     elif kind == "real":
         decay, frequency = j + 1, np.zeros(N // 2)
     else:  # "rand"

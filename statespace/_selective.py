@@ -25,7 +25,7 @@ class _Weight:
     groups: int
 
 
-def _compute_dtype(xp, *arrays):
+def compute_dtype(xp, *arrays):
     """At least float32 real precision of the inputs (Mamba computes in fp32)."""
     real = xp.float32
     for a in arrays:
@@ -51,7 +51,14 @@ def _deinterleave(xp, w, cdtype, name, length):
     return re + im * xp.asarray(1j, dtype=cdtype, device=device_of(w))
 
 
-def _weight(xp, w, name, A, batch, length, real, a_complex):
+def selective_weight(xp, w, name, A, batch, length, real, a_complex):
+    """The one home of Mamba's B/C layouts: any accepted layout → a :class:`_Weight` record.
+
+    ``(D, N)`` stays time-invariant; ``(batch, N, L)`` and ``(batch, G, N, L)`` become variable
+    ``(batch or 1, G, N, L)``; with complex ``A`` a real variable weight holds interleaved (re, im)
+    pairs along a ``2L`` time axis and becomes complex. The xp path, the engines and the Dask
+    plug-in all read the record, never the caller's layout.
+    """
     dim, nstate = A.shape
     if is_complex(xp, w) and not a_complex:
         raise TypeError(f"{name} is complex but A is real; pass a complex A for a complex state")
@@ -211,10 +218,10 @@ def selective_scan(
     a_complex = is_complex(xp, A)
     if x0 is not None and is_complex(xp, x0) and not a_complex:
         raise TypeError("x0 is complex but A is real; the state of a real system is real")
-    real = _compute_dtype(xp, u, delta, A, B, C, D, z, delta_bias, x0)
+    real = compute_dtype(xp, u, delta, A, B, C, D, z, delta_bias, x0)
     state = complex_dtype(xp, real) if a_complex else real
-    Bw = _weight(xp, B, "B", A, batch, length, real, a_complex)
-    Cw = _weight(xp, C, "C", A, batch, length, real, a_complex)
+    Bw = selective_weight(xp, B, "B", A, batch, length, real, a_complex)
+    Cw = selective_weight(xp, C, "C", A, batch, length, real, a_complex)
     args = dict(
         u=xp.asarray(u, dtype=real),
         delta=xp.asarray(delta, dtype=real),
@@ -239,7 +246,7 @@ def selective_scan(
 # --------------------------------------------------------------------------------------
 # xp engine
 # --------------------------------------------------------------------------------------
-def _softplus(xp, x):
+def softplus(xp, x):
     """``log1p(exp(x))``, and ``x`` itself above 20 (PyTorch's / Mamba's threshold)."""
     return xp.where(x > 20, x, xp.log1p(xp.exp(xp.minimum(x, xp.asarray(20, dtype=x.dtype, device=device_of(x))))))
 
@@ -260,7 +267,7 @@ def _selective_scan_xp(xp, u, delta, A, B, C, D, z, bias, use_softplus, x0):
     nstate = A.shape[1]
     dt = delta if bias is None else delta + bias[:, None]
     if use_softplus:
-        dt = _softplus(xp, dt)
+        dt = softplus(xp, dt)
     state = A.dtype
     dev = device_of(u)
     x = xp.zeros((batch, dim, nstate), dtype=state, device=dev) if x0 is None else x0
