@@ -20,7 +20,6 @@ are the headline sizes of the benchmark suite (about a minute on 2 cores).
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import inspect
 import math
 import os
@@ -30,6 +29,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from .._engines import installed, optional_library
 
 __all__ = ["add_arguments", "run", "main", "measure_machine", "CASES"]
 
@@ -140,10 +141,6 @@ def _ours(name: str):
     return getattr(statespace, name, None)
 
 
-def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 def _our_impls(fn, engines, call: Callable) -> list:
     """Our rows: one per engine (functions without ``engine`` run their single xp path)."""
     if "engine" not in inspect.signature(fn).parameters:
@@ -239,9 +236,8 @@ def causal_conv_case(engines, quick) -> Case:
         Impl("scipy.signal.fftconvolve", lambda: scipy.signal.fftconvolve(u, K[None], axes=-1)[..., :L], True, True),
         Impl("scipy.fft (all workers)", scipy_fft, peer=True),
     ]
-    if _has("torch"):
-        import torch
-
+    torch = optional_library("torch")
+    if torch is not None:
         tu, tK = torch.from_numpy(u), torch.from_numpy(K)
         peers.append(Impl("torch.fft", lambda: torch.fft.irfft(torch.fft.rfft(tu, n) * torch.fft.rfft(tK, n), n), True))
     rows = Bt * H + H  # forward transforms; Bt*H inverse ones
@@ -478,7 +474,7 @@ def format_table(machine: Machine, results: list) -> str:
 
 
 def _default_engines() -> list:
-    return ["xp", "numba"] if _has("numba") else ["xp"]
+    return ["xp", "numba"] if installed("numba") else ["xp"]
 
 
 def add_arguments(parser) -> None:
