@@ -140,7 +140,7 @@ def optional_library(name: str):
     The one way for the rest of the package (the application face included) to reach an optional
     library: nothing outside ``statespace/_engines`` imports one itself.
     """
-    if importlib.util.find_spec(name) is None:
+    if importlib.util.find_spec(name.partition(".")[0]) is None:
         return None
     try:
         return importlib.import_module(name)
