@@ -117,21 +117,36 @@ def dask_implementation(name: str):
     return register
 
 
-def _is_dask(x) -> bool:
-    return type(x).__module__.startswith("dask.") and hasattr(x, "dask") and hasattr(x, "chunks")
+_PLAIN, _DASK, _SEQUENCE, _RECORD = range(4)
+_KINDS: dict[type, int] = {}  # argument type -> how to look for Dask arrays in it (cached: this runs on every call)
+
+
+def _kind(kind: type) -> int:
+    found = _KINDS.get(kind)
+    if found is None:
+        if kind.__module__.startswith("dask.") and hasattr(kind, "dask"):
+            found = _DASK
+        elif issubclass(kind, (tuple, list)):
+            found = _SEQUENCE
+        elif dataclasses.is_dataclass(kind):
+            found = _RECORD
+        else:
+            found = _PLAIN
+        _KINDS[kind] = found
+    return found
 
 
 def _any_dask(*groups) -> bool:
     """A Dask array among the arguments, inside a tuple/list of them, or in a record's fields."""
     for group in groups:
         for x in group:
-            if _is_dask(x):
+            kind = _kind(type(x))
+            if kind == _DASK:
                 return True
-            if isinstance(x, (tuple, list)) and any(_is_dask(y) for y in x):
+            if kind == _SEQUENCE and any(_kind(type(y)) == _DASK for y in x):
                 return True
-            if dataclasses.is_dataclass(x) and not isinstance(x, type):
-                if any(_is_dask(getattr(x, f.name)) for f in dataclasses.fields(x)):
-                    return True
+            if kind == _RECORD and any(_kind(type(getattr(x, f.name))) == _DASK for f in dataclasses.fields(x)):
+                return True
     return False
 
 
