@@ -590,9 +590,8 @@ def dplr_ctilde_inverse(Lambda, P, Ctilde, dt, L, *, per_mode: bool = False):
 
     Parameters
     ----------
-    Lambda, P, dt, L
-        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`,
-        ``per_mode`` too).
+    Lambda, P, dt, L, per_mode
+        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`).
     Ctilde : array, shape ``(..., N2)``
 
     Returns
@@ -636,9 +635,8 @@ def dplr_ctilde_double(Lambda, P, Ctilde, dt, L, *, per_mode: bool = False):
 
     Parameters
     ----------
-    Lambda, P, dt
-        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`,
-        ``per_mode`` too).
+    Lambda, P, dt, per_mode
+        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`).
     Ctilde : array, shape ``(..., N2)``
         :math:`\tilde C` attuned to length ``L``.
     L : int
