@@ -9,8 +9,8 @@ immutable array libraries too.
 
 from __future__ import annotations
 
-from . import _dask
-from ._backend import device_of, float_dtype, namespace, quiet_floating_point, time_last, to_numpy
+from ._backend import device_of, float_dtype, namespace, quiet_floating_point, time_last
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
 from ._validation import broadcast_shapes, broadcasts_to, check_axis, check_flag, deprecated_keyword
 
@@ -88,6 +88,7 @@ def _unflatten(structure, leaves):
     return kind(_unflatten(s, leaves) for s in structure[1])
 
 
+@capabilities(dask="xp")
 def associative_scan(fn, elems, reverse: bool = False, axis: int = -1):
     """Inclusive prefix of an associative operator, computed in parallel: ``jax.lax.associative_scan``'s semantics.
 
@@ -277,6 +278,7 @@ def scan_shape(a_shape, b_shape, x0_shape=None) -> tuple:
     return shape
 
 
+@capabilities(engines=("xp", "numba"), dask="lazy", dask_note="batch and time chunks (state carried)")
 def linear_scan(
     a,
     b,
@@ -353,15 +355,10 @@ def linear_scan(
     )
     check_flag(return_state, "return_state")
     check_flag(reverse, "reverse")
-    return_last = return_state  # the name the Dask hook reads
-    if _dask.is_dask(a, b, x0):
-        return _dask.linear_scan(a, b, x0, reverse=reverse, axis=axis, engine=engine, return_last=return_last)
     xp, a, b, x0, shape, axis, ndim, dtype = _prepare(a, b, x0, axis)
     name = resolve_engine(engine, xp, func="linear_scan")
-    if name == "numba":
-        x = engine_module("numba", "scan").linear_scan(
-            to_numpy(a), to_numpy(b), None if x0 is None else to_numpy(x0), shape, reverse
-        )
+    if name != "xp":  # the engine's kernel takes its own backend's arrays
+        x = engine_module(name, "scan").linear_scan(a, b, x0, shape, reverse)
     else:
         with quiet_floating_point(xp):  # as quiet as the numba engine on overflow and inf - inf
             x = _linear_scan_xp(xp, a, b, x0, shape, reverse)

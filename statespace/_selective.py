@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import _dask
-from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, quiet_floating_point, to_numpy
+from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, quiet_floating_point
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
 from ._scan import linear_scan
 from ._validation import check_flag, deprecated_keyword
@@ -28,7 +28,7 @@ class _Weight:
 _NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "x0")
 
 
-def _compute_dtype(xp, *arrays, names=_NAMES):
+def compute_dtype(xp, *arrays, names=_NAMES):
     """The real working precision of the inputs: THE dtype rule of the Conventions page (ints count as float64)."""
     return float_dtype(xp, *arrays, complex_ok=False, names=names)
 
@@ -48,7 +48,14 @@ def _deinterleave(xp, w, cdtype, name, length):
     return re + im * xp.asarray(1j, dtype=cdtype, device=device_of(w))
 
 
-def _weight(xp, w, name, A, batch, length, real, a_complex):
+def selective_weight(xp, w, name, A, batch, length, real, a_complex):
+    """The one home of Mamba's B/C layouts: any accepted layout → a :class:`_Weight` record.
+
+    ``(D, N)`` stays time-invariant; ``(batch, N, L)`` and ``(batch, G, N, L)`` become variable
+    ``(batch or 1, G, N, L)``; with complex ``A`` a real variable weight holds interleaved (re, im)
+    pairs along a ``2L`` time axis and becomes complex. The xp path, the engines and the Dask
+    plug-in all read the record, never the caller's layout.
+    """
     dim, nstate = A.shape
     given = tuple(w.shape)  # error messages quote the caller's shape, never the internal (batch, 1, N, L) view
     if is_complex(xp, w) and not a_complex:
@@ -88,6 +95,7 @@ def _check_same(x, name, shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(x.shape)}")
 
 
+@capabilities(engines=("xp", "numba"), dask="lazy", dask_note="batch and time chunks (state carried)")
 def selective_scan(
     u,
     delta,
@@ -203,9 +211,6 @@ def selective_scan(
         return_state, return_last_state, new="return_state", old="return_last_state", func="selective_scan"
     )
     check_flag(return_state, "return_state")
-    return_last_state = return_state  # the name the Dask hook reads
-    if _dask.is_dask(u, delta, A, B, C, D, z, delta_bias, x0):
-        return _dask.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, x0, return_last_state, engine)
     xp = namespace(u, delta, A, B, C, D, z, delta_bias, x0)
     u, delta, A, B, C, D, z, delta_bias, x0 = _as_arrays(xp, u, delta, A, B, C, D, z, delta_bias, x0)
     check_flag(delta_softplus, "delta_softplus")
@@ -226,10 +231,10 @@ def selective_scan(
     a_complex = is_complex(xp, A)
     if x0 is not None and is_complex(xp, x0) and not a_complex:
         raise TypeError("x0 is complex but A is real; the state of a real system is real")
-    real = _compute_dtype(xp, u, delta, A, B, C, D, z, delta_bias, x0)
+    real = compute_dtype(xp, u, delta, A, B, C, D, z, delta_bias, x0)
     state = complex_dtype(xp, real) if a_complex else real
-    Bw = _weight(xp, B, "B", A, batch, length, real, a_complex)
-    Cw = _weight(xp, C, "C", A, batch, length, real, a_complex)
+    Bw = selective_weight(xp, B, "B", A, batch, length, real, a_complex)
+    Cw = selective_weight(xp, C, "C", A, batch, length, real, a_complex)
     args = dict(
         u=xp.asarray(u, dtype=real),
         delta=xp.asarray(delta, dtype=real),
@@ -243,12 +248,8 @@ def selective_scan(
         x0=None if x0 is None else xp.asarray(x0, dtype=state),
     )
     name = resolve_engine(engine, xp, func="selective_scan")
-    if name == "numba":
-        numpy_args = {k: (to_numpy(v) if hasattr(v, "shape") else v) for k, v in args.items()}
-        for key in ("B", "C"):
-            w = args[key]
-            numpy_args[key] = _Weight(to_numpy(w.value), w.variable, w.groups)
-        out, last = engine_module("numba", "selective").selective_scan(**numpy_args)
+    if name != "xp":  # the engine's kernel takes its own backend's arrays and the _Weight records
+        out, last = engine_module(name, "selective").selective_scan(**args)
     else:
         with quiet_floating_point(xp):  # as quiet as numba: overflow (e.g. delta < 0) gives inf/NaN on both
             out, last = _selective_scan_xp(xp, **args)
@@ -265,7 +266,7 @@ def _as_arrays(xp, *values):
 # --------------------------------------------------------------------------------------
 # xp engine
 # --------------------------------------------------------------------------------------
-def _softplus(xp, x):
+def softplus(xp, x):
     """``log1p(exp(x))``, and ``x`` itself above 20 (PyTorch's / Mamba's threshold)."""
     return xp.where(x > 20, x, xp.log1p(xp.exp(xp.minimum(x, xp.asarray(20, dtype=x.dtype, device=device_of(x))))))
 
@@ -286,7 +287,7 @@ def _selective_scan_xp(xp, u, delta, A, B, C, D, z, bias, use_softplus, x0):
     nstate = A.shape[1]
     dt = delta if bias is None else delta + bias[:, None]
     if use_softplus:
-        dt = _softplus(xp, dt)
+        dt = softplus(xp, dt)
     state = A.dtype
     dev = device_of(u)
     x = xp.zeros((batch, dim, nstate), dtype=state, device=dev) if x0 is None else x0
