@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from . import jit, numba, pjit
+from . import jit, kernel, numba
 
 __all__ = ["diag"]
 
@@ -68,7 +68,7 @@ def _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - com
             xi[n, j] = pi
 
 
-@pjit(fastmath={"contract"})
+@kernel(fastmath={"contract"})
 def _diag_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, want_imag):  # pragma: no cover - compiled
     nblocks, nmodes, block = ar.shape
     channels, length = ur.shape
@@ -185,7 +185,10 @@ def diag(Ab, Bb, C, u, x0, batch, conj):
     yi = np.empty(ur.shape if want_imag else (0, 0), real)
     if yr.size and nmodes:
         parts = [np.ascontiguousarray(p) for m in (a, rotation * b) for p in (m.real, m.imag)]
-        _diag_kernel(*parts, cmag, ur, ui, xr, xi, yr, yi, real.type(scale), want_imag)
+        _diag_kernel(
+            *parts, cmag, ur, ui, xr, xi, yr, yi, real.type(scale), want_imag,
+            work=yr.size * nmodes, tasks=a.shape[0],
+        )  # fmt: skip
     elif yr.size:
         yr[...] = 0
         yi[...] = 0
