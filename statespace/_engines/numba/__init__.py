@@ -53,8 +53,10 @@ THREADING_LAYER = "workqueue"
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = THREADING_LAYER
 
-#: Element updates below which a kernel runs serially (times the kernel's ``cost``; measured by
-#: ``asv_bench/threading_layers.py --threshold``). ``STATESPACE_PARALLEL_MIN_WORK`` overrides it.
+#: Work below which a kernel runs serially, in units of one ``linear_scan`` element update (a kernel's ``cost``
+#: is its element update's price in those units, from serial timings): about 0.2 ms of serial work, where
+#: a parallel launch starts to pay on two cores (``asv_bench/parallel_threshold.py`` measures the crossover).
+#: ``STATESPACE_PARALLEL_MIN_WORK`` overrides it (0: always parallel).
 PARALLEL_MIN_WORK = int(os.environ.get("STATESPACE_PARALLEL_MIN_WORK", 1 << 17))
 
 #: Serial kernel decorator (compile once, cache on disk, release the GIL).

@@ -107,7 +107,7 @@ def vandermonde(v, x, L: int, conj: bool, batch: tuple, out_dtype) -> np.ndarray
     return out.astype(out_dtype, copy=False).reshape(batch + (L,))
 
 
-@kernel
+@kernel(cost=4.0)
 def _cauchy_kernel(vr, vi, wr, wi, zr, zi, out, conj):  # pragma: no cover - compiled
     size, length = out.shape
     n_modes = vr.shape[1]
@@ -148,7 +148,7 @@ def _cauchy_kernel(vr, vi, wr, wi, zr, zi, out, conj):  # pragma: no cover - com
             out[b, l0 + j] = complex(acc_r[j], acc_i[j])
 
 
-@kernel
+@kernel(cost=4.0)
 def _cauchy_affine_kernel(vr, vi, wr, wi, ar, ai, br, bi, out, conj):  # pragma: no cover - compiled
     size, length = out.shape
     n_modes = vr.shape[1]
@@ -190,7 +190,7 @@ def _cauchy_affine_kernel(vr, vi, wr, wi, ar, ai, br, bi, out, conj):  # pragma:
             out[b, l0 + j] = complex(acc_r[j], acc_i[j])
 
 
-@kernel
+@kernel(cost=0.5)
 def _vandermonde_kernel(vr, vi, xr, xi, out_r, out_i):  # pragma: no cover - compiled
     """Σ_n v_n e^{x_n l} into ``out_r`` (real part; 2·Re when ``out_i`` is empty) and ``out_i``.
 

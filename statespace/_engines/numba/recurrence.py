@@ -68,7 +68,7 @@ def _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - com
             xi[n, j] = pi
 
 
-@kernel(fastmath={"contract"})
+@kernel(cost=0.5, fastmath={"contract"})
 def _diag_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, want_imag):  # pragma: no cover - compiled
     nblocks, nmodes, block = ar.shape
     channels, length = ur.shape

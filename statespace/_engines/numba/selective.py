@@ -43,7 +43,7 @@ _BLOCK = 64
 _CHUNK = 32
 
 
-@kernel(fastmath={"contract"}, error_model="numpy")
+@kernel(cost=1.5, fastmath={"contract"}, error_model="numpy")
 def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block):  # pragma: no cover - compiled
     """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block)."""
     batch, dim, length = u.shape
@@ -106,7 +106,7 @@ def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block):
         xt[b, :, d0 : d0 + block] = x
 
 
-@kernel
+@kernel(cost=1.5)
 def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last):  # pragma: no cover - compiled
     batch, dim, length = u.shape
     nstate = A.shape[1]
@@ -137,7 +137,7 @@ def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last):  #
         last[b, d] = x
 
 
-@kernel
+@kernel(cost=3.0)
 def _complex_kernel(
     u, delta, bias, softplus, Ar, Ai, Br, Bi, Cr, Ci, Dskip, z, x0r, x0i, out, lastr, lasti
 ):  # pragma: no cover
