@@ -285,7 +285,7 @@ def _diag_response(xp, Lambda, B, C, D, u, x0, intervals, times, name, alpha, co
     step, positive = _safe(xp, xp.broadcast_to(intervals, batch + (length,)), dtype)
     grid = batch + (nmodes, length)
     Ab, Bb = discretize_diag(
-        xp.broadcast_to(Lambda[..., None], grid), B[..., None], step[..., None, :], name, alpha=alpha
+        xp.broadcast_to(Lambda[..., None], grid), B[..., None], step[..., None, :], name, alpha=alpha, per_mode=True
     )
     gate = xp.where(positive[..., None, :], Ab, xp.ones_like(Ab))
     drive = xp.where(positive[..., None, :], Bb, xp.zeros_like(Bb)) * u[..., None, :]
