@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 
 from ._backend import device_of, float_dtype, namespace, real_dtype
 from ._expm import expm
+from ._stepexp import MIN_STEPS, expm_steps
 from ._validation import (
     broadcast_shapes,
     check_choice,
@@ -461,12 +462,30 @@ def discretize(A, B, dt, method: str, alpha: float | None = None):
         method, alpha, DENSE_METHODS, "dense", " (dss is defined for diagonal systems: use discretize_diag)"
     )
     step = _dense_step(dt, xp, A, B, dtype)
+    if name == "zoh" and _one_system(A, B) and math.prod(step.shape) >= MIN_STEPS:
+        Ab, Bb = _zoh_steps(xp, A, B, step)
+        return Ab, (Bb[..., 0] if column else Bb)
     step, A, B = _broadcast_batch(xp, step, A, B)
     if alpha is not None:
         Ab, Bb, _ = _dense_gbt(xp, A, B, step, alpha)
     else:
         Ab, Bb, _ = _dense_exponential(xp, A, B, step, name)
     return Ab, (Bb[..., 0] if column else Bb)
+
+
+def _one_system(A, B) -> bool:
+    return math.prod(A.shape[:-2]) == 1 and math.prod(B.shape[:-2]) == 1
+
+
+def _zoh_steps(xp, A, B, step):
+    """ZOH of one system at many steps: :math:`e^{t_k G}` of the one block ``G = [[A, B], [0, 0]]`` (``_stepexp``)."""
+    n, m = A.shape[-1], B.shape[-1]
+    batch = broadcast_shapes(tuple(step.shape[:-2]), tuple(A.shape[:-2]), tuple(B.shape[:-2]))
+    top = xp.concat([xp.reshape(A, (n, n)), xp.reshape(B, (n, m))], axis=-1)
+    G = xp.concat([top, xp.zeros((m, n + m), dtype=A.dtype, device=device_of(A))], axis=-2)
+    E, _ = expm_steps(xp, G, xp.reshape(step, (-1,)))
+    E = xp.reshape(E, batch + (n + m, n + m))
+    return E[..., :n, :n], E[..., :n, n:]
 
 
 def _dense_step(dt, xp, A, B, dtype):
