@@ -37,6 +37,8 @@ __all__ = ["diag"]
 
 #: Channels per SIMD block (measured: 16 loses to the per-pass alias check; 32 to 128 are alike).
 _BLOCK = 64
+#: Fewest channels per block when there are too few channels to give every thread a block of ``_BLOCK``.
+_MIN_BLOCK = 8
 #: Time steps staged per block (input and output buffers of ``_CHUNK × _BLOCK``).
 _CHUNK = 64
 
@@ -135,13 +137,26 @@ def _diag_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, want_ima
                         yi[h0 + j, t0 + s] = o_i[s, j]
 
 
-def _blocked(m, shape, dtype):
-    """``m`` broadcast to ``batch + (N2,)`` as ``(blocks, N2, _BLOCK)``: channel blocks, mode-major, zero-padded."""
+def _block_size(channels: int) -> int:
+    """Channels per block: ``_BLOCK``, or fewer (down to ``_MIN_BLOCK``) so that every thread gets a block.
+
+    Few long channels (H = 16 on two threads) would otherwise be one block of 64 lanes, 48 of them padding,
+    on one thread: 8 lanes × 2 blocks measured 2.3–4× faster there (``asv_bench/perf19.py``).
+    """
+    threads = numba.get_num_threads()
+    block = _BLOCK
+    while block > _MIN_BLOCK and -(-channels // block) < threads:
+        block //= 2
+    return block
+
+
+def _blocked(m, shape, dtype, block):
+    """``m`` broadcast to ``batch + (N2,)`` as ``(blocks, N2, block)``: channel blocks, mode-major, zero-padded."""
     channels, nmodes = math.prod(shape[:-1]), shape[-1]
-    nblocks = -(-channels // _BLOCK)
-    out = np.zeros((nblocks * _BLOCK, nmodes), dtype)
+    nblocks = -(-channels // block)
+    out = np.zeros((nblocks * block, nmodes), dtype)
     out[:channels] = np.broadcast_to(m, shape).reshape(channels, nmodes)
-    return np.ascontiguousarray(out.reshape(nblocks, _BLOCK, nmodes).transpose(0, 2, 1))
+    return np.ascontiguousarray(out.reshape(nblocks, block, nmodes).transpose(0, 2, 1))
 
 
 def _unblocked(x, shape):
@@ -171,9 +186,10 @@ def diag(Ab, Bb, C, u, x0, batch, conj):
     cdtype = np.result_type(common, np.complex64)
     real = np.finfo(cdtype).dtype
     mode_shape = batch + (nmodes,)
-    a, b, c = (_blocked(m, mode_shape, cdtype) for m in (Ab, Bb, C))
+    block = _block_size(math.prod(batch))
+    a, b, c = (_blocked(m, mode_shape, cdtype, block) for m in (Ab, Bb, C))
     rotation, cmag = _output_rotation(c)
-    xc = rotation * _blocked(np.zeros((), cdtype) if x0 is None else x0, mode_shape, cdtype)
+    xc = rotation * _blocked(np.zeros((), cdtype) if x0 is None else x0, mode_shape, cdtype, block)
     xr, xi = np.ascontiguousarray(xc.real), np.ascontiguousarray(xc.imag)  # fresh copies: the kernel writes back
     uf = np.broadcast_to(u, batch + (length,)).reshape(math.prod(batch), length)
     ur = np.ascontiguousarray(uf.real, dtype=real)
