@@ -27,8 +27,8 @@ from . import (
     _scan,
     _selective,
 )
+from ._app.config import show_config
 from ._bidirectional import *  # noqa: F403
-from ._config import show_config
 from ._conv import *  # noqa: F403
 from ._discretize import *  # noqa: F403
 from ._expm import *  # noqa: F403

@@ -41,6 +41,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from ._backend import device_of, float_dtype, namespace, real_dtype
+from ._dispatch import capabilities
 from ._expm import expm
 from ._stepexp import MIN_STEPS, expm_steps
 from ._validation import (
@@ -66,7 +67,7 @@ DIAG_METHODS = METHODS
 DENSE_METHODS = tuple(m for m in METHODS if m != "dss")
 
 
-def _resolve_method(method, alpha, allowed: tuple, structure: str, why: str = ""):
+def resolve_method(method, alpha, allowed: tuple, structure: str, why: str = ""):
     """Map ``method`` (or an alias) to its canonical name and the gbt ``alpha`` it implies.
 
     Returns ``(name, alpha)`` where ``alpha`` is a float for the gbt family and
@@ -135,6 +136,7 @@ def _log1p_or_minus_inf(xp, y):
     return xp.where(pole, _minus_inf(xp, y), xp.log1p(xp.where(pole, xp.zeros_like(y), y)))
 
 
+@capabilities(dask="xp", methods=DIAG_METHODS)
 def discretize_diag(
     Lambda,
     B,
@@ -242,7 +244,7 @@ def discretize_diag(
     Lambda, B = (xp.asarray(a, device=device) if not hasattr(a, "dtype") else a for a in (Lambda, B))
     dtype = float_dtype(xp, Lambda, B, names=("Lambda", "B"))
     Lambda, B = xp.astype(Lambda, dtype), xp.astype(B, dtype)
-    name, alpha = _resolve_method(method, alpha, DIAG_METHODS, "diagonal")
+    name, alpha = resolve_method(method, alpha, DIAG_METHODS, "diagonal")
     check_flag(return_log, "return_log")
     if Lambda.ndim < 1:
         raise ValueError(f"Lambda must have a trailing mode axis (..., N2), got shape {tuple(Lambda.shape)}")
@@ -396,6 +398,7 @@ def _eye_k(xp, A, k):
     return xp.eye(k, dtype=A.dtype, device=device_of(A))
 
 
+@capabilities(dask="xp", methods=DENSE_METHODS)
 def discretize(A, B, dt, method: str, alpha: float | None = None):
     r"""Discretize dense continuous systems :math:`x' = Ax + Bu`, batched.
 
@@ -462,7 +465,7 @@ def discretize(A, B, dt, method: str, alpha: float | None = None):
     ((3, 4, 4), (3, 4))
     """
     xp, dtype, A, B, column = _dense_operands(A, B, column=True)
-    name, alpha = _resolve_method(
+    name, alpha = resolve_method(
         method, alpha, DENSE_METHODS, "dense", " (dss is defined for diagonal systems: use discretize_diag)"
     )
     step = _dense_step(dt, xp, A, B, dtype)
@@ -497,6 +500,7 @@ def _dense_step(dt, xp, A, B, dtype):
     return check_step(dt, xp, batch_shape=batch, modes=False, dtype=real_dtype(xp, dtype), device=device_of(A))
 
 
+@capabilities(dask="no", dask_note="needs batched linear solves", methods=DENSE_METHODS)
 def cont2discrete(system: tuple, dt, method: str = "zoh", alpha: float | None = None) -> tuple:
     r"""Discretize state-space systems with ``scipy.signal.cont2discrete``'s conventions, batched.
 
@@ -565,7 +569,7 @@ def cont2discrete(system: tuple, dt, method: str = "zoh", alpha: float | None = 
     xp, dtype, A, B, _ = _dense_operands(A, B)
     C, D = xp.astype(xp.asarray(C, device=device_of(A)), dtype), xp.astype(xp.asarray(D, device=device_of(A)), dtype)
     _check_output_matrices(A, B, C, D)
-    name, alpha = _resolve_method(
+    name, alpha = resolve_method(
         method,
         alpha,
         tuple(m for m in DENSE_METHODS if m != "zoh_simplified"),
@@ -682,6 +686,7 @@ def _project(xp, P, x):
     return 2 * xp.real(xp.sum(xp.conj(P) * x[..., None, :], axis=-1))
 
 
+@capabilities(dask="xp")
 def dplr_dense(Lambda, P, B):
     r"""The dense conj-extended DPLR system ``(A (..., N, N), B (..., N))``.
 
@@ -718,6 +723,7 @@ def dplr_dense(Lambda, P, B):
     return A, xp.concat([B, xp.conj(B)], axis=-1)
 
 
+@capabilities(dask="no", dask_note="needs batched linear solves", methods=DPLR_DENSE_METHODS)
 def discretize_dplr(Lambda, P, B, dt, method: str, *, alpha: float | None = None, dense: bool = False):
     r"""Discretize DPLR systems :math:`A = \operatorname{diag}([\Lambda,\bar\Lambda]) - pp^*` through Woodbury.
 
@@ -786,7 +792,7 @@ def discretize_dplr(Lambda, P, B, dt, method: str, *, alpha: float | None = None
     check_flag(dense, "dense")
     allowed = DPLR_DENSE_METHODS if dense else DPLR_METHODS
     why = "" if dense else " without dense=True (e^{dt A} of a DPLR matrix is dense)"
-    name, alpha = _resolve_method(method, alpha, allowed, "DPLR", why)
+    name, alpha = resolve_method(method, alpha, allowed, "DPLR", why)
     if Lambda.ndim < 1:
         raise ValueError(f"Lambda must have a trailing mode axis (..., N2), got shape {tuple(Lambda.shape)}")
     if P.ndim < 2 or P.shape[-1] != Lambda.shape[-1]:

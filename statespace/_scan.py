@@ -9,10 +9,10 @@ immutable array libraries too.
 
 from __future__ import annotations
 
-from . import _dask
-from ._backend import device_of, float_dtype, namespace, time_last, to_numpy
+from ._backend import device_of, float_dtype, namespace, time_last
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
-from ._validation import broadcast_shapes, broadcasts_to, check_axis
+from ._validation import broadcast_shapes, broadcasts_to, check_axis, check_flag, deprecated_keyword
 
 __all__ = ["linear_scan", "associative_scan"]
 
@@ -54,6 +54,7 @@ def _odd_even_scan(xp, combine, elems: list, axis: int) -> list:
     return [_interleave(xp, e, o, axis) for e, o in zip(even, odd, strict=True)]
 
 
+@capabilities(dask="xp")
 def associative_scan(fn, elems, reverse: bool = False, axis: int = -1):
     """Inclusive prefix of an associative operator, computed in parallel (odd/even recursion).
 
@@ -217,7 +218,18 @@ def scan_shape(a_shape, b_shape, x0_shape=None) -> tuple:
     return shape
 
 
-def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=None, return_last: bool = False):
+@capabilities(engines=("xp", "numba"), dask="lazy", dask_note="batch and time chunks (state carried)")
+def linear_scan(
+    a,
+    b,
+    x0=None,
+    reverse: bool = False,
+    axis: int = -1,
+    *,
+    return_state: bool = False,
+    engine: str | None = None,
+    return_last: bool | None = None,
+):
     """States of the first-order linear recurrence ``x_t = a_t·x_{t−1} + b_t``.
 
     Parameters
@@ -234,13 +246,15 @@ def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=Non
         Run backwards in time: ``x_t = a_t·x_{t+1} + b_t``.
     axis : int
         Time axis of ``a`` and ``b`` (after right-aligned broadcasting).
-    engine : {None, "auto", "xp", "numba"}
+    return_state : bool, keyword-only
+        Also return the final state (``x_{L−1}``, or ``x_0`` when ``reverse``;
+        ``x0`` — or zeros — when ``L = 0``).
+    engine : {None, "auto", "xp", "numba"}, keyword-only
         ``"xp"``: the odd/even tree scan in array-API code (any backend, any length).
         ``"numba"``: sequential in time, parallel over channels (NumPy arrays).
         ``None`` chooses (numba for NumPy arrays when installed).
-    return_last : bool
-        Also return the final state (``x_{L−1}``, or ``x_0`` when ``reverse``;
-        ``x0`` — or zeros — when ``L = 0``).
+    return_last : bool, optional
+        Deprecated spelling of ``return_state`` (warns; removed in 0.3).
 
     Returns
     -------
@@ -248,7 +262,7 @@ def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=Non
         States, the broadcast shape of ``a`` and ``b``, dtype promoted from ``a``,
         ``b``, ``x0`` (integers count as float64).
     last : array
-        Final state, ``x`` without the time axis (only with ``return_last=True``).
+        Final state, ``x`` without the time axis (only with ``return_state=True``).
 
     Raises
     ------
@@ -271,28 +285,29 @@ def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=Non
     --------
     >>> import numpy as np
     >>> from statespace import linear_scan
-    >>> x, last = linear_scan(np.full(4, 0.5), np.ones(4), x0=np.array(8.0), return_last=True)
+    >>> x, last = linear_scan(np.full(4, 0.5), np.ones(4), x0=np.array(8.0), return_state=True)
     >>> x.tolist(), float(last)
     ([5.0, 3.5, 2.75, 2.375], 2.375)
     """
-    if _dask.is_dask(a, b, x0):
-        return _dask.linear_scan(a, b, x0, reverse=reverse, axis=axis, engine=engine, return_last=return_last)
+    return_state = deprecated_keyword(
+        return_state, return_last, new="return_state", old="return_last", func="linear_scan"
+    )
+    check_flag(return_state, "return_state")
+    check_flag(reverse, "reverse")
     xp, a, b, x0, shape, axis, ndim, dtype = _prepare(a, b, x0, axis)
     name = resolve_engine(engine, xp, func="linear_scan")
-    if name == "numba":
-        x = engine_module("numba", "scan").linear_scan(
-            to_numpy(a), to_numpy(b), None if x0 is None else to_numpy(x0), shape, reverse
-        )
+    if name != "xp":  # the engine's kernel takes its own backend's arrays
+        x = engine_module(name, "scan").linear_scan(a, b, x0, shape, reverse)
     else:
         x = _linear_scan_xp(xp, a, b, x0, shape, reverse)
-    if return_last:
+    if return_state:
         if shape[-1] == 0:
             last = x0 if x0 is not None else xp.zeros(shape[:-1], dtype=dtype, device=device_of(x))
         else:
             last = x[..., 0] if reverse else x[..., -1]
     if axis != ndim - 1:
         x = xp.moveaxis(x, -1, axis)
-    return (x, last) if return_last else x
+    return (x, last) if return_state else x
 
 
 def _linear_scan_xp(xp, a, b, x0, shape, reverse):

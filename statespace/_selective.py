@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import _dask
-from ._backend import complex_dtype, device_of, is_complex, namespace, real_dtype, to_numpy
+from ._backend import complex_dtype, device_of, is_complex, namespace, real_dtype
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
 from ._scan import linear_scan
+from ._validation import check_flag, deprecated_keyword
 
 __all__ = ["selective_scan"]
 
@@ -24,7 +25,7 @@ class _Weight:
     groups: int
 
 
-def _compute_dtype(xp, *arrays):
+def compute_dtype(xp, *arrays):
     """At least float32 real precision of the inputs (Mamba computes in fp32)."""
     real = xp.float32
     for a in arrays:
@@ -50,7 +51,14 @@ def _deinterleave(xp, w, cdtype, name, length):
     return re + im * xp.asarray(1j, dtype=cdtype, device=device_of(w))
 
 
-def _weight(xp, w, name, A, batch, length, real, a_complex):
+def selective_weight(xp, w, name, A, batch, length, real, a_complex):
+    """The one home of Mamba's B/C layouts: any accepted layout → a :class:`_Weight` record.
+
+    ``(D, N)`` stays time-invariant; ``(batch, N, L)`` and ``(batch, G, N, L)`` become variable
+    ``(batch or 1, G, N, L)``; with complex ``A`` a real variable weight holds interleaved (re, im)
+    pairs along a ``2L`` time axis and becomes complex. The xp path, the engines and the Dask
+    plug-in all read the record, never the caller's layout.
+    """
     dim, nstate = A.shape
     if is_complex(xp, w) and not a_complex:
         raise TypeError(f"{name} is complex but A is real; pass a complex A for a complex state")
@@ -89,6 +97,7 @@ def _check_same(x, name, shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(x.shape)}")
 
 
+@capabilities(engines=("xp", "numba"), dask="lazy", dask_note="batch and time chunks (state carried)")
 def selective_scan(
     u,
     delta,
@@ -100,8 +109,10 @@ def selective_scan(
     delta_bias=None,
     delta_softplus: bool = False,
     x0=None,
-    return_last_state: bool = False,
-    engine=None,
+    *,
+    return_state: bool = False,
+    engine: str | None = None,
+    return_last_state: bool | None = None,
 ):
     """Mamba's selective scan: an input-dependent diagonal SSM run over a sequence.
 
@@ -130,12 +141,14 @@ def selective_scan(
         Apply ``softplus(x) = log1p(exp(x))`` (``x`` itself for ``x > 20``) to ``delta``.
     x0 : array, optional
         Initial state ``(batch, D, N)`` (complex when ``A`` is); zero by default.
-    return_last_state : bool
+    return_state : bool, keyword-only
         Also return the state after the last step.
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba"}, keyword-only
         ``"numba"`` fuses discretization, scan and output in one pass per channel
         (never materialises ``(batch, D, L, N)``); ``"xp"`` runs the tree scan of
         :func:`linear_scan` over chunks of time. ``None`` chooses.
+    return_last_state : bool, optional
+        Deprecated spelling of ``return_state`` (warns; removed in 0.3).
 
     Returns
     -------
@@ -143,7 +156,7 @@ def selective_scan(
         ``(batch, D, L)`` in ``u``'s dtype.
     last_state : array
         ``(batch, D, N)`` in the computation dtype (complex when ``A`` is); only with
-        ``return_last_state=True``.
+        ``return_state=True``.
 
     Raises
     ------
@@ -180,12 +193,14 @@ def selective_scan(
     >>> rng = np.random.default_rng(0)
     >>> u, delta = rng.normal(size=(2, 4, 16)), rng.uniform(0.1, 1.0, size=(2, 4, 16))
     >>> A, B, C = -rng.uniform(0.5, 1.0, size=(4, 8)), rng.normal(size=(2, 8, 16)), rng.normal(size=(2, 8, 16))
-    >>> out, last = selective_scan(u, delta, A, B, C, D=np.ones(4), return_last_state=True)
+    >>> out, last = selective_scan(u, delta, A, B, C, D=np.ones(4), return_state=True)
     >>> out.shape, last.shape, out.dtype
     ((2, 4, 16), (2, 4, 8), dtype('float64'))
     """
-    if _dask.is_dask(u, delta, A, B, C, D, z, delta_bias, x0):
-        return _dask.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, x0, return_last_state, engine)
+    return_state = deprecated_keyword(
+        return_state, return_last_state, new="return_state", old="return_last_state", func="selective_scan"
+    )
+    check_flag(return_state, "return_state")
     xp = namespace(u, delta, A, B, C, D, z, delta_bias, x0)
     if u.ndim != 3:
         raise ValueError(f"u must be (batch, D, L), got shape {tuple(u.shape)}")
@@ -203,10 +218,10 @@ def selective_scan(
     a_complex = is_complex(xp, A)
     if x0 is not None and is_complex(xp, x0) and not a_complex:
         raise TypeError("x0 is complex but A is real; the state of a real system is real")
-    real = _compute_dtype(xp, u, delta, A, B, C, D, z, delta_bias, x0)
+    real = compute_dtype(xp, u, delta, A, B, C, D, z, delta_bias, x0)
     state = complex_dtype(xp, real) if a_complex else real
-    Bw = _weight(xp, B, "B", A, batch, length, real, a_complex)
-    Cw = _weight(xp, C, "C", A, batch, length, real, a_complex)
+    Bw = selective_weight(xp, B, "B", A, batch, length, real, a_complex)
+    Cw = selective_weight(xp, C, "C", A, batch, length, real, a_complex)
     args = dict(
         u=xp.asarray(u, dtype=real),
         delta=xp.asarray(delta, dtype=real),
@@ -220,22 +235,18 @@ def selective_scan(
         x0=None if x0 is None else xp.asarray(x0, dtype=state),
     )
     name = resolve_engine(engine, xp, func="selective_scan")
-    if name == "numba":
-        numpy_args = {k: (to_numpy(v) if hasattr(v, "shape") else v) for k, v in args.items()}
-        for key in ("B", "C"):
-            w = args[key]
-            numpy_args[key] = _Weight(to_numpy(w.value), w.variable, w.groups)
-        out, last = engine_module("numba", "selective").selective_scan(**numpy_args)
+    if name != "xp":  # the engine's kernel takes its own backend's arrays and the _Weight records
+        out, last = engine_module(name, "selective").selective_scan(**args)
     else:
         out, last = _selective_scan_xp(xp, **args)
     out = xp.asarray(out, dtype=u.dtype) if xp.isdtype(u.dtype, "real floating") else out
-    return (out, last) if return_last_state else out
+    return (out, last) if return_state else out
 
 
 # --------------------------------------------------------------------------------------
 # xp engine
 # --------------------------------------------------------------------------------------
-def _softplus(xp, x):
+def softplus(xp, x):
     """``log1p(exp(x))``, and ``x`` itself above 20 (PyTorch's / Mamba's threshold)."""
     return xp.where(x > 20, x, xp.log1p(xp.exp(xp.minimum(x, xp.asarray(20, dtype=x.dtype, device=device_of(x))))))
 
@@ -256,7 +267,7 @@ def _selective_scan_xp(xp, u, delta, A, B, C, D, z, bias, use_softplus, x0):
     nstate = A.shape[1]
     dt = delta if bias is None else delta + bias[:, None]
     if use_softplus:
-        dt = _softplus(xp, dt)
+        dt = softplus(xp, dt)
     state = A.dtype
     dev = device_of(u)
     x = xp.zeros((batch, dim, nstate), dtype=state, device=dev) if x0 is None else x0
@@ -268,7 +279,7 @@ def _selective_scan_xp(xp, u, delta, A, B, C, D, z, bias, use_softplus, x0):
         gate = xp.exp(xp.asarray(dt_c, dtype=state) * A[:, :, None])  # (batch, D, N, T)
         drive = _grouped(B, xp, xp.asarray(dt_c * u[:, :, None, t0:t1], dtype=state), t0, t1)
         drive = xp.broadcast_to(drive, gate.shape)
-        states, x = linear_scan(gate, drive, x0=x, engine="xp", return_last=True)
+        states, x = linear_scan(gate, drive, x0=x, engine="xp", return_state=True)
         y = xp.sum(_grouped(C, xp, states, t0, t1), axis=2)
         ys.append(2 * xp.real(y) if xp.isdtype(y.dtype, "complex floating") else y)
     y = xp.concat(ys, axis=-1) if ys else xp.zeros((batch, dim, 0), dtype=u.dtype, device=dev)

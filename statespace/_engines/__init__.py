@@ -16,6 +16,12 @@ for CuPy arrays when that engine exists for the function, else xp.  An
 engine requested explicitly that cannot serve the arrays raises; nothing is
 ever converted silently.  Optional libraries are imported only here, lazily,
 when an engine is first used.
+
+Which engines a function has is read from its capability record
+(:mod:`statespace._dispatch`); an engine's kernels for a topic live in
+``statespace._engines.<engine>.<topic>`` and are reached with
+:func:`engine_module`.  Adding an engine to a function is one kernel module
+plus one name in its record.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ import os
 
 import array_api_compat
 
+from .._dispatch import engines_for
 from .._validation import check_choice
 
-__all__ = ["ENGINES", "ENV_VAR", "resolve_engine", "engine_module", "installed"]
+__all__ = ["ENGINES", "ENV_VAR", "resolve_engine", "requested_engine", "engine_module", "installed", "library_version"]
 
 ENGINES = ("xp", "numba", "cupy")
 ENV_VAR = "STATESPACE_ENGINE"
@@ -50,7 +57,20 @@ def _serves(engine: str, xp) -> bool:
     return array_api_compat.is_cupy_namespace(xp)
 
 
-def resolve_engine(engine, xp, *, supported=("xp", "numba"), func: str = "this function") -> str:
+def requested_engine(engine) -> str:
+    """The engine asked for: ``engine`` itself, else :data:`ENV_VAR`, else ``"auto"`` (validated)."""
+    if engine is not None and engine != "auto":
+        return check_choice(engine, "engine", ("auto",) + ENGINES)
+    preferred = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
+    if preferred not in ("auto",) + ENGINES:
+        raise ValueError(
+            f"environment variable {ENV_VAR}={preferred!r} is not an engine; "
+            f"expected one of 'auto', {', '.join(map(repr, ENGINES))}"
+        )
+    return preferred
+
+
+def resolve_engine(engine, xp, *, func: str, variant: str | None = None) -> str:
     """Return the engine that will run ``func`` on arrays of namespace ``xp``.
 
     Parameters
@@ -59,10 +79,10 @@ def resolve_engine(engine, xp, *, supported=("xp", "numba"), func: str = "this f
         The caller's request; ``None``/``"auto"`` chooses (see the module docstring).
     xp : namespace
         The arrays' namespace, from :func:`statespace._backend.namespace`.
-    supported : tuple of str
-        The engines ``func`` has.
     func : str
-        Name used in error messages.
+        The public function; its engines come from its capability record.
+    variant : str, optional
+        The input variant when the record lists engines per variant (e.g. ``"diag"``).
 
     Raises
     ------
@@ -73,10 +93,12 @@ def resolve_engine(engine, xp, *, supported=("xp", "numba"), func: str = "this f
     ImportError
         The engine's library is not installed.
     """
+    supported = engines_for(func, variant)
     if engine is not None and engine != "auto":
         check_choice(engine, "engine", ("auto",) + ENGINES)
         if engine not in supported:
-            raise ValueError(f"{func} has no {engine!r} engine; it supports {', '.join(map(repr, supported))}")
+            what = func if variant is None else f"{func} ({variant} systems)"
+            raise ValueError(f"{what} has no {engine!r} engine; it supports {', '.join(map(repr, supported))}")
         if not _serves(engine, xp):
             kind = "NumPy" if engine == "numba" else "CuPy"
             raise TypeError(
@@ -87,12 +109,7 @@ def resolve_engine(engine, xp, *, supported=("xp", "numba"), func: str = "this f
             raise ImportError(f"engine={engine!r} needs {engine}, which is not installed: {_INSTALL_HINT[engine]}")
         return engine
 
-    preferred = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
-    if preferred not in ("auto",) + ENGINES:
-        raise ValueError(
-            f"environment variable {ENV_VAR}={preferred!r} is not an engine; "
-            f"expected one of 'auto', {', '.join(map(repr, ENGINES))}"
-        )
+    preferred = requested_engine(None)
     if preferred != "auto" and preferred in supported and _serves(preferred, xp) and installed(preferred):
         return preferred
     for candidate in ("numba", "cupy"):
@@ -104,3 +121,13 @@ def resolve_engine(engine, xp, *, supported=("xp", "numba"), func: str = "this f
 def engine_module(engine: str, topic: str):
     """Import ``statespace._engines.<engine>.<topic>`` (the only place optional libraries load)."""
     return importlib.import_module(f"{__name__}.{engine}.{topic}")
+
+
+def library_version(name: str):
+    """Version of an optional library that an engine or backend uses, or ``None`` (imports it: call lazily)."""
+    if importlib.util.find_spec(name) is None:
+        return None
+    try:
+        return getattr(importlib.import_module(name), "__version__", None)
+    except Exception:  # a broken installation (e.g. a CUDA library missing) counts as absent
+        return None
