@@ -46,7 +46,7 @@ import types
 
 import numba
 
-__all__ = ["jit", "pjit", "kernel", "numba", "PARALLEL_MIN_WORK", "THREADING_LAYER"]
+__all__ = ["jit", "pjit", "kernel", "compile_all", "numba", "PARALLEL_MIN_WORK", "THREADING_LAYER"]
 
 #: The threading layer used when the user did not set ``NUMBA_THREADING_LAYER``.
 THREADING_LAYER = "workqueue"
@@ -109,3 +109,54 @@ def kernel(func=None, *, cost: float = 1.0, **options):
     if func is None:
         return functools.partial(kernel, cost=cost, **options)
     return Kernel(func, cost, options)
+
+
+def compile_all(progress=None, *, parallel: bool | None = None) -> int:
+    """Compile (or load from the disk cache) every kernel of the engine ahead of time; return the count.
+
+    Kernels otherwise compile lazily, on their first call, for that call's dtype and only in the version
+    (serial or parallel) that call needs: the library stays silent and pays only for what is used. This
+    function is for the opposite wish: pay the whole first-use cost now (``statespace compile``, a
+    Docker image build, before a benchmark).
+
+    Parameters
+    ----------
+    progress : callable, optional
+        ``progress(done, total, label, seconds)``: called before each step with ``seconds=None`` and after
+        it with the step's duration.
+    parallel : bool, optional
+        Compile the parallel versions too; default: when more than one thread is configured.
+
+    Returns
+    -------
+    int
+        The number of compile steps run.
+
+    Examples
+    --------
+    >>> from statespace._engines.numba import compile_all
+    >>> compile_all(lambda done, total, label, seconds: None) > 0  # doctest: +SKIP
+    True
+    """
+    import time
+
+    from .warm import calls
+
+    global PARALLEL_MIN_WORK
+    versions = [("serial", 1 << 62)]
+    if parallel if parallel is not None else numba.get_num_threads() > 1:
+        versions.append(("parallel", 0))
+    steps = [(f"{label} ({version})", threshold, thunk) for label, thunk in calls() for version, threshold in versions]
+    default = PARALLEL_MIN_WORK
+    try:
+        for done, (label, threshold, thunk) in enumerate(steps):
+            if progress is not None:
+                progress(done, len(steps), label, None)
+            start = time.perf_counter()
+            PARALLEL_MIN_WORK = threshold
+            thunk()
+            if progress is not None:
+                progress(done + 1, len(steps), label, time.perf_counter() - start)
+    finally:
+        PARALLEL_MIN_WORK = default
+    return len(steps)
