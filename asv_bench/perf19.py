@@ -1,7 +1,7 @@
 """Issue 19's targets side by side in one run: ``python asv_bench/perf19.py [group ...]``.
 
 Groups: ``tiny`` (alone and beside a second process running numba-engine calls), ``few`` (few long
-channels), ``steps`` (one system at many step sizes), ``selective``. Implementations of a group are
+channels), ``steps`` (one system at many step sizes), ``selective``; ``blocks`` (tuning, not run by default). Implementations of a group are
 timed interleaved (round robin), median of the repeats; ``uptime`` is printed before and after each
 group, since on a shared machine the load decides the numbers. The benchmark code is the asv suite's
 (``asv_bench/benchmarks/sizes.py``), so the dashboard and this table time the same calls.
@@ -98,14 +98,42 @@ def group_selective() -> None:
     show("targets: jax ≥ 3× numba, numba ≤ 2× exp bound", interleaved(runs, budget=15.0), against="numba")
 
 
-GROUPS = {"tiny": group_tiny, "few": group_few, "steps": group_steps, "selective": group_selective}
+def group_blocks() -> None:
+    """Tuning: the recurrence's smallest channel block (``_MIN_BLOCK``) at few long channels."""
+    from statespace._engines.numba import recurrence
+
+    default = recurrence._MIN_BLOCK
+    for shape in sizes.FEW_CHANNEL_SHAPES:
+        print(f"recurrence H×L={shape}, smallest block ({uptime()})")
+        run = sizes.few_channel_recurrence("numba", shape)
+
+        def with_block(block):
+            def timed():
+                recurrence._MIN_BLOCK = block
+                run()
+
+            return timed
+
+        runs = {f"min block {b}": with_block(b) for b in (8, 16, 32, 64)}
+        runs["split prange loop"] = sizes.few_channel_recurrence("split prange loop", shape)
+        show("", interleaved(runs), against="split prange loop")
+    recurrence._MIN_BLOCK = default
+
+
+GROUPS = {
+    "tiny": group_tiny,
+    "few": group_few,
+    "steps": group_steps,
+    "selective": group_selective,
+    "blocks": group_blocks,
+}
 
 
 def main(names) -> None:
     import numba
 
     print(f"numba threads: {numba.get_num_threads()}, cpus: {os.cpu_count()}, {uptime()}")
-    for name in names or GROUPS:
+    for name in names or [g for g in GROUPS if g != "blocks"]:
         GROUPS[name]()
     print(uptime())
 
