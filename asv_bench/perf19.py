@@ -1,10 +1,11 @@
 """Issue 19's targets side by side in one run: ``python asv_bench/perf19.py [group ...]``.
 
 Groups: ``tiny`` (alone and beside a second process running numba-engine calls), ``few`` (few long
-channels), ``steps`` (one system at many step sizes), ``selective``; ``blocks`` (tuning, not run by default). Implementations of a group are
-timed interleaved (round robin), median of the repeats; ``uptime`` is printed before and after each
-group, since on a shared machine the load decides the numbers. The benchmark code is the asv suite's
-(``asv_bench/benchmarks/sizes.py``), so the dashboard and this table time the same calls.
+channels), ``steps`` (one system at many step sizes), ``selective``; ``blocks`` (tuning, only when named).
+Implementations of a group are timed interleaved (round robin), median of the repeats; ``uptime`` is
+printed before and after each group, since on a shared machine the load decides the numbers. The
+benchmark code is the asv suite's (``asv_bench/benchmarks/sizes.py``): the dashboard and this table time
+the same calls.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def group_blocks() -> None:
         print(f"recurrence H×L={shape}, smallest block ({uptime()})")
         run = sizes.few_channel_recurrence("numba", shape)
 
-        def with_block(block):
+        def with_block(block, run=run):
             def timed():
                 recurrence._MIN_BLOCK = block
                 run()
