@@ -224,19 +224,24 @@ class BilinearManySteps(Benchmark):
 
 
 def exp_bound():
-    """``B·D·L·N`` float32 exponentials, vectorised, on all threads, summed (nothing stored): the floor."""
+    """``B·D·L·N`` float32 exponentials, vectorised (lanes across a row), on all threads: the floor.
+
+    Each row keeps a vector of sums (``acc[j] += exp(...)``, no reduction across lanes), the way the
+    selective scan's channels-innermost kernel keeps one state per lane.
+    """
     numba = optional("numba")
     from statespace._engines.numba._vecmath import vexp
 
     @numba.njit(parallel=True, fastmath={"contract"}, error_model="numpy", cache=True)
     def exps(x, reps):  # pragma: no cover - compiled
-        total = np.zeros(x.shape[0], np.float32)
+        total = np.zeros(x.shape, np.float32)
         for i in numba.prange(x.shape[0]):
-            acc = np.float32(0)
+            acc = total[i]
+            row = x[i]
             for r in range(reps):
-                for j in range(x.shape[1]):
-                    acc += vexp(x[i, j] * np.float32(1 + r % 2))
-            total[i] = acc
+                scale = np.float32(1 + r % 2)
+                for j in range(row.shape[0]):
+                    acc[j] += vexp(row[j] * scale)
         return total
 
     x = -rng(1).uniform(0, 1, (2 * 512, 16 * 64)).astype(np.float32)  # 16·64 exps per row and repeat
