@@ -54,8 +54,10 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = THREADING_LAYER
 
 #: Work below which a kernel runs serially, in units of one ``linear_scan`` element update (a kernel's ``cost``
-#: is its element update's price in those units, from serial timings): about 0.2 ms of serial work, where
-#: a parallel launch starts to pay on two cores (``asv_bench/parallel_threshold.py`` measures the crossover).
+#: is its element update's price in those units, from serial timings side by side): about 0.1–0.2 ms of
+#: serial work. ``asv_bench/parallel_threshold.py`` prints the serial/parallel crossover per kernel; on the
+#: shared development machine (load average 7 on 2 cores) parallel won only from ~8M units, so this value
+#: is the quiet-machine estimate (a parallel launch costs tens of µs) and is to be re-measured there.
 #: ``STATESPACE_PARALLEL_MIN_WORK`` overrides it (0: always parallel).
 PARALLEL_MIN_WORK = int(os.environ.get("STATESPACE_PARALLEL_MIN_WORK", 1 << 17))
 
