@@ -37,8 +37,9 @@ __all__ = ["diag"]
 
 #: Channels per SIMD block (measured: 16 loses to the per-pass alias check; 32 to 128 are alike).
 _BLOCK = 64
-#: Fewest channels per block when there are too few channels to give every thread a block of ``_BLOCK``.
-_MIN_BLOCK = 8
+#: Fewest channels per block when there are too few channels to give every thread a block of ``_BLOCK``
+#: (one iteration of the vectorised lane loop; see :func:`_block_size`).
+_MIN_BLOCK = 32
 #: Time steps staged per block (input and output buffers of ``_CHUNK × _BLOCK``).
 _CHUNK = 64
 
@@ -140,8 +141,10 @@ def _diag_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, want_ima
 def _block_size(channels: int) -> int:
     """Channels per block: ``_BLOCK``, or fewer (down to ``_MIN_BLOCK``) so that every thread gets a block.
 
-    Few long channels (H = 16 on two threads) would otherwise be one block of 64 lanes, 48 of them padding,
-    on one thread: 8 lanes × 2 blocks measured 2.3–4× faster there (``asv_bench/perf19.py``).
+    Measured at H = 16, L = 65536 (``python asv_bench/perf19.py blocks``, interleaved, load average 13–15 on
+    two cores): blocks of 32 lanes 127 ms, of 8, 16 or 64 lanes 320 ms (the split prange peer: 247 ms).
+    LLVM's vector loop takes 32 lanes per iteration (AVX-512: 8 × 4 interleaved); narrower blocks run its
+    scalar remainder, wider ones compute padding.
     """
     threads = numba.get_num_threads()
     block = _BLOCK
