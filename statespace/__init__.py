@@ -11,8 +11,6 @@ The public functions live in small private topic modules (``_hippo``,
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import (
     _bidirectional,
     _conv,
@@ -40,6 +38,7 @@ from ._nplr import *  # noqa: F403
 from ._recurrence import *  # noqa: F403
 from ._scan import *  # noqa: F403
 from ._selective import *  # noqa: F403
+from ._version import __version__
 
 __all__ = ["show_config", "__version__"]
 for _module in (

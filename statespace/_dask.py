@@ -487,7 +487,8 @@ def selective_scan(
     for name, arr in (("A", A), ("x0", x0)):
         _single_chunk(arr, -1, name, "the state axis N")
     _check_engine(engine, "selective_scan", u, delta, A)
-    real = compute_dtype(np, *(_probe(x) for x in (u, delta, A, B, C, D, z, delta_bias, x0)))
+    operands = dict(u=u, delta=delta, A=A, B=B, C=C, D=D, z=z, delta_bias=delta_bias, x0=x0)
+    real = compute_dtype(np, {name: _probe(x) for name, x in operands.items()})
     xp = array_api_compat.array_namespace(u)  # Dask's namespace: the layout rule runs lazily
     B, C = (selective_weight(xp, w, name, A, batch, length, real, a_complex).value for name, w in (("B", B), ("C", C)))
     tails = {name: _weight_index(w, name) for name, w in (("B", B), ("C", C))}

@@ -35,7 +35,18 @@ import array_api_compat
 from .._dispatch import engines_for
 from .._validation import check_choice
 
-__all__ = ["ENGINES", "ENV_VAR", "resolve_engine", "requested_engine", "engine_module", "installed", "library_version"]
+__all__ = [
+    "ENGINES",
+    "ENV_VAR",
+    "resolve_engine",
+    "requested_engine",
+    "engine_module",
+    "installed",
+    "optional_library",
+    "threads",
+    "gpus",
+    "backends",
+]
 
 ENGINES = ("xp", "numba", "cupy")
 ENV_VAR = "STATESPACE_ENGINE"
@@ -123,11 +134,61 @@ def engine_module(engine: str, topic: str):
     return importlib.import_module(f"{__name__}.{engine}.{topic}")
 
 
-def library_version(name: str):
-    """Version of an optional library that an engine or backend uses, or ``None`` (imports it: call lazily)."""
-    if importlib.util.find_spec(name) is None:
+def optional_library(name: str):
+    """The optional library ``name`` (numba, cupy, torch, jax, ...), imported; ``None`` when absent or broken.
+
+    The one way for the rest of the package (the application face included) to reach an optional
+    library: nothing outside ``statespace/_engines`` imports one itself.
+    """
+    if importlib.util.find_spec(name.partition(".")[0]) is None:
         return None
     try:
-        return getattr(importlib.import_module(name), "__version__", None)
+        return importlib.import_module(name)
     except Exception:  # a broken installation (e.g. a CUDA library missing) counts as absent
         return None
+
+
+def threads() -> dict:
+    """CPU count and, when numba is installed, its thread count and threading layer."""
+    found = {"cpu_count": os.cpu_count()}
+    numba = optional_library("numba") if installed("numba") else None
+    if numba is not None:
+        found["numba_threads"] = numba.config.NUMBA_NUM_THREADS
+        found["numba_threading_layer"] = numba.config.THREADING_LAYER
+    return found
+
+
+def gpus() -> str:
+    """The GPUs CuPy sees, or why there are none."""
+    if not installed("cupy"):
+        return "unknown (cupy not installed)"
+    try:
+        import cupy
+
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDA driver missing, no device, ...
+        return f"none ({type(exc).__name__}: {exc})"
+    if count == 0:
+        return "none"
+    return ", ".join(cupy.cuda.runtime.getDeviceProperties(i)["name"].decode() for i in range(count))
+
+
+def backends() -> list:
+    """``(name, xp, device)`` for each array library importable here (CuPy only with a GPU)."""
+    import numpy as np
+
+    found = [("numpy", np, None)]
+    strict = optional_library("array_api_strict")
+    if strict is not None:
+        found += [("strict", strict, None), ("strict-device1", strict, strict.Device("device1"))]
+    torch = optional_library("torch")
+    if torch is not None:
+        found.append(("torch", importlib.import_module("array_api_compat.torch"), torch.device("cpu")))
+    cupy = optional_library("cupy")
+    if cupy is not None:
+        try:
+            if cupy.cuda.runtime.getDeviceCount() > 0:
+                found.append(("cupy", cupy, None))
+        except Exception:  # a CuPy without a usable GPU is not a backend here
+            pass
+    return found
