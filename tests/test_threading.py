@@ -28,7 +28,7 @@ pytestmark = pytest.mark.numba
 def _problems():
     """Calls on each parallel kernel (scan, diagonal recurrence, Cauchy, Vandermonde, selective scan)."""
     rng = np.random.default_rng(7)
-    H, N2, L = 8, 8, 512
+    H, N2, L = 64, 8, 512  # H = 64: two channel blocks of the recurrence, so its parallel version runs too
     a, b = rng.uniform(0.5, 1.0, (H, L)), rng.standard_normal((H, L))
     Ab = np.exp(-0.05 + 1j * rng.standard_normal((H, N2)))
     Bb, C = rng.standard_normal((H, N2)) + 0j, rng.standard_normal((H, N2)) + 1j * rng.standard_normal((H, N2))

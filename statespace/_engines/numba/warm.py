@@ -20,7 +20,7 @@ def calls():
     import statespace as ss
 
     rng = np.random.default_rng(0)
-    H, N2, L = 16, 4, 8
+    H, N2, L = 64, 4, 8  # H: two channel blocks of the recurrence (a parallel launch needs two tasks)
     out = []
     for real, cplx in ((np.float32, np.complex64), (np.float64, np.complex128)):
         name = np.dtype(real).name
