@@ -10,11 +10,13 @@ status is non-zero when any check fails or raises.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
 
 from .._engines import backends, installed
+from .progress import Progress
 
 __all__ = ["add_arguments", "run", "run_checks"]
 
@@ -170,8 +172,12 @@ def _views(xp, device, dtype_name, engine, sys):
         yield "conv∘kernel_naive (dense)", "dense bilinear", lambda: dense("naive")
 
 
-def run_checks():
-    """Run every check; return rows ``(check, backend, engine, dtype, error, tolerance, ok)``."""
+def run_checks(progress=None):
+    """Run every check; return rows ``(check, backend, engine, dtype, error, tolerance, ok)``.
+
+    ``progress``: a :class:`statespace._app.progress.Progress` (``statespace check`` announces checks that
+    take over a second: the first use of a numba kernel compiles it); ``None``: silent.
+    """
     from statespace.testing import relative_error, rtol, to_host
 
     sys = _systems()
@@ -183,7 +189,9 @@ def run_checks():
                 tol = rtol(dtype_name, "views")
                 for name, key, thunk in _views(xp, device, dtype_name, engine, sys):
                     try:
-                        out = thunk()
+                        label = f"{name} ({backend}, {engine}, {dtype_name})"
+                        with progress.step(label) if progress is not None else contextlib.nullcontext():
+                            out = thunk()
                         on_device = device is None or out.device == device
                         err = relative_error(to_host(out), refs[key]) if on_device else float("inf")
                         if not on_device:
@@ -196,7 +204,7 @@ def run_checks():
 
 def run(args) -> int:
     start = time.perf_counter()
-    rows = run_checks()
+    rows = run_checks(Progress(after=1.0))
     header = ("check", "backend", "engine", "dtype", "max rel error", "tolerance", "ok")
     width = [max(len(header[0]), *(len(r[0]) for r in rows)), 15, 6, 7, 13, 9, 4]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, width))  # noqa: E731

@@ -14,6 +14,10 @@ COMMANDS = {
     "info": ("statespace._app.config", "versions, engines, threads and GPU of this installation"),
     "bench": ("statespace._app.bench", "short benchmark: our engines beside the peers and the machine's bounds"),
     "check": ("statespace._app.check", "self-test: the convolution, recurrence and scan views agree on every backend"),
+    "compile": (
+        "statespace._app.compile",
+        "compile every numba kernel ahead of time (else: on first use), with progress",
+    ),
 }
 
 

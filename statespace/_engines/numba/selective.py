@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from . import numba, pjit
+from . import kernel, numba
 from ._vecmath import vexp
 
 __all__ = ["selective_scan"]
@@ -43,7 +43,7 @@ _BLOCK = 64
 _CHUNK = 32
 
 
-@pjit(fastmath={"contract"}, error_model="numpy")
+@kernel(cost=1.5, fastmath={"contract"}, error_model="numpy")
 def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block):  # pragma: no cover - compiled
     """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block)."""
     batch, dim, length = u.shape
@@ -106,7 +106,7 @@ def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block):
         xt[b, :, d0 : d0 + block] = x
 
 
-@pjit
+@kernel(cost=1.5)
 def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last):  # pragma: no cover - compiled
     batch, dim, length = u.shape
     nstate = A.shape[1]
@@ -137,7 +137,7 @@ def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last):  #
         last[b, d] = x
 
 
-@pjit
+@kernel(cost=3.0)
 def _complex_kernel(
     u, delta, bias, softplus, Ar, Ai, Br, Bi, Cr, Ci, Dskip, z, x0r, x0i, out, lastr, lasti
 ):  # pragma: no cover
@@ -203,16 +203,20 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0):
     z = np.zeros((0, 0, 0), real) if z is None else z
     out = np.empty((batch, dim, length), real)
     Bl, Cl = _layout(B, real), _layout(C, real)
+    work = out.size * nstate
     if not np.iscomplexobj(A):
         x = np.zeros((batch, dim, nstate), real) if x0 is None else np.ascontiguousarray(x0)
         last = np.empty((batch, dim, nstate), real)
         block = _lane_block(dim, B, C)
         if out.size and nstate and block:
             state = np.array(np.swapaxes(x, 1, 2), order="C")  # (batch, N, D), a copy updated in place
-            _lanes_kernel(u, delta, bias, use_softplus, np.ascontiguousarray(A.T), Bl, Cl, Dskip, z, state, out, block)
+            _lanes_kernel(
+                u, delta, bias, use_softplus, np.ascontiguousarray(A.T), Bl, Cl, Dskip, z, state, out, block,
+                work=work, tasks=batch * (dim // block),
+            )  # fmt: skip
             last[...] = np.swapaxes(state, 1, 2)
         elif out.size and nstate:
-            _real_kernel(u, delta, bias, use_softplus, A, Bl, Cl, Dskip, z, x, out, last)
+            _real_kernel(u, delta, bias, use_softplus, A, Bl, Cl, Dskip, z, x, out, last, work=work, tasks=batch * dim)
         else:
             _empty_case(out, last, x, D, u, z)
         return out, last
@@ -225,6 +229,7 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0):
             np.ascontiguousarray(Bl.real), np.ascontiguousarray(Bl.imag) if np.iscomplexobj(Bl) else np.zeros_like(Bl),
             np.ascontiguousarray(Cl.real), np.ascontiguousarray(Cl.imag) if np.iscomplexobj(Cl) else np.zeros_like(Cl),
             Dskip, z, np.ascontiguousarray(x.real), np.ascontiguousarray(x.imag), out, lastr, lasti,
+            work=work, tasks=batch * dim,
         )  # fmt: skip
         last = lastr + 1j * lasti
     else:
