@@ -38,6 +38,8 @@ __all__ = ["linear_scan", "CHUNK", "MANY_CHANNELS"]
 CHUNK = 1024
 #: Channel count from which one thread per channel fills the GPU (the chunked scan runs below it).
 MANY_CHANNELS = 1 << 14
+#: Shared tile of WARP rows × TILE steps (padded by one column against bank conflicts).
+_TILE_SHAPE = (WARP, TILE + 1)
 
 
 @functools.cache
@@ -59,8 +61,8 @@ def _rows_kernel(is_complex: bool):
         nrows = carry.shape[0]
         a_const = a.shape[1] == 1
         b_const = b.shape[1] == 1
-        sa = cuda.shared.array((WARP, TILE + 1), carry_type)
-        sb = cuda.shared.array((WARP, TILE + 1), carry_type)
+        sa = cuda.shared.array(_TILE_SHAPE, carry_type)
+        sb = cuda.shared.array(_TILE_SHAPE, carry_type)
         row = r0 + tid
         active = row < nrows
         mine = min(row, nrows - 1)
