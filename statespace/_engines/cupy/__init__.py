@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import config, cuda
 
-__all__ = ["WARP", "TILE", "cuda", "simulated", "array_module", "blocks", "launch"]
+__all__ = ["WARP", "TILE", "cuda", "simulated", "array_module", "launch"]
 
 #: Threads per block: one warp, one row (channel or chunk) per thread.
 WARP = 32
@@ -61,13 +61,8 @@ def array_module(x):
     raise TypeError(f"the cupy engine runs on CuPy arrays, got {type(x).__module__}.{type(x).__name__}")
 
 
-def blocks(n: int) -> int:
-    """Number of one-warp blocks covering ``n`` rows."""
-    return max(1, -(-n // WARP))
-
-
-def launch(kernel, rows: int, *args) -> None:
-    """Run ``kernel`` with one-warp blocks covering ``rows`` rows.
+def launch(kernel, rows: int, *args, threads: int = WARP) -> None:
+    """Run ``kernel`` with blocks of ``threads`` threads (one warp by default) covering ``rows`` rows.
 
     The simulator copies every array argument back to the host after the launch,
     which fails on read-only NumPy views (broadcasts); those are handed to it as
@@ -76,4 +71,4 @@ def launch(kernel, rows: int, *args) -> None:
     """
     if simulated():
         args = tuple(np.array(x) if isinstance(x, np.ndarray) and not x.flags.writeable else x for x in args)
-    kernel[blocks(rows), WARP](*args)
+    kernel[max(1, -(-rows // threads)), threads](*args)
