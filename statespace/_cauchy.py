@@ -89,7 +89,9 @@ def cauchy(v, z, w, conj: bool = True, engine=None):
     batch = broadcast_shapes(v.shape[:-1], z.shape[:-1], w.shape[:-1], names=("v", "z", "w"))
     ctype = complex_dtype(xp, float_dtype(xp, v, z, w))
     v, z, w = (xp.astype(x, ctype) for x in (v, z, w))
-    chosen = resolve_engine(engine, xp, func="cauchy")
+    chosen = resolve_engine(engine, xp, supported=("xp", "numba", "cupy"), func="cauchy")
+    if chosen == "cupy":
+        return engine_module("cupy", "kernels").cauchy(v, z, w, bool(conj), batch, v.dtype)
     if chosen == "numba":
         kernels = engine_module("numba", "kernels")
         out = kernels.cauchy(to_numpy(v), to_numpy(z), to_numpy(w), bool(conj), batch, to_numpy(v).dtype)
@@ -108,7 +110,9 @@ def cauchy_affine(v, a, b, w, conj: bool = True, engine=None):
     """
     xp = namespace(v, a, b, w)
     batch = broadcast_shapes(v.shape[:-1], a.shape[:-1], w.shape[:-1], names=("v", "a", "w"))
-    chosen = resolve_engine(engine, xp, func="kernel_dplr")
+    chosen = resolve_engine(engine, xp, supported=("xp", "numba", "cupy"), func="kernel_dplr")
+    if chosen == "cupy":
+        return engine_module("cupy", "kernels").cauchy_affine(v, a, b, w, bool(conj), batch, v.dtype)
     if chosen == "numba":
         kernels = engine_module("numba", "kernels")
         arrays = (to_numpy(x) for x in (v, a, b, w))

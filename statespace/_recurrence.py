@@ -240,8 +240,10 @@ def _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
         return _dask.recurrence_diag(Ab, Bb, C, u, D, x0, conj, return_state, engine)
     xp = namespace(Ab, Bb, C, u, D, x0)
     Ab, Bb, C, u, D, x0, batch, nmodes, dtype = _diag_prepare(xp, Ab, Bb, C, u, D, x0)
-    name = resolve_engine(engine, xp, func="recurrence (diagonal systems)")
-    if name == "numba":
+    name = resolve_engine(engine, xp, supported=("xp", "numba", "cupy"), func="recurrence (diagonal systems)")
+    if name == "cupy":
+        y, state = engine_module("cupy", "recurrence").diag(Ab, Bb, C, u, x0, batch, conj)
+    elif name == "numba":
         y, state = engine_module("numba", "recurrence").diag(
             *(to_numpy(a) for a in (Ab, Bb, C, u)), None if x0 is None else to_numpy(x0), batch, conj
         )

@@ -278,8 +278,10 @@ def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=Non
     if _dask.is_dask(a, b, x0):
         return _dask.linear_scan(a, b, x0, reverse=reverse, axis=axis, engine=engine, return_last=return_last)
     xp, a, b, x0, shape, axis, ndim, dtype = _prepare(a, b, x0, axis)
-    name = resolve_engine(engine, xp, func="linear_scan")
-    if name == "numba":
+    name = resolve_engine(engine, xp, supported=("xp", "numba", "cupy"), func="linear_scan")
+    if name == "cupy":
+        x = engine_module("cupy", "scan").linear_scan(a, b, x0, shape, reverse)
+    elif name == "numba":
         x = engine_module("numba", "scan").linear_scan(
             to_numpy(a), to_numpy(b), None if x0 is None else to_numpy(x0), shape, reverse
         )

@@ -219,8 +219,10 @@ def selective_scan(
         use_softplus=bool(delta_softplus),
         x0=None if x0 is None else xp.asarray(x0, dtype=state),
     )
-    name = resolve_engine(engine, xp, func="selective_scan")
-    if name == "numba":
+    name = resolve_engine(engine, xp, supported=("xp", "numba", "cupy"), func="selective_scan")
+    if name == "cupy":
+        out, last = engine_module("cupy", "selective").selective_scan(**args)
+    elif name == "numba":
         numpy_args = {k: (to_numpy(v) if hasattr(v, "shape") else v) for k, v in args.items()}
         for key in ("B", "C"):
             w = args[key]

@@ -78,7 +78,9 @@ def vandermonde(v, x, L, conj: bool = True, engine=None):
     # (-inf)·0 is NaN: any real part below -1e4 gives the same exact zeros for l >= 1 and 1 at l = 0.
     x = xp.where(xp.real(x) < -1e4, xp.asarray(-1e4, dtype=ctype, device=device_of(x)) + 1j * xp.imag(x), x)
     out_dtype = real_dtype(xp, ctype) if conj else ctype
-    chosen = resolve_engine(engine, xp, func="vandermonde")
+    chosen = resolve_engine(engine, xp, supported=("xp", "numba", "cupy"), func="vandermonde")
+    if chosen == "cupy":
+        return engine_module("cupy", "kernels").vandermonde(v, x, L, bool(conj), batch, out_dtype)
     if chosen == "numba":
         kernels = engine_module("numba", "kernels")
         v_np = to_numpy(v)
