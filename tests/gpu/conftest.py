@@ -13,8 +13,6 @@ import os
 import numpy as np
 import pytest
 
-from statespace.testing import to_host
-
 
 def gpu_mode():
     """``"sim"``, ``"gpu"`` or ``None`` (see the module docstring)."""

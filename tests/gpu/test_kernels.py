@@ -158,9 +158,7 @@ RECURRENCE_CASES = {
 }
 
 
-@pytest.mark.parametrize(
-    "kind", ["conj", "complex-out", "complex-input", "real-system"], ids=lambda k: k
-)
+@pytest.mark.parametrize("kind", ["conj", "complex-out", "complex-input", "real-system"], ids=lambda k: k)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", list(RECURRENCE_CASES))
 def test_recurrence_diag(case, dtype, kind, dev, rng):

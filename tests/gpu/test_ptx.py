@@ -18,7 +18,7 @@ import sys
 import pytest
 
 pytest.importorskip("numba")
-from gpu_ptx import signatures  # noqa: E402
+from gpu_ptx import signatures
 
 CAPABILITIES = ("9.0", "8.0")
 
