@@ -39,7 +39,9 @@ FULL = dict(
     scan=(1 << 15, 1 << 14), chunked=(8, 1 << 22), selective=(8, 1536, 16, 4096), cauchy=(1024, 64, 16384),
     conv=(1024, 16384), recurrence=(8192, 32, 4096),
 )  # fmt: skip
-DRY = dict(scan=(40, 70), chunked=(2, 3000), selective=(2, 8, 4, 40), cauchy=(4, 3, 50), conv=(4, 64), recurrence=(8, 3, 40))
+DRY = dict(
+    scan=(40, 70), chunked=(2, 3000), selective=(2, 8, 4, 40), cauchy=(4, 3, 50), conv=(4, 64), recurrence=(8, 3, 40)
+)
 
 
 class Bench:
@@ -146,7 +148,6 @@ def bench_copy_and_scan(b: Bench):
     x = b.rand((channels, length))
     y = b.xp.empty_like(x)
     b.time("copy (device-to-device)", "cupy copyto", lambda: b.xp.copyto(y, x), bytes_moved=2 * x.nbytes)
-    del y
     a = b.rand((channels, length), low=0.9, high=1.0, seed=1)
     nbytes = 3 * x.nbytes  # a and b read, x written
     size = dict(size=f"{channels} x {length} float32")
@@ -198,7 +199,6 @@ def bench_chunked(b: Bench):
     a = b.rand((channels, length), low=0.9, high=1.0, seed=1)
     y = b.xp.empty_like(x)
     b.time("copy (chunked size)", "cupy copyto", lambda: b.xp.copyto(y, x), bytes_moved=2 * x.nbytes)
-    del y
     size = dict(size=f"{channels} x {length} float32")
     if b.dry:  # cross the chunk thresholds at the dry size
         from statespace._engines.cupy import scan
@@ -297,8 +297,6 @@ def bench_cauchy(b: Bench):
     b.time(group, "statespace xp engine (cupy)", lambda: ss.cauchy(v, z, w, engine="xp"), extra=size)
 
     def torch_part():
-        import torch
-
         tv, tz, tw = b.torch(v), b.torch(z), b.torch(w)
 
         def broadcast():

@@ -35,18 +35,18 @@ if [ -n "$DRY" ]; then export NUMBA_ENABLE_CUDASIM=1; else unset NUMBA_ENABLE_CU
 { nvidia-smi 2>&1 || echo "no nvidia-smi"; $PY -m statespace info 2>&1; } > "$OUT/info.txt"
 step info "$(grep -E '^gpu:' "$OUT/info.txt" || echo 'statespace info failed (see info.txt)')"
 
-timeout 200 $PY -m pytest -q -p no:cacheprovider tests/gpu --junitxml="$OUT/gpu_tests.xml" > "$OUT/gpu_tests.log" 2>&1
+timeout 180 $PY -m pytest -q -p no:cacheprovider tests/gpu --junitxml="$OUT/gpu_tests.xml" > "$OUT/gpu_tests.log" 2>&1
 rc=$?; [ $rc -ne 0 ] && status=1
 step "gpu tests" "rc=$rc $(tail -1 "$OUT/gpu_tests.log")"
 
 if [ -z "$DRY" ]; then
-    timeout 150 $PY -m pytest -q -p no:cacheprovider -m cupy tests --ignore=tests/gpu --maxfail=30 \
+    timeout 90 $PY -m pytest -q -p no:cacheprovider -m cupy tests --ignore=tests/gpu --maxfail=30 \
         --junitxml="$OUT/cupy_suite.xml" > "$OUT/cupy_suite.log" 2>&1
     rc=$?; [ $rc -ne 0 ] && [ $rc -ne 5 ] && status=1  # 5: nothing selected
     step "cupy suite" "rc=$rc $(tail -1 "$OUT/cupy_suite.log")"
 fi
 
-timeout 240 $PY tools/gpu_bench.py --out "$OUT" $DRY > "$OUT/bench.log" 2>&1
+timeout 210 $PY tools/gpu_bench.py --out "$OUT" $DRY > "$OUT/bench.log" 2>&1
 rc=$?; [ $rc -ne 0 ] && status=1
 step bench "rc=$rc (bench.md, bench.json)"
 cat "$OUT/bench.md" 2>/dev/null || tail -20 "$OUT/bench.log"
