@@ -22,6 +22,7 @@ def _version(dist: str):
 
 
 def _gpu() -> str:
+    """The GPU(s) the cupy engine would use, or why there is none ("CuPy installed, no GPU" included)."""
     if not installed("cupy"):
         return "unknown (cupy not installed)"
     try:
@@ -29,9 +30,9 @@ def _gpu() -> str:
 
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDA driver missing, no device, ...
-        return f"none ({type(exc).__name__}: {exc})"
+        return f"CuPy installed, no GPU ({type(exc).__name__}: {str(exc).strip() or 'no detail'})"
     if count == 0:
-        return "none"
+        return "CuPy installed, no GPU"
     names = [cupy.cuda.runtime.getDeviceProperties(i)["name"].decode() for i in range(count)]
     return ", ".join(names)
 

@@ -39,6 +39,8 @@ def installed(engine: str) -> bool:
     """Whether the library an engine needs is installed (found without importing it)."""
     if engine == "xp":
         return True
+    if engine == "cupy":  # the kernels are compiled by numba-cuda
+        return importlib.util.find_spec("cupy") is not None and importlib.util.find_spec("numba") is not None
     return importlib.util.find_spec(engine) is not None
 
 

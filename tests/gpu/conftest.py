@@ -31,6 +31,8 @@ def gpu_mode():
 @pytest.fixture(scope="session")
 def mode():
     found = gpu_mode()
+    if found is None and os.environ.get("STATESPACE_REQUIRE_GPU") == "1":
+        pytest.fail("STATESPACE_REQUIRE_GPU=1 but no usable GPU (CuPy with a device) was found")
     if found is None:
         pytest.skip("GPU kernels run under NUMBA_ENABLE_CUDASIM=1 (tox -e gpusim) or on a GPU with CuPy")
     return found
