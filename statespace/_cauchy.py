@@ -36,7 +36,7 @@ def cauchy(v, z, w, conj: bool = True, engine=None):
     conj : bool, default True
         Each stored mode also stands for its conjugate: add
         :math:`\bar v_n / (z_l - \bar w_n)` as a separate fraction.
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba", "cupy"}
         How the sum runs (:func:`statespace._engines.resolve_engine`).
 
     Returns

@@ -162,7 +162,7 @@ def kernel_diag(Lambda, B, C, dt, L, method: str = "zoh", engine=None):
         Kernel length, positive.
     method : {"zoh", "bilinear", "zoh_simplified", "dss"}
         Discretization (see Notes).
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba", "cupy"}
         Engine of the Vandermonde sum.
 
     Returns
@@ -291,7 +291,7 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde: bool = True, engine=
         Whether ``C`` holds :math:`\tilde C` (True) or the raw :math:`C`
         (False: :math:`\tilde C` is computed here with :func:`dplr_ctilde`,
         :math:`O(N^3 \log L)` per system).
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba", "cupy"}
         Engine of the Cauchy sums.
 
     Returns

@@ -234,10 +234,12 @@ def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=Non
         Run backwards in time: ``x_t = a_t·x_{t+1} + b_t``.
     axis : int
         Time axis of ``a`` and ``b`` (after right-aligned broadcasting).
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba", "cupy"}
         ``"xp"``: the odd/even tree scan in array-API code (any backend, any length).
         ``"numba"``: sequential in time, parallel over channels (NumPy arrays).
-        ``None`` chooses (numba for NumPy arrays when installed).
+        ``"cupy"``: CUDA kernels (CuPy arrays): a thread per channel, or a chunked
+        parallel scan over time when channels are few.
+        ``None`` chooses (numba for NumPy arrays when installed, cupy for CuPy arrays).
     return_last : bool
         Also return the final state (``x_{L−1}``, or ``x_0`` when ``reverse``;
         ``x0`` — or zeros — when ``L = 0``).

@@ -132,10 +132,11 @@ def selective_scan(
         Initial state ``(batch, D, N)`` (complex when ``A`` is); zero by default.
     return_last_state : bool
         Also return the state after the last step.
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba", "cupy"}
         ``"numba"`` fuses discretization, scan and output in one pass per channel
         (never materialises ``(batch, D, L, N)``); ``"xp"`` runs the tree scan of
-        :func:`linear_scan` over chunks of time. ``None`` chooses.
+        :func:`linear_scan` over chunks of time; ``"cupy"`` is the fused pass as a
+        CUDA kernel (CuPy arrays). ``None`` chooses.
 
     Returns
     -------

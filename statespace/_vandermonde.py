@@ -27,7 +27,7 @@ def vandermonde(v, x, L, conj: bool = True, engine=None):
         Each mode stands for itself and its conjugate: return the real
         :math:`2\,\mathrm{Re}\sum_n v_n e^{x_n l}`.  With ``False`` return the
         complex sum.
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba", "cupy"}
         How the sum runs (:func:`statespace._engines.resolve_engine`).
 
     Returns
