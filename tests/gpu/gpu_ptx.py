@@ -35,12 +35,12 @@ def signatures():
     for real in ("float32", "float64"):
         r = getattr(numba, real)
         c = numba.complex64 if real == "float32" else numba.complex128
-        r1, r2, r3, r4 = arr(r, 1), arr(r, 2), arr(r, 3), arr(r, 4)
+        r1, r2, r4 = arr(r, 1), arr(r, 2), arr(r, 4)
         real_k, complex_k = selective._kernels(real, 16)
         out.append((f"selective_scan[real A, {real}]", real_k.py_func,
-                    (r3, r3, r1, boolean, r2, r4, r4, r1, r3, r3, r3, r3)))  # fmt: skip
+                    (r2, r2, r1, boolean, r2, r4, r4, r1, r2, r2, r2, r2, int64)))  # fmt: skip
         out.append((f"selective_scan[complex A, {real}]", complex_k.py_func,
-                    (r3, r3, r1, boolean, r2, r2, r4, r4, r4, r4, r1, r3, r3, r3, r3, r3, r3)))  # fmt: skip
+                    (r2, r2, r1, boolean, r2, r2, r4, r4, r4, r4, r1, r2, r2, r2, r2, r2, r2, int64)))  # fmt: skip
         c2 = arr(c, 2)
         out.append((f"recurrence_diag[{real}]", recurrence._kernel(real, 16).py_func,
                     (c2, c2, c2, r2, r2, r2, r2, r2, r2, r)))  # fmt: skip

@@ -17,7 +17,9 @@ owns :data:`WARP` independent rows (channels, or chunks of a channel); rows
 are stored with time contiguous, so a tile of :data:`TILE` steps of the
 block's rows is staged through shared memory (each warp-wide load reads
 consecutive addresses of one row) and each thread then walks its own row
-sequentially in shared memory.  No warp-level primitives (shuffles, votes)
+sequentially in shared memory.  Loads are issued :data:`GROUP` rows at a
+time into registers, unconditionally (out-of-range positions read a valid
+address whose value is never used), so that many are in flight at once.  No warp-level primitives (shuffles, votes)
 are used: the simulator does not implement them.
 """
 
@@ -26,12 +28,15 @@ from __future__ import annotations
 import numpy as np
 from numba import config, cuda
 
-__all__ = ["WARP", "TILE", "cuda", "simulated", "array_module", "launch"]
+__all__ = ["WARP", "TILE", "GROUP", "cuda", "simulated", "array_module", "launch"]
 
 #: Threads per block: one warp, one row (channel or chunk) per thread.
 WARP = 32
 #: Time steps staged per shared-memory tile (one per thread of the warp when loading).
 TILE = 32
+#: Rows whose loads a thread issues back to back (into registers) before storing them to shared memory:
+#: loads in flight per thread, which is what hides the memory latency with one warp per block.
+GROUP = 16
 
 
 def simulated() -> bool:
@@ -64,11 +69,19 @@ def array_module(x):
 def launch(kernel, rows: int, *args, threads: int = WARP) -> None:
     """Run ``kernel`` with blocks of ``threads`` threads (one warp by default) covering ``rows`` rows.
 
-    The simulator copies every array argument back to the host after the launch,
+    The kernel runs on CuPy's current stream, so it is ordered with the CuPy
+    operations that allocate its outputs and consume them.  The simulator
+    copies every array argument back to the host after the launch,
     which fails on read-only NumPy views (broadcasts); those are handed to it as
     copies (simulator only: on the GPU every argument goes through
     ``__cuda_array_interface__`` untouched).
     """
+    grid = max(1, -(-rows // threads))
     if simulated():
         args = tuple(np.array(x) if isinstance(x, np.ndarray) and not x.flags.writeable else x for x in args)
-    kernel[max(1, -(-rows // threads)), threads](*args)
+        kernel[grid, threads](*args)
+        return
+    import cupy
+
+    stream = cupy.cuda.get_current_stream().ptr  # CuPy's current stream: ordered with the CuPy work around it
+    kernel[grid, threads, cuda.external_stream(stream) if stream else 0](*args)

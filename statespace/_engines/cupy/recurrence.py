@@ -19,7 +19,7 @@ import math
 import numba
 import numpy as np
 
-from . import TILE, WARP, array_module, cuda, launch
+from . import GROUP, TILE, WARP, array_module, cuda, launch
 
 __all__ = ["diag"]
 
@@ -50,6 +50,10 @@ def _kernel(real_name: str, capacity: int):
         active = r0 + tid < channels
         s_r = cuda.shared.array(_TILE_SHAPE, real)
         s_i = cuda.shared.array(_TILE_SHAPE, real)
+        v_r = cuda.local.array(GROUP, real)
+        v_i = cuda.local.array(GROUP, real)
+        for k in range(GROUP):
+            v_i[k] = 0
         ar = cuda.local.array(capacity, real)
         ai = cuda.local.array(capacity, real)
         br = cuda.local.array(capacity, real)
@@ -66,17 +70,22 @@ def _kernel(real_name: str, capacity: int):
                 xr[n], xi[n] = xr0[h, n], xi0[h, n]
         for t0 in range(0, length, TILE):
             t = t0 + tid
-            for i in range(WARP):  # coalesced: the warp reads TILE consecutive steps of channel r0 + i
-                if r0 + i < channels and t < length:
-                    s_r[i, tid] = ur[r0 + i, t]
-                    if complex_u:
-                        s_i[i, tid] = ui[r0 + i, t]
+            tt = min(t, length - 1)  # past the end: a valid address whose value is not used
+            for i0 in range(0, WARP, GROUP):  # coalesced, GROUP channels' loads in flight together
+                for k in range(GROUP):
+                    v_r[k] = ur[min(r0 + i0 + k, channels - 1), tt]
+                if complex_u:
+                    for k in range(GROUP):
+                        v_i[k] = ui[min(r0 + i0 + k, channels - 1), tt]
+                for k in range(GROUP):
+                    s_r[i0 + k, tid] = v_r[k]
+                    s_i[i0 + k, tid] = v_i[k]
             cuda.syncthreads()
             if active:
                 for j in range(TILE):
                     if t0 + j < length:
                         vr = s_r[tid, j]
-                        vi = s_i[tid, j] if complex_u else real(0)
+                        vi = s_i[tid, j]  # 0 for a real input
                         acc_r = real(0)
                         acc_i = real(0)
                         for n in range(capacity):
@@ -110,8 +119,8 @@ def diag(Ab, Bb, C, u, x0, batch, conj):
     """
     xp = array_module(u)
     nmodes, length = Ab.shape[-1], u.shape[-1]
-    common = xp.result_type(Ab, Bb, C, u, *(() if x0 is None else (x0,)))
-    cdtype = xp.result_type(common, np.complex64)
+    common = np.result_type(*(x.dtype for x in (Ab, Bb, C, u, x0) if x is not None))  # dtypes: no host copies
+    cdtype = np.result_type(common, np.complex64)
     real = np.finfo(cdtype).dtype
     channels = math.prod(batch)
     mode_shape = batch + (nmodes,)
@@ -125,8 +134,8 @@ def diag(Ab, Bb, C, u, x0, batch, conj):
     xi = xp.ascontiguousarray(start.imag.astype(real)).reshape(channels, nmodes)
     uf = xp.broadcast_to(u, batch + (length,)).reshape(channels, length)
     ur = xp.ascontiguousarray(uf.real.astype(real, copy=False))
-    ui = xp.ascontiguousarray(uf.imag.astype(real)) if xp.iscomplexobj(uf) else xp.zeros((0, 0), real)
-    system_real = not xp.iscomplexobj(xp.empty(0, common))
+    ui = xp.ascontiguousarray(uf.imag.astype(real)) if uf.dtype.kind == "c" else xp.zeros((0, 0), real)
+    system_real = common.kind != "c"
     want_imag = not conj and not system_real
     scale = 2.0 if conj and not system_real else 1.0
     yr = xp.empty((channels, length), real)

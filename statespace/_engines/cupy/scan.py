@@ -30,7 +30,7 @@ import math
 import numba
 import numpy as np
 
-from . import TILE, WARP, array_module, cuda, launch
+from . import GROUP, TILE, WARP, array_module, cuda, launch
 
 __all__ = ["linear_scan", "CHUNK", "MANY_CHANNELS"]
 
@@ -63,25 +63,38 @@ def _rows_kernel(is_complex: bool):
         b_const = b.shape[1] == 1
         sa = cuda.shared.array(_TILE_SHAPE, carry_type)
         sb = cuda.shared.array(_TILE_SHAPE, carry_type)
+        row_channel = cuda.shared.array(WARP, numba.int64)  # the block's rows: channel, first step, step count
+        row_first = cuda.shared.array(WARP, numba.int64)
+        row_count = cuda.shared.array(WARP, numba.int64)
+        va = cuda.local.array(GROUP, carry_type)
+        vb = cuda.local.array(GROUP, carry_type)
         row = r0 + tid
         active = row < nrows
         mine = min(row, nrows - 1)
-        first = (mine % nchunks) * chunk  # first step of this thread's row
+        channel = mine // nchunks
+        first = (mine - channel * nchunks) * chunk
+        count = min(chunk, length - first) if active else 0
+        row_channel[tid], row_first[tid], row_count[tid] = channel, first, count
         x = carry[mine]
         prod = carry_type(1)
+        cuda.syncthreads()
         for s0 in range(0, chunk, TILE):
-            for i in range(WARP):  # coalesced: the warp reads TILE consecutive steps of row r0 + i
-                r = r0 + i
-                p = (r % nchunks) * chunk + s0 + tid
-                if r < nrows and s0 + tid < chunk and p < length:
-                    channel = r // nchunks
+            s = s0 + tid  # the step this thread loads and stores in every row of the tile
+            for i0 in range(0, WARP, GROUP):  # GROUP rows' loads issued together, then stored to shared memory
+                for k in range(GROUP):
+                    i = i0 + k
+                    p = row_first[i] + s
                     t = length - 1 - p if reverse else p
-                    sa[i, tid] = a[channel, 0 if a_const else t]
-                    sb[i, tid] = b[channel, 0 if b_const else t]
+                    t = t if s < row_count[i] else 0  # a valid address; the value is not used
+                    va[k] = a[row_channel[i], 0 if a_const else t]
+                    vb[k] = b[row_channel[i], 0 if b_const else t]
+                for k in range(GROUP):
+                    sa[i0 + k, tid] = va[k]
+                    sb[i0 + k, tid] = vb[k]
             cuda.syncthreads()
             if active:
                 for j in range(TILE):
-                    if s0 + j < chunk and first + s0 + j < length:
+                    if s0 + j < count:
                         gate = sa[tid, j]
                         x = gate * x + sb[tid, j]
                         prod = prod * gate
@@ -89,11 +102,9 @@ def _rows_kernel(is_complex: bool):
             cuda.syncthreads()
             if out.shape[0] > 0:
                 for i in range(WARP):
-                    r = r0 + i
-                    p = (r % nchunks) * chunk + s0 + tid
-                    if r < nrows and s0 + tid < chunk and p < length:
-                        t = length - 1 - p if reverse else p
-                        out[r // nchunks, t] = sb[i, tid]
+                    if s < row_count[i]:
+                        p = row_first[i] + s
+                        out[row_channel[i], length - 1 - p if reverse else p] = sb[i, tid]
             cuda.syncthreads()
         if active and agg_a.shape[0] > 0:
             agg_a[row] = prod
@@ -105,8 +116,7 @@ def _rows_kernel(is_complex: bool):
 def _scan(xp, a2, b2, carry, out, reverse):
     """Scan ``(channels, 1 | L)`` gates/inputs from ``carry (channels,)`` into ``out (channels, L)``."""
     channels, length = out.shape
-    is_complex = xp.iscomplexobj(carry)
-    kernel = _rows_kernel(is_complex)
+    kernel = _rows_kernel(carry.dtype.kind == "c")
     state = carry.dtype
     none = xp.empty(0, state)
     if channels >= MANY_CHANNELS or length <= 2 * CHUNK:
@@ -137,7 +147,7 @@ def linear_scan(a, b, x0, shape, reverse):
     """
     xp = array_module(b)
     batch, length = tuple(shape[:-1]), shape[-1]
-    dtype = xp.result_type(a.dtype, b.dtype)
+    dtype = np.result_type(a.dtype, b.dtype)
     out = xp.empty(shape, dtype=dtype)
     if out.size == 0:
         return out

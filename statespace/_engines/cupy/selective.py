@@ -24,7 +24,7 @@ import math
 import numba
 import numpy as np
 
-from . import TILE, WARP, array_module, cuda, launch
+from . import GROUP, TILE, WARP, array_module, cuda, launch
 
 __all__ = ["selective_scan"]
 
@@ -41,12 +41,16 @@ def _kernels(real_name: str, capacity: int):
     """The real-``A`` and complex-``A`` kernels in precision ``real_name`` with ``capacity`` states per thread."""
     real = getattr(numba, real_name)
 
-    def real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last):  # pragma: no cover - compiled
-        batch, dim, length = u.shape
+    def real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last, dim):  # pragma: no cover - compiled
+        rows, length = u.shape
         nstate = A.shape[1]
-        rows = batch * dim
         b_per, c_per = dim // B.shape[1], dim // C.shape[1]
         gated = z.shape[0] > 0
+        vu = cuda.local.array(GROUP, real)
+        vd = cuda.local.array(GROUP, real)
+        vz = cuda.local.array(GROUP, real)
+        for k in range(GROUP):
+            vz[k] = 0
         tid = cuda.threadIdx.x
         r0 = cuda.blockIdx.x * WARP
         row = min(r0 + tid, rows - 1)
@@ -61,18 +65,23 @@ def _kernels(real_name: str, capacity: int):
         a = cuda.local.array(capacity, real)
         for n in range(capacity):
             if n < nstate:
-                x[n] = x0[b, d, n]
+                x[n] = x0[row, n]
                 a[n] = A[d, n]
         threshold = real(20)
         for t0 in range(0, length, TILE):
-            t = t0 + tid
-            for i in range(WARP):  # coalesced: the warp reads TILE consecutive steps of row r0 + i
-                r = r0 + i
-                if r < rows and t < length:
-                    su[i, tid] = u[r // dim, r % dim, t]
-                    sd[i, tid] = delta[r // dim, r % dim, t]
-                    if gated:
-                        sz[i, tid] = z[r // dim, r % dim, t]
+            tt = min(t0 + tid, length - 1)  # past the end: a valid address whose value is not used
+            for i0 in range(0, WARP, GROUP):  # coalesced, GROUP rows' loads in flight together
+                for k in range(GROUP):
+                    r = min(r0 + i0 + k, rows - 1)
+                    vu[k] = u[r, tt]
+                    vd[k] = delta[r, tt]
+                if gated:
+                    for k in range(GROUP):
+                        vz[k] = z[min(r0 + i0 + k, rows - 1), tt]
+                for k in range(GROUP):
+                    su[i0 + k, tid] = vu[k]
+                    sd[i0 + k, tid] = vd[k]
+                    sz[i0 + k, tid] = vz[k]
             cuda.syncthreads()
             if active:
                 for j in range(TILE):
@@ -95,25 +104,28 @@ def _kernels(real_name: str, capacity: int):
                             y = y * (sz[tid, j] / (1 + math.exp(-sz[tid, j])))
                         su[tid, j] = y
             cuda.syncthreads()
-            t = t0 + tid
-            for i in range(WARP):
-                r = r0 + i
-                if r < rows and t < length:
-                    out[r // dim, r % dim, t] = su[i, tid]
+            if t0 + tid < length:
+                for i in range(WARP):
+                    if r0 + i < rows:
+                        out[r0 + i, t0 + tid] = su[i, tid]
             cuda.syncthreads()
         if active:
             for n in range(capacity):
                 if n < nstate:
-                    last[b, d, n] = x[n]
+                    last[row, n] = x[n]
 
     def complex_kernel(
-        u, delta, bias, softplus, Ar, Ai, Br, Bi, Cr, Ci, Dskip, z, x0r, x0i, out, lastr, lasti
+        u, delta, bias, softplus, Ar, Ai, Br, Bi, Cr, Ci, Dskip, z, x0r, x0i, out, lastr, lasti, dim
     ):  # pragma: no cover - compiled
-        batch, dim, length = u.shape
+        rows, length = u.shape
         nstate = Ar.shape[1]
-        rows = batch * dim
         b_per, c_per = dim // Br.shape[1], dim // Cr.shape[1]
         gated = z.shape[0] > 0
+        vu = cuda.local.array(GROUP, real)
+        vd = cuda.local.array(GROUP, real)
+        vz = cuda.local.array(GROUP, real)
+        for k in range(GROUP):
+            vz[k] = 0
         tid = cuda.threadIdx.x
         r0 = cuda.blockIdx.x * WARP
         row = min(r0 + tid, rows - 1)
@@ -130,18 +142,23 @@ def _kernels(real_name: str, capacity: int):
         ai = cuda.local.array(capacity, real)
         for n in range(capacity):
             if n < nstate:
-                xr[n], xi[n] = x0r[b, d, n], x0i[b, d, n]
+                xr[n], xi[n] = x0r[row, n], x0i[row, n]
                 ar[n], ai[n] = Ar[d, n], Ai[d, n]
         threshold = real(20)
         for t0 in range(0, length, TILE):
-            t = t0 + tid
-            for i in range(WARP):  # coalesced: the warp reads TILE consecutive steps of row r0 + i
-                r = r0 + i
-                if r < rows and t < length:
-                    su[i, tid] = u[r // dim, r % dim, t]
-                    sd[i, tid] = delta[r // dim, r % dim, t]
-                    if gated:
-                        sz[i, tid] = z[r // dim, r % dim, t]
+            tt = min(t0 + tid, length - 1)  # past the end: a valid address whose value is not used
+            for i0 in range(0, WARP, GROUP):  # coalesced, GROUP rows' loads in flight together
+                for k in range(GROUP):
+                    r = min(r0 + i0 + k, rows - 1)
+                    vu[k] = u[r, tt]
+                    vd[k] = delta[r, tt]
+                if gated:
+                    for k in range(GROUP):
+                        vz[k] = z[min(r0 + i0 + k, rows - 1), tt]
+                for k in range(GROUP):
+                    su[i0 + k, tid] = vu[k]
+                    sd[i0 + k, tid] = vd[k]
+                    sz[i0 + k, tid] = vz[k]
             cuda.syncthreads()
             if active:
                 for j in range(TILE):
@@ -168,16 +185,15 @@ def _kernels(real_name: str, capacity: int):
                             y = y * (sz[tid, j] / (1 + math.exp(-sz[tid, j])))
                         su[tid, j] = y
             cuda.syncthreads()
-            t = t0 + tid
-            for i in range(WARP):
-                r = r0 + i
-                if r < rows and t < length:
-                    out[r // dim, r % dim, t] = su[i, tid]
+            if t0 + tid < length:
+                for i in range(WARP):
+                    if r0 + i < rows:
+                        out[r0 + i, t0 + tid] = su[i, tid]
             cuda.syncthreads()
         if active:
             for n in range(capacity):
                 if n < nstate:
-                    lastr[b, d, n], lasti[b, d, n] = xr[n], xi[n]
+                    lastr[row, n], lasti[row, n] = xr[n], xi[n]
 
     return cuda.jit(real_kernel), cuda.jit(complex_kernel)
 
@@ -195,7 +211,7 @@ def _layout(xp, w, dtype):
 def _parts(xp, x, real):
     """Contiguous real and imaginary parts of ``x`` in ``real`` (zeros for a real ``x``)."""
     re = xp.ascontiguousarray(x.real.astype(real, copy=False))
-    im = xp.ascontiguousarray(x.imag.astype(real, copy=False)) if xp.iscomplexobj(x) else xp.zeros_like(re)
+    im = xp.ascontiguousarray(x.imag.astype(real, copy=False)) if x.dtype.kind == "c" else xp.zeros_like(re)
     return re, im
 
 
@@ -209,7 +225,7 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0):
     Dskip = xp.zeros(dim, real) if D is None else D
     z = xp.zeros((0, 0, 0), real) if z is None else z
     out = xp.empty((batch, dim, length), real)
-    a_complex = xp.iscomplexobj(A)
+    a_complex = A.dtype.kind == "c"
     state = A.dtype
     x = xp.zeros((batch, dim, nstate), state) if x0 is None else x0
     if not (out.size and nstate):  # L = 0 or N = 0: no state contribution, the state stays x0
@@ -217,18 +233,24 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0):
         out[...] = y * (z / (1 + xp.exp(-z))) if z.size else y
         return out, xp.array(x, dtype=state, copy=True)
     real_kernel, complex_kernel = _kernels(np.dtype(real).name, _state_size(nstate))
-    args = (xp.ascontiguousarray(u), xp.ascontiguousarray(delta), bias, bool(use_softplus))
-    tail = (Dskip, xp.ascontiguousarray(z))
+    rows = batch * dim
+
+    def flat(x):  # (batch, D, K) → (batch·D, K) rows, contiguous
+        return xp.ascontiguousarray(x).reshape(rows, x.shape[-1])
+
+    head = (flat(u), flat(delta), bias, bool(use_softplus))
+    z2, out2 = (flat(z) if z.size else xp.zeros((0, 0), real)), out.reshape(rows, length)
     if not a_complex:
         last = xp.empty((batch, dim, nstate), real)
         Bl, Cl = _layout(xp, B, real), _layout(xp, C, real)
-        x = xp.ascontiguousarray(x)
-        launch(real_kernel, batch * dim, *args, xp.ascontiguousarray(A), Bl, Cl, *tail, x, out, last)
+        launch(real_kernel, rows, *head, xp.ascontiguousarray(A), Bl, Cl, Dskip, z2, flat(x), out2,
+               last.reshape(rows, nstate), dim)  # fmt: skip
         return out, last
-    lastr, lasti = xp.empty((batch, dim, nstate), real), xp.empty((batch, dim, nstate), real)
+    lastr, lasti = xp.empty((rows, nstate), real), xp.empty((rows, nstate), real)
     Bl, Cl = _layout(xp, B, B.value.dtype), _layout(xp, C, C.value.dtype)
+    x0r, x0i = _parts(xp, flat(x), real)
     launch(
-        complex_kernel, batch * dim, *args, *_parts(xp, A, real), *_parts(xp, Bl, real), *_parts(xp, Cl, real),
-        *tail, *_parts(xp, x, real), out, lastr, lasti,
+        complex_kernel, rows, *head, *_parts(xp, A, real), *_parts(xp, Bl, real), *_parts(xp, Cl, real),
+        Dskip, z2, x0r, x0i, out2, lastr, lasti, dim,
     )  # fmt: skip
-    return out, (lastr + 1j * lasti).astype(state, copy=False)
+    return out, (lastr + 1j * lasti).astype(state, copy=False).reshape(batch, dim, nstate)
