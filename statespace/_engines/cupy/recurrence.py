@@ -26,11 +26,6 @@ __all__ = ["diag"]
 _TILE_SHAPE = (WARP, TILE + 1)
 
 
-def _mode_capacity(nmodes: int) -> int:
-    """Per-thread mode capacity: the next power of two ≥ ``nmodes`` (at least 16); one kernel per size."""
-    return max(16, 1 << max(0, nmodes - 1).bit_length())
-
-
 @functools.cache
 def _kernel(real_name: str, capacity: int):
     real = getattr(numba, real_name)
@@ -41,7 +36,7 @@ def _kernel(real_name: str, capacity: int):
         ``xr0``/``xi0`` hold the initial state and receive the final one.
         """
         channels, length = ur.shape
-        nmodes = a.shape[1]
+        nmodes = capacity  # == a.shape[1]: one kernel per mode count, its loops unrolled
         complex_u = ui.shape[0] > 0
         want_imag = yi.shape[0] > 0
         tid = cuda.threadIdx.x
@@ -141,7 +136,7 @@ def diag(Ab, Bb, C, u, x0, batch, conj):
     yr = xp.empty((channels, length), real)
     yi = xp.empty((channels, length) if want_imag else (0, 0), real)
     if yr.size and nmodes:
-        launch(_kernel(real.name, _mode_capacity(nmodes)), channels, a, b, c, ur, ui, xr, xi, yr, yi, real.type(scale))
+        launch(_kernel(real.name, nmodes), channels, a, b, c, ur, ui, xr, xi, yr, yi, real.type(scale))
     elif yr.size:
         yr[...] = 0
         yi[...] = 0

@@ -1,7 +1,7 @@
 """CUDA kernels for :func:`statespace.selective_scan`: discretization, scan and output fused.
 
 One thread per (batch, channel) pair walks time once with its ``N`` states in
-a per-thread array (registers for the usual ``N ≤ 16``): per step it forms
+a per-thread array (registers: ``N`` is a compile-time constant of the kernel): per step it forms
 :math:`\\Delta_t` (bias, softplus), the gates :math:`e^{\\Delta_t A_{dn}}`,
 updates the states with :math:`\\Delta_t B_{n,t} u_t`, reduces
 :math:`y_t = \\sum_n C_{n,t} x_{n,t}` (``2·Re`` for complex ``A``), adds
@@ -31,19 +31,18 @@ __all__ = ["selective_scan"]
 _TILE_SHAPE = (WARP, TILE + 1)
 
 
-def _state_size(nstate: int) -> int:
-    """Per-thread state capacity: the next power of two ≥ ``nstate`` (at least 16); one kernel per size."""
-    return max(16, 1 << max(0, nstate - 1).bit_length())
-
-
 @functools.cache
 def _kernels(real_name: str, capacity: int):
-    """The real-``A`` and complex-``A`` kernels in precision ``real_name`` with ``capacity`` states per thread."""
+    """The real-``A`` and complex-``A`` kernels in precision ``real_name`` for ``N = capacity`` states.
+
+    ``N`` is a compile-time constant: the loops over states unroll, the states
+    stay in registers and their guards fold away (one compilation per ``N``).
+    """
     real = getattr(numba, real_name)
 
     def real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last, dim):  # pragma: no cover - compiled
         rows, length = u.shape
-        nstate = A.shape[1]
+        nstate = capacity  # == A.shape[1]: the entry point compiles one kernel per N
         b_per, c_per = dim // B.shape[1], dim // C.shape[1]
         gated = z.shape[0] > 0
         vu = cuda.local.array(GROUP, real)
@@ -118,7 +117,7 @@ def _kernels(real_name: str, capacity: int):
         u, delta, bias, softplus, Ar, Ai, Br, Bi, Cr, Ci, Dskip, z, x0r, x0i, out, lastr, lasti, dim
     ):  # pragma: no cover - compiled
         rows, length = u.shape
-        nstate = Ar.shape[1]
+        nstate = capacity  # == Ar.shape[1]
         b_per, c_per = dim // Br.shape[1], dim // Cr.shape[1]
         gated = z.shape[0] > 0
         vu = cuda.local.array(GROUP, real)
@@ -232,7 +231,7 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0):
         y = xp.zeros_like(out) if D is None else D[:, None] * u
         out[...] = y * (z / (1 + xp.exp(-z))) if z.size else y
         return out, xp.array(x, dtype=state, copy=True)
-    real_kernel, complex_kernel = _kernels(np.dtype(real).name, _state_size(nstate))
+    real_kernel, complex_kernel = _kernels(np.dtype(real).name, nstate)
     rows = batch * dim
 
     def flat(x):  # (batch, D, K) → (batch·D, K) rows, contiguous
