@@ -50,3 +50,18 @@ def test_numpy_arrays_never_reach_the_cupy_engine(cupy_without_gpu):
     assert chosen in ("xp", "numba")
     x = statespace.linear_scan(np.full(4, 0.5), np.ones(4))
     np.testing.assert_allclose(x, [1.0, 1.5, 1.75, 1.875])
+
+
+def test_installed_cupy_without_a_device(capsys):
+    """The real CuPy (tox -e cupy-nogpu): no device means "CuPy installed, no GPU", and NumPy work is unchanged."""
+    cupy = pytest.importorskip("cupy")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception:
+        count = 0
+    if count:
+        pytest.skip("a GPU is present")
+    statespace.show_config()
+    gpu_line = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gpu:")]
+    assert len(gpu_line) == 1 and gpu_line[0].startswith("gpu: CuPy installed, no GPU"), gpu_line
+    np.testing.assert_allclose(statespace.linear_scan(np.full(3, 0.5), np.ones(3)), [1.0, 1.5, 1.75])
