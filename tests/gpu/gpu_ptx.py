@@ -30,8 +30,13 @@ def signatures():
     for data, state in (("float32", "float64"), ("float64", "float64"), ("complex64", "complex128"),
                         ("complex128", "complex128")):  # fmt: skip
         d, s = getattr(numba, data), getattr(numba, state)
-        sig = (arr(d, 2), arr(d, 2), int64, int64, int64, boolean, arr(s, 1), arr(d, 2), arr(s, 1), arr(s, 1))
-        out.append((f"linear_scan[{data}]", scan._rows_kernel(data.startswith("complex")).py_func, sig))
+        is_complex = data.startswith("complex")
+        data2, state1, state2 = arr(d, 2), arr(s, 1), arr(s, 2)
+        sig = (data2, data2, int64, int64, int64, boolean, state1, state2, data2, state1, state1)
+        out.append((f"linear_scan[{data}]", scan._rows_kernel(is_complex).py_func, sig))
+        if data in ("float64", "complex128"):
+            carry = (arr(s, 2), arr(s, 2), arr(s, 1), arr(s, 2))
+            out.append((f"linear_scan carry pass[{state}]", scan._carry_kernel(is_complex).py_func, carry))
     for real in ("float32", "float64"):
         r = getattr(numba, real)
         c = numba.complex64 if real == "float32" else numba.complex128

@@ -42,7 +42,7 @@ SCAN_CASES = {
     # name: (batch shape, L, CHUNK, MANY_CHANNELS, time-invariant gate)
     "many-channels": ((2, 20), 37, 16, 32, False),  # 40 channels ≥ MANY: one row per channel, 2 blocks, 2 tiles
     "chunked": ((3,), 150, 16, 64, False),  # 10 chunks of 16 (last partial), one carry pass
-    "chunked-recursive": ((3,), 600, 8, 64, False),  # 75 chunks of 8: the carry pass is itself chunked
+    "chunked-many-chunks": ((3,), 600, 8, 64, False),  # 75 chunks of 8
     "chunked-const-gate": ((2,), 100, 8, 64, True),
     "L=1": ((5,), 1, 16, 64, False),
 }
@@ -68,6 +68,23 @@ def test_linear_scan(case, dtype, reverse, dev, rng, monkeypatch):
     got = scan.linear_scan(dev(a), dev(b), dev(x0), shape, reverse)
     agree(got, ref, "scan")
     assert type(got) is type(dev(b))
+
+
+@pytest.mark.parametrize(("dtype", "reverse"), [("float32", False), ("complex128", True)])
+def test_linear_scan_carry_pass_over_several_tiles(dtype, reverse, dev, rng, monkeypatch):
+    """More chunks than the carry pass scans at once (CARRY_THREADS): its state crosses tiles."""
+    scan = _engine("scan")
+    monkeypatch.setattr(scan, "CHUNK", 2)
+    monkeypatch.setattr(scan, "MANY_CHANNELS", 64)
+    length = 2 * scan.CARRY_THREADS + 70  # 291 chunks of 2 for 256 threads per carry tile
+    a = rng.uniform(0.9, 1.0, (2, length))
+    b = rng.normal(size=(2, length))
+    if dtype.startswith("complex"):
+        a, b = a * np.exp(0.1j * rng.normal(size=a.shape)), b + 1j * rng.normal(size=b.shape)
+    a, b, x0 = a.astype(dtype), b.astype(dtype), rng.normal(size=2).astype(dtype)
+    ref = narrow(statespace.linear_scan(widen(a), widen(b), x0=widen(x0), reverse=reverse, engine="xp"), dtype)
+    got = scan.linear_scan(dev(a), dev(b), dev(x0), a.shape, reverse)
+    agree(got, ref, "scan")
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["direct", "chunked"])

@@ -15,11 +15,12 @@ precision, as in the numba engine.
   Each channel is cut into chunks of :data:`CHUNK` steps; (1) every chunk is
   scanned from a zero state, keeping only its aggregate
   :math:`(\\prod_t a_t,\\ x_{\\text{end}})` (the composed affine map of the
-  chunk); (2) the aggregates are scanned per channel from ``x0`` (the same
-  routine, recursively, on ``ceil(L / CHUNK)`` steps), giving the state
-  entering every chunk; (3) every chunk is scanned again from its entering
-  state, writing ``x``.  The traffic is two reads of ``a`` and ``b`` and one
-  write of ``x``.
+  chunk); (2) :func:`_carry_kernel` scans the aggregates of each channel from
+  ``x0`` (one block per channel, a parallel Hillis–Steele scan of the affine
+  maps in shared memory, :data:`CARRY_THREADS` chunks at a time), giving the
+  state leaving every chunk; (3) every chunk is scanned again from the state
+  entering it, writing ``x``.  Three launches whatever the length; the traffic
+  is two reads of ``a`` and ``b`` and one write of ``x``.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ import numpy as np
 
 from . import GROUP, TILE, WARP, array_module, cuda, launch
 
-__all__ = ["linear_scan", "CHUNK", "MANY_CHANNELS"]
+__all__ = ["linear_scan", "CHUNK", "MANY_CHANNELS", "CARRY_THREADS"]
 
 #: Steps per chunk of the chunked scan.
 CHUNK = 1024
 #: Channel count from which one thread per channel fills the GPU (the chunked scan runs below it).
 MANY_CHANNELS = 1 << 14
+#: Threads of the carry pass: chunk aggregates scanned in parallel per tile (one block per channel).
+CARRY_THREADS = 256
 #: Shared tile of WARP rows × TILE steps (padded by one column against bank conflicts).
 _TILE_SHAPE = (WARP, TILE + 1)
 
@@ -47,10 +50,12 @@ def _rows_kernel(is_complex: bool):
     """The row-scan kernel with its shared tiles and state in ``complex128`` or ``float64``."""
     carry_type = numba.complex128 if is_complex else numba.float64
 
-    def kernel(a, b, length, chunk, nchunks, reverse, carry, out, agg_a, agg_x):  # pragma: no cover - compiled
+    def kernel(a, b, length, chunk, nchunks, reverse, x0, ends, out, agg_a, agg_x):  # pragma: no cover - compiled
         """Rows ``r = channel·nchunks + k``: steps ``k·chunk … k·chunk + chunk − 1`` of ``channel``.
 
-        ``carry[r]`` is the state entering row ``r``; ``out`` (``(0, 0)``: not
+        The state entering row ``(channel, k)`` is ``ends[channel, k − 1]`` for
+        ``k > 0`` when ``ends`` is given (else ``(0, 0)``), ``x0[channel]`` for
+        ``k = 0``, and 0 everywhere when ``x0`` is empty.  ``out`` (``(0, 0)``: not
         written) receives the states, ``agg_a``/``agg_x`` (size 0: not written)
         the row's gate product and final state.  Step ``p`` is time ``p``, or
         ``length − 1 − p`` when ``reverse``.  ``a``/``b`` have time length 1
@@ -58,7 +63,7 @@ def _rows_kernel(is_complex: bool):
         """
         tid = cuda.threadIdx.x
         r0 = cuda.blockIdx.x * WARP
-        nrows = carry.shape[0]
+        nrows = a.shape[0] * nchunks  # a: (channels, 1 | length)
         a_const = a.shape[1] == 1
         b_const = b.shape[1] == 1
         sa = cuda.shared.array(_TILE_SHAPE, carry_type)
@@ -72,10 +77,16 @@ def _rows_kernel(is_complex: bool):
         active = row < nrows
         mine = min(row, nrows - 1)
         channel = mine // nchunks
-        first = (mine - channel * nchunks) * chunk
+        k = mine - channel * nchunks  # this thread's chunk of its channel
+        first = k * chunk
         count = min(chunk, length - first) if active else 0
         row_channel[tid], row_first[tid], row_count[tid] = channel, first, count
-        x = carry[mine]
+        if x0.shape[0] == 0:
+            x = carry_type(0)
+        elif k == 0 or ends.shape[0] == 0:
+            x = carry_type(x0[channel])
+        else:
+            x = carry_type(ends[channel, k - 1])
         prod = carry_type(1)
         cuda.syncthreads()
         for s0 in range(0, chunk, TILE):
@@ -113,24 +124,67 @@ def _rows_kernel(is_complex: bool):
     return cuda.jit(kernel)
 
 
+@functools.cache
+def _carry_kernel(is_complex: bool):
+    """The carry pass: per channel, the inclusive scan of the chunk aggregates ``x ↦ A_k x + X_k`` from ``x0``."""
+    carry_type = numba.complex128 if is_complex else numba.float64
+
+    def kernel(agg_a, agg_x, x0, ends):  # pragma: no cover - compiled
+        """``ends[c, k]``: the state leaving chunk ``k`` of channel ``c`` (block ``c``)."""
+        channel = cuda.blockIdx.x
+        tid = cuda.threadIdx.x
+        nchunks = agg_a.shape[1]
+        maps_a = cuda.shared.array(CARRY_THREADS, carry_type)
+        maps_x = cuda.shared.array(CARRY_THREADS, carry_type)
+        state = cuda.shared.array(1, carry_type)
+        if tid == 0:
+            state[0] = x0[channel]
+        for base in range(0, nchunks, CARRY_THREADS):
+            k = base + tid
+            a = agg_a[channel, k] if k < nchunks else carry_type(1)  # past the end: the identity map
+            x = agg_x[channel, k] if k < nchunks else carry_type(0)
+            maps_a[tid], maps_x[tid] = a, x
+            cuda.syncthreads()
+            offset = 1
+            while offset < CARRY_THREADS:  # Hillis–Steele: compose with the map `offset` chunks earlier
+                earlier_a, earlier_x = a, x
+                if tid >= offset:
+                    earlier_a, earlier_x = maps_a[tid - offset], maps_x[tid - offset]
+                cuda.syncthreads()
+                if tid >= offset:
+                    a, x = a * earlier_a, a * earlier_x + x
+                    maps_a[tid], maps_x[tid] = a, x
+                cuda.syncthreads()
+                offset *= 2
+            if k < nchunks:
+                ends[channel, k] = a * state[0] + x
+            cuda.syncthreads()
+            if tid == CARRY_THREADS - 1:  # the tile's composed map carries the state to the next tile
+                state[0] = a * state[0] + x
+            cuda.syncthreads()
+
+    return cuda.jit(kernel)
+
+
 def _scan(xp, a2, b2, carry, out, reverse):
     """Scan ``(channels, 1 | L)`` gates/inputs from ``carry (channels,)`` into ``out (channels, L)``."""
     channels, length = out.shape
-    kernel = _rows_kernel(carry.dtype.kind == "c")
+    is_complex = carry.dtype.kind == "c"
+    kernel = _rows_kernel(is_complex)
     state = carry.dtype
-    none = xp.empty(0, state)
+    none, no_ends = xp.empty(0, state), xp.empty((0, 0), state)
     if channels >= MANY_CHANNELS or length <= 2 * CHUNK:
-        launch(kernel, channels, a2, b2, length, length, 1, reverse, carry, out, none, none)
+        launch(kernel, channels, a2, b2, length, length, 1, reverse, carry, no_ends, out, none, none)
         return
     nchunks = -(-length // CHUNK)
     rows = channels * nchunks
     agg_a, agg_x = xp.empty(rows, state), xp.empty(rows, state)
     nothing = xp.empty((0, 0), out.dtype)
-    launch(kernel, rows, a2, b2, length, CHUNK, nchunks, reverse, xp.zeros(rows, state), nothing, agg_a, agg_x)
-    ends = xp.empty((channels, nchunks), state)  # state leaving each chunk
-    _scan(xp, agg_a.reshape(channels, nchunks), agg_x.reshape(channels, nchunks), carry, ends, False)
-    entering = xp.concatenate([carry[:, None], ends[:, :-1]], axis=1).reshape(rows)
-    launch(kernel, rows, a2, b2, length, CHUNK, nchunks, reverse, entering, out, none, none)
+    launch(kernel, rows, a2, b2, length, CHUNK, nchunks, reverse, none, no_ends, nothing, agg_a, agg_x)
+    ends = xp.empty((channels, nchunks), state)  # the state leaving each chunk
+    aggregates = (agg_a.reshape(channels, nchunks), agg_x.reshape(channels, nchunks))
+    launch(_carry_kernel(is_complex), channels * CARRY_THREADS, *aggregates, carry, ends, threads=CARRY_THREADS)
+    launch(kernel, rows, a2, b2, length, CHUNK, nchunks, reverse, carry, ends, out, none, none)
 
 
 def _channels(xp, x, batch, length):
