@@ -98,13 +98,15 @@ class Bench:
         return jnp.asarray(x) if self.dry else jax.dlpack.from_dlpack(x)
 
     def time(self, group, impl, fn, *, sync=None, bytes_moved=None, extra=None):
-        """Warm up, then the median of ``repeats`` timed calls; errors are recorded, not raised."""
+        """Warm up, then the median of ``repeats`` timed calls; errors are recorded, not raised.
+
+        The warm-up's result is kept (as ``row["_result"]``, never written out) for :meth:`compare`.
+        """
         row = dict(group=group, impl=impl, seconds=None, times=[], error=None, **(extra or {}))
         sync = sync or self.sync
         try:
-            result = fn()
+            row["_result"] = fn()
             sync()
-            del result
             for _ in range(self.repeats):
                 sync()
                 t0 = time.perf_counter()
@@ -123,6 +125,25 @@ class Bench:
         print(f"{group:28s} {impl:34s} {shown}", flush=True)
         return row
 
+    def compare(self, group, impl, reference):
+        """Record ``max|ours − ref| / max|ref|`` of the kept results of two rows of ``group``; free them."""
+        from statespace.testing import relative_error
+
+        rows = {r["impl"]: r for r in self.rows if r["group"] == group and "_result" in r}
+        try:
+            ours, ref = rows[impl]["_result"], rows[reference]["_result"]
+            if isinstance(ours, tuple):
+                ours = ours[0]
+            if isinstance(ref, tuple):
+                ref = ref[0]
+            rows[impl][f"relative error vs {reference}"] = relative_error(_host(ours), _host(ref))
+        except Exception as exc:
+            if impl in rows:
+                rows[impl][f"relative error vs {reference}"] = f"{type(exc).__name__}: {exc}"[:300]
+        for row in self.rows:
+            if row["group"] == group:
+                row.pop("_result", None)
+
     def guarded(self, group, fn):
         """Run a whole benchmark group; a failure in its setup is recorded as one row."""
         try:
@@ -138,6 +159,15 @@ class Bench:
                     self.xp.get_default_memory_pool().free_all_blocks()
                 except Exception:
                     pass
+
+
+def _host(x):
+    """A NumPy copy of a CuPy/torch/JAX/NumPy array (for the agreement checks only)."""
+    if hasattr(x, "block_until_ready"):  # JAX
+        return np.asarray(x)
+    from statespace.testing import to_host
+
+    return to_host(x)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -156,6 +186,7 @@ def bench_copy_and_scan(b: Bench):
     b.time("linear_scan (many channels)", "statespace xp engine (cupy)",
            lambda: ss.linear_scan(a, x, engine="xp"), bytes_moved=nbytes, extra=size)  # fmt: skip
     _jax_linear_scan(b, "linear_scan (many channels)", a, x, nbytes, size)
+    b.compare("linear_scan (many channels)", "statespace cupy engine", "statespace xp engine (cupy)")
     gate = b.xp.full((1, 1), 0.95, dtype=np.float32)
     b.time("linear_scan (constant gate)", "statespace cupy engine",
            lambda: ss.linear_scan(gate, x, engine="cupy"), bytes_moved=2 * x.nbytes, extra=size)  # fmt: skip
@@ -166,6 +197,7 @@ def bench_copy_and_scan(b: Bench):
         return signal.lfilter(np.array([1.0], np.float32), np.array([1.0, -0.95], np.float32), x, axis=-1)
 
     b.time("linear_scan (constant gate)", "cupyx.scipy.signal.lfilter", lfilter, bytes_moved=2 * x.nbytes, extra=size)
+    b.compare("linear_scan (constant gate)", "statespace cupy engine", "cupyx.scipy.signal.lfilter")
 
 
 def _jax_linear_scan(b, group, a, x, nbytes, size):
@@ -209,6 +241,7 @@ def bench_chunked(b: Bench):
     b.time("linear_scan (few channels)", "statespace xp engine (cupy)", lambda: ss.linear_scan(a, x, engine="xp"),
            bytes_moved=3 * x.nbytes, extra=size)  # fmt: skip
     _jax_linear_scan(b, "linear_scan (few channels)", a, x, 3 * x.nbytes, size)
+    b.compare("linear_scan (few channels)", "statespace cupy engine", "statespace xp engine (cupy)")
 
 
 def bench_selective(b: Bench):
@@ -268,6 +301,7 @@ def bench_selective(b: Bench):
             part()
         except Exception as exc:
             b.rows.append(dict(group=group, impl=part.__name__, seconds=None, error=repr(exc)[:500]))
+    b.compare(group, "statespace cupy engine", "PyTorch reference loop (selective_scan_ref)")
 
 
 def _pool_bytes(b):
@@ -310,6 +344,7 @@ def bench_cauchy(b: Bench):
         torch_part()
     except Exception as exc:
         b.rows.append(dict(group=group, impl="PyTorch broadcasting", seconds=None, error=repr(exc)[:500]))
+    b.compare(group, "statespace cupy engine", "PyTorch broadcasting")
 
     group = "vandermonde (conj=True)"
     x = (-b.rand((H, N2), low=0.001, high=0.1, seed=5) + 1j * b.rand((H, N2), seed=6)).astype(cx)
@@ -327,6 +362,7 @@ def bench_cauchy(b: Bench):
         b.time(group, "PyTorch broadcasting", vander, sync=b.torch_sync, extra=size)
     except Exception as exc:
         b.rows.append(dict(group=group, impl="PyTorch broadcasting", seconds=None, error=repr(exc)[:500]))
+    b.compare(group, "statespace cupy engine", "statespace xp engine (cupy)")
 
 
 def bench_conv_and_recurrence(b: Bench):
@@ -349,6 +385,7 @@ def bench_conv_and_recurrence(b: Bench):
         b.time(group, "torch.fft", torch_conv, sync=b.torch_sync, extra=size)
     except Exception as exc:
         b.rows.append(dict(group=group, impl="torch.fft", seconds=None, error=repr(exc)[:500]))
+    b.compare(group, "statespace (cupy FFT, xp engine)", "torch.fft")
 
     H, N2, L = b.sizes["recurrence"]
     cx = np.complex64
@@ -362,6 +399,7 @@ def bench_conv_and_recurrence(b: Bench):
            lambda: ss.recurrence(Ab, Bb, C, u, structure="diag", engine="cupy"), extra=size)  # fmt: skip
     b.time(group, "statespace xp engine (cupy)",
            lambda: ss.recurrence(Ab, Bb, C, u, structure="diag", engine="xp"), extra=size)  # fmt: skip
+    b.compare(group, "statespace cupy engine", "statespace xp engine (cupy)")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -426,7 +464,9 @@ def table(rows, goals):
     for r in rows:
         ms = f"{r['seconds'] * 1e3:.3f}" if r.get("seconds") else "-"
         gbs = f"{r['GB/s']:.0f}" if r.get("GB/s") else ""
-        note = (r.get("error") or "")[:120].replace("|", "/")
+        errs = [f"rel. err. vs {k[len('relative error vs '):]}: {v:.1e}" if isinstance(v, float) else f"{k}: {v}"
+                for k, v in r.items() if k.startswith("relative error vs ")]  # fmt: skip
+        note = "; ".join([r.get("error") or "", *errs]).strip("; ")[:160].replace("|", "/")
         lines.append(f"| {r['group']} | {r['impl']} | {r.get('size', '')} | {ms} | {gbs} | {note} |")
     lines += ["", "| target | measured |", "|---|---:|"]
     lines += [f"| {k} | {'-' if v is None else f'{v:.3g}'} |" for k, v in goals.items()]
@@ -448,7 +488,8 @@ def main(argv=None):
     for name in chosen:
         b.guarded(name, lambda fn=groups[name]: fn(b))
         with open(os.path.join(args.out, "bench.json"), "w") as f:  # after every group: a crash keeps what ran
-            json.dump(dict(machine=machine(args.dry), rows=b.rows, targets=targets(b.rows)), f, indent=1)
+            rows = [{k: v for k, v in row.items() if k != "_result"} for row in b.rows]
+            json.dump(dict(machine=machine(args.dry), rows=rows, targets=targets(b.rows)), f, indent=1, default=str)
     goals = targets(b.rows)
     with open(os.path.join(args.out, "bench.md"), "w") as f:
         f.write(table(b.rows, goals))
