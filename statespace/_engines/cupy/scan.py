@@ -103,13 +103,18 @@ def _rows_kernel(is_complex: bool):
                     sa[i0 + k, tid] = va[k]
                     sb[i0 + k, tid] = vb[k]
             cuda.syncthreads()
-            if active:
+            if active and s0 + TILE <= count:  # a whole tile: no bounds test in the recurrence
                 for j in range(TILE):
-                    if s0 + j < count:
-                        gate = sa[tid, j]
-                        x = gate * x + sb[tid, j]
-                        prod = prod * gate
-                        sb[tid, j] = x
+                    gate = sa[tid, j]
+                    x = gate * x + sb[tid, j]
+                    prod = prod * gate
+                    sb[tid, j] = x
+            elif active:
+                for j in range(count - s0):
+                    gate = sa[tid, j]
+                    x = gate * x + sb[tid, j]
+                    prod = prod * gate
+                    sb[tid, j] = x
             cuda.syncthreads()
             if out.shape[0] > 0:
                 for i in range(WARP):
