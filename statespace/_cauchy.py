@@ -22,7 +22,7 @@ __all__ = ["cauchy"]
 BLOCK_ELEMENTS = 2**20
 
 
-@capabilities(engines=("xp", "numba"), dask="lazy", dask_note="the mode axis in one chunk")
+@capabilities(engines=("xp", "numba", "cupy"), dask="lazy", dask_note="the mode axis in one chunk")
 def cauchy(v, z, w, conj: bool = True, *, engine: str | None = None):
     r"""Batched Cauchy sum :math:`\sum_n v_n / (z_l - w_n)`.
 
@@ -37,7 +37,7 @@ def cauchy(v, z, w, conj: bool = True, *, engine: str | None = None):
     conj : bool, default True
         Each stored mode also stands for its conjugate: add
         :math:`\bar v_n / (z_l - \bar w_n)` as a separate fraction.
-    engine : {None, "auto", "xp", "numba"}, keyword-only
+    engine : {None, "auto", "xp", "numba", "cupy"}, keyword-only
         How the sum runs (:func:`statespace._engines.resolve_engine`).
 
     Returns

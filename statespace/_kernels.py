@@ -155,7 +155,7 @@ def _naive_diag(xp, Ab, Bb, C, L, conj):
 # --------------------------------------------------------------------------------------
 # S4D: diagonal systems through log-Vandermonde sums
 # --------------------------------------------------------------------------------------
-@capabilities(engines=("xp", "numba"), dask="lazy", dask_note="the mode axis in one chunk", methods=DIAG_KERNEL_METHODS)
+@capabilities(engines=("xp", "numba", "cupy"), dask="lazy", dask_note="the mode axis in one chunk", methods=DIAG_KERNEL_METHODS)
 def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool = False, engine: str | None = None):
     r"""S4D kernel :math:`K_l = 2\,\mathrm{Re}\sum_n C_n \bar B_n \bar A_n^{\,l}` of a diagonal system.
 
@@ -176,7 +176,7 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool
         Discretization (see Notes).
     per_mode : bool, default False
         Read the last axis of ``dt`` as the mode axis (see :ref:`conventions-steps`).
-    engine : {None, "auto", "xp", "numba"}, keyword-only
+    engine : {None, "auto", "xp", "numba", "cupy"}, keyword-only
         Engine of the Vandermonde sum.
 
     Returns
@@ -284,7 +284,7 @@ def _warn_unstable(xp, unstable, func: str):
 # --------------------------------------------------------------------------------------
 # S4: DPLR systems through Cauchy sums and the Woodbury identity
 # --------------------------------------------------------------------------------------
-@capabilities(engines=("xp", "numba"), dask="lazy", dask_note="the rank and mode axes in one chunk")
+@capabilities(engines=("xp", "numba", "cupy"), dask="lazy", dask_note="the rank and mode axes in one chunk")
 def kernel_dplr(
     Lambda,
     P,
@@ -328,7 +328,7 @@ def kernel_dplr(
         :math:`O(N^3 \log L)` per system).
     per_mode : bool, default False
         Read the last axis of ``dt`` as the mode axis (see :ref:`conventions-steps`).
-    engine : {None, "auto", "xp", "numba"}, keyword-only
+    engine : {None, "auto", "xp", "numba", "cupy"}, keyword-only
         Engine of the Cauchy sums.
 
     Returns

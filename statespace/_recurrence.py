@@ -128,7 +128,7 @@ def add_skip(xp, y, D, u, batch_shape):
 
 
 @capabilities(
-    engines={"diag": ("xp", "numba"), "dense": ("xp",), "dplr": ("xp",)},
+    engines={"diag": ("xp", "numba", "cupy"), "dense": ("xp",), "dplr": ("xp",)},
     dask="lazy",
     dask_note="diagonal systems, batch and time chunks (state carried)",
 )
@@ -173,10 +173,10 @@ def recurrence(
         e.g. ``Ab (N, N), Bb (N, N), C (N, N)``).
     return_state : bool
         Also return the final state (``x0``, or zeros, when ``L = 0``).
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba", "cupy"}
         The diagonal structure has a fused numba engine (parallel over channels, inner
-        loop over modes, the state never stored over time); dense and DPLR run
-        sequentially in array-API code.
+        loop over modes, the state never stored over time) and a fused CUDA kernel
+        (``"cupy"``, CuPy arrays); dense and DPLR run sequentially in array-API code.
 
     Returns
     -------

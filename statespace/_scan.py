@@ -278,7 +278,7 @@ def scan_shape(a_shape, b_shape, x0_shape=None) -> tuple:
     return shape
 
 
-@capabilities(engines=("xp", "numba"), dask="lazy", dask_note="batch and time chunks (state carried)")
+@capabilities(engines=("xp", "numba", "cupy"), dask="lazy", dask_note="batch and time chunks (state carried)")
 def linear_scan(
     a,
     b,
@@ -310,10 +310,12 @@ def linear_scan(
     return_state : bool, keyword-only
         Also return the final state (``x_{L−1}``, or ``x_0`` when ``reverse``;
         ``x0`` — or zeros — when ``L = 0``).
-    engine : {None, "auto", "xp", "numba"}, keyword-only
+    engine : {None, "auto", "xp", "numba", "cupy"}, keyword-only
         ``"xp"``: the odd/even tree scan in array-API code (any backend, any length).
         ``"numba"``: sequential in time, parallel over channels (NumPy arrays).
-        ``None`` chooses (numba for NumPy arrays when installed).
+        ``"cupy"``: CUDA kernels (CuPy arrays): a thread per channel, or a chunked
+        parallel scan over time when channels are few.
+        ``None`` chooses (numba for NumPy arrays when installed, cupy for CuPy arrays).
     return_last : bool, optional
         Deprecated spelling of ``return_state`` (warns; removed in 0.3).
 

@@ -95,7 +95,7 @@ def _check_same(x, name, shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(x.shape)}")
 
 
-@capabilities(engines=("xp", "numba"), dask="lazy", dask_note="batch and time chunks (state carried)")
+@capabilities(engines=("xp", "numba", "cupy"), dask="lazy", dask_note="batch and time chunks (state carried)")
 def selective_scan(
     u,
     delta,
@@ -143,10 +143,11 @@ def selective_scan(
         Initial state ``(batch, D, N)`` (complex when ``A`` is); zero by default.
     return_state : bool, keyword-only
         Also return the state after the last step.
-    engine : {None, "auto", "xp", "numba"}, keyword-only
+    engine : {None, "auto", "xp", "numba", "cupy"}, keyword-only
         ``"numba"`` fuses discretization, scan and output in one pass per channel
         (never materialises ``(batch, D, L, N)``); ``"xp"`` runs the tree scan of
-        :func:`linear_scan` over chunks of time. ``None`` chooses.
+        :func:`linear_scan` over chunks of time; ``"cupy"`` is the fused pass as a
+        CUDA kernel (CuPy arrays). ``None`` chooses.
     return_last_state : bool, optional
         Deprecated spelling of ``return_state`` (warns; removed in 0.3).
 

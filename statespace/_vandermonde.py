@@ -13,7 +13,7 @@ from ._validation import broadcast_shapes, check_flag, check_positive_int, requi
 __all__ = ["vandermonde"]
 
 
-@capabilities(engines=("xp", "numba"), dask="xp")
+@capabilities(engines=("xp", "numba", "cupy"), dask="xp")
 def vandermonde(v, x, L: int, conj: bool = True, *, engine: str | None = None):
     r"""Log-Vandermonde sum :math:`\sum_n v_n e^{x_n l}` for :math:`l = 0, \dots, L-1`.
 
@@ -29,7 +29,7 @@ def vandermonde(v, x, L: int, conj: bool = True, *, engine: str | None = None):
         Each mode stands for itself and its conjugate: return the real
         :math:`2\,\mathrm{Re}\sum_n v_n e^{x_n l}`.  With ``False`` return the
         complex sum.
-    engine : {None, "auto", "xp", "numba"}, keyword-only
+    engine : {None, "auto", "xp", "numba", "cupy"}, keyword-only
         How the sum runs (:func:`statespace._engines.resolve_engine`).
 
     Returns

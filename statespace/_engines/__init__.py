@@ -57,6 +57,8 @@ def installed(engine: str) -> bool:
     """Whether the library an engine needs is installed (found without importing it)."""
     if engine == "xp":
         return True
+    if engine == "cupy":  # the kernels are compiled by numba-cuda
+        return importlib.util.find_spec("cupy") is not None and importlib.util.find_spec("numba") is not None
     return importlib.util.find_spec(engine) is not None
 
 
@@ -167,9 +169,9 @@ def gpus() -> str:
 
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDA driver missing, no device, ...
-        return f"none ({type(exc).__name__}: {exc})"
+        return f"CuPy installed, no GPU ({type(exc).__name__}: {str(exc).strip() or 'no detail'})"
     if count == 0:
-        return "none"
+        return "CuPy installed, no GPU"
     return ", ".join(cupy.cuda.runtime.getDeviceProperties(i)["name"].decode() for i in range(count))
 
 
