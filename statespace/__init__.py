@@ -26,6 +26,7 @@ from . import (
     _recurrence,
     _scan,
     _selective,
+    _ssd,
 )
 from ._bidirectional import *  # noqa: F403
 from ._config import show_config
@@ -40,6 +41,7 @@ from ._nplr import *  # noqa: F403
 from ._recurrence import *  # noqa: F403
 from ._scan import *  # noqa: F403
 from ._selective import *  # noqa: F403
+from ._ssd import *  # noqa: F403
 
 __all__ = ["show_config", "__version__"]
 for _module in (
@@ -52,6 +54,7 @@ for _module in (
     _conv,
     _scan,
     _selective,
+    _ssd,
     _recurrence,
     _irregular,
     _bidirectional,
