@@ -299,9 +299,9 @@ def _ssd_xp(xp, x, delta, A, B, C, h0, segments, chunk, groups, real):
             sg = seg[..., c0:c1, :]
             keep = keep & (sg[..., :, None] == sg[..., None, :])
         decay = xp.exp(xp.where(keep, cs[..., :, None] - cs[..., None, :], minus_inf))  # (b, G, R, c, Q, Q)
-        scores = (Ct[:, :, :, c0:c1] @ Bn[:, :, :, c0:c1]) * decay
+        scores = (Ct[:, :, :, c0:c1, ...] @ Bn[:, :, :, c0:c1, ...]) * decay
         yb = scores @ xc[..., c0:c1, :, :]
-        yb = yb + (Ct[:, :, :, c0:c1] @ entering[..., c0:c1, :, :]) * into[..., c0:c1, :, None]
+        yb = yb + (Ct[:, :, :, c0:c1, ...] @ entering[..., c0:c1, :, :]) * into[..., c0:c1, :, None]
         blocks.append(yb)
     y = blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=3)  # (batch, G, R, c, Q, P)
     y = xp.reshape(xp.permute_dims(y, (0, 1, 2, 5, 3, 4)), (batch, heads, headdim, nchunks * chunk))[..., :length]
