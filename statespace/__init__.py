@@ -27,6 +27,7 @@ from . import (
     _scan,
     _selective,
     _ssd,
+    _streaming,
 )
 from ._bidirectional import *  # noqa: F403
 from ._config import show_config
@@ -42,6 +43,7 @@ from ._recurrence import *  # noqa: F403
 from ._scan import *  # noqa: F403
 from ._selective import *  # noqa: F403
 from ._ssd import *  # noqa: F403
+from ._streaming import *  # noqa: F403
 
 __all__ = ["show_config", "__version__"]
 for _module in (
@@ -55,6 +57,7 @@ for _module in (
     _scan,
     _selective,
     _ssd,
+    _streaming,
     _recurrence,
     _irregular,
     _bidirectional,
