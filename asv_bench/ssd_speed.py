@@ -65,7 +65,8 @@ def main(batch=2, L=4096, H=16, P=64, N=64, G=1, Q=256):
     print(f"ssd (xp, NumPy)           {t_ssd:8.3f} s")
     print(f"selective_scan (numba)    {t_sel:8.3f} s   -> ssd is {t_sel / t_ssd:.2f}x faster (rel. diff {err:.1e})")
     print(f"float32 matmul 2048^3     {rate_big:8.1f} GFLOP/s (this machine, NumPy)")
-    print(f"SSD's products alone      {flops / t_products / 1e9:8.1f} GFLOP/s on their shapes ({flops / 1e9:.2f} GFLOP)")
+    rate = flops / t_products / 1e9
+    print(f"SSD's products alone      {rate:8.1f} GFLOP/s on their shapes ({flops / 1e9:.2f} GFLOP)")
     print(f"SSD's matmul work / time  {flops / t_ssd / 1e9:8.1f} GFLOP/s over the whole call "
           f"({100 * flops / t_ssd / 1e9 / rate_big:.0f}% of the 2048^3 rate; products are "
           f"{100 * t_products / t_ssd:.0f}% of its time)")  # fmt: skip
