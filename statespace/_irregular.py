@@ -285,11 +285,11 @@ def _diag_response(xp, Lambda, B, C, D, u, x0, intervals, times, name, alpha, co
     step, positive = _safe(xp, xp.broadcast_to(intervals, batch + (length,)), dtype)
     grid = batch + (nmodes, length)
     Ab, Bb = discretize_diag(
-        xp.broadcast_to(Lambda[..., None], grid), B[..., None], step[..., None, :], name, alpha=alpha
+        xp.broadcast_to(Lambda[..., None], grid), B[..., None], step[..., None, :], name, alpha=alpha, per_mode=True
     )
     gate = xp.where(positive[..., None, :], Ab, xp.ones_like(Ab))
     drive = xp.where(positive[..., None, :], Bb, xp.zeros_like(Bb)) * u[..., None, :]
-    states, last = linear_scan(gate, drive, x0=x0, engine=engine, return_last=True)
+    states, last = linear_scan(gate, drive, x0=x0, engine=engine, return_state=True)
     y = xp.sum(C[..., None] * states, axis=-2)
     if conj and is_complex(xp, y):
         y = 2 * xp.real(y)

@@ -264,7 +264,7 @@ def _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj):
     ys = []
     for t0 in range(0, length, chunk):
         u_c = xp.expand_dims(u[..., t0 : min(length, t0 + chunk)], axis=-2)
-        states, state = linear_scan(gate, drive * u_c, x0=state, engine="xp", return_last=True)
+        states, state = linear_scan(gate, drive * u_c, x0=state, engine="xp", return_state=True)
         ys.append(xp.sum(out * states, axis=-2))
     if not ys:
         y = xp.zeros(batch + (0,), dtype=dtype, device=dev)

@@ -8,6 +8,7 @@ from . import _dask
 from ._backend import complex_dtype, device_of, is_complex, namespace, real_dtype, to_numpy
 from ._engines import engine_module, resolve_engine
 from ._scan import linear_scan
+from ._validation import check_flag, deprecated_keyword
 
 __all__ = ["selective_scan"]
 
@@ -100,8 +101,10 @@ def selective_scan(
     delta_bias=None,
     delta_softplus: bool = False,
     x0=None,
-    return_last_state: bool = False,
-    engine=None,
+    *,
+    return_state: bool = False,
+    engine: str | None = None,
+    return_last_state: bool | None = None,
 ):
     """Mamba's selective scan: an input-dependent diagonal SSM run over a sequence.
 
@@ -130,12 +133,14 @@ def selective_scan(
         Apply ``softplus(x) = log1p(exp(x))`` (``x`` itself for ``x > 20``) to ``delta``.
     x0 : array, optional
         Initial state ``(batch, D, N)`` (complex when ``A`` is); zero by default.
-    return_last_state : bool
+    return_state : bool, keyword-only
         Also return the state after the last step.
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba"}, keyword-only
         ``"numba"`` fuses discretization, scan and output in one pass per channel
         (never materialises ``(batch, D, L, N)``); ``"xp"`` runs the tree scan of
         :func:`linear_scan` over chunks of time. ``None`` chooses.
+    return_last_state : bool, optional
+        Deprecated spelling of ``return_state`` (warns; removed in 0.3).
 
     Returns
     -------
@@ -143,7 +148,7 @@ def selective_scan(
         ``(batch, D, L)`` in ``u``'s dtype.
     last_state : array
         ``(batch, D, N)`` in the computation dtype (complex when ``A`` is); only with
-        ``return_last_state=True``.
+        ``return_state=True``.
 
     Raises
     ------
@@ -180,10 +185,15 @@ def selective_scan(
     >>> rng = np.random.default_rng(0)
     >>> u, delta = rng.normal(size=(2, 4, 16)), rng.uniform(0.1, 1.0, size=(2, 4, 16))
     >>> A, B, C = -rng.uniform(0.5, 1.0, size=(4, 8)), rng.normal(size=(2, 8, 16)), rng.normal(size=(2, 8, 16))
-    >>> out, last = selective_scan(u, delta, A, B, C, D=np.ones(4), return_last_state=True)
+    >>> out, last = selective_scan(u, delta, A, B, C, D=np.ones(4), return_state=True)
     >>> out.shape, last.shape, out.dtype
     ((2, 4, 16), (2, 4, 8), dtype('float64'))
     """
+    return_state = deprecated_keyword(
+        return_state, return_last_state, new="return_state", old="return_last_state", func="selective_scan"
+    )
+    check_flag(return_state, "return_state")
+    return_last_state = return_state  # the name the Dask hook reads
     if _dask.is_dask(u, delta, A, B, C, D, z, delta_bias, x0):
         return _dask.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, x0, return_last_state, engine)
     xp = namespace(u, delta, A, B, C, D, z, delta_bias, x0)
@@ -229,7 +239,7 @@ def selective_scan(
     else:
         out, last = _selective_scan_xp(xp, **args)
     out = xp.asarray(out, dtype=u.dtype) if xp.isdtype(u.dtype, "real floating") else out
-    return (out, last) if return_last_state else out
+    return (out, last) if return_state else out
 
 
 # --------------------------------------------------------------------------------------
@@ -268,7 +278,7 @@ def _selective_scan_xp(xp, u, delta, A, B, C, D, z, bias, use_softplus, x0):
         gate = xp.exp(xp.asarray(dt_c, dtype=state) * A[:, :, None])  # (batch, D, N, T)
         drive = _grouped(B, xp, xp.asarray(dt_c * u[:, :, None, t0:t1], dtype=state), t0, t1)
         drive = xp.broadcast_to(drive, gate.shape)
-        states, x = linear_scan(gate, drive, x0=x, engine="xp", return_last=True)
+        states, x = linear_scan(gate, drive, x0=x, engine="xp", return_state=True)
         y = xp.sum(_grouped(C, xp, states, t0, t1), axis=2)
         ys.append(2 * xp.real(y) if xp.isdtype(y.dtype, "complex floating") else y)
     y = xp.concat(ys, axis=-1) if ys else xp.zeros((batch, dim, 0), dtype=u.dtype, device=dev)
