@@ -278,7 +278,7 @@ def _ssd_xp(xp, x, delta, A, B, C, h0, segments, chunk, groups, real):
     if h0 is not None:
         init = xp.permute_dims(xp.reshape(h0, (batch, groups, per, headdim, nstate)), (0, 1, 2, 4, 3))
     ends, final = linear_scan(
-        chunk_gate[..., None, None, :], xp.permute_dims(states, order), x0=init, engine="xp", return_last=True
+        chunk_gate[..., None, None, :], xp.permute_dims(states, order), x0=init, engine="xp", return_state=True
     )
     if init is None:
         init = xp.zeros(tuple(final.shape), dtype=real, device=device_of(x))

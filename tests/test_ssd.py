@@ -39,7 +39,7 @@ def _as_selective(x, dt, A, B, C, D=None, z=None, dt_bias=None, h0=None, **kw):
         z=None if z is None else z.reshape(batch, chan, length),
         delta_bias=rep(dt_bias),
         x0=None if h0 is None else h0.reshape(batch, chan, nstate),
-        return_last_state=True,
+        return_state=True,
         engine="xp",
         **kw,
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import pytest
 
@@ -11,12 +9,6 @@ import statespace as ss
 from statespace.testing import assert_close
 
 H, N2, L = 3, 4, 96
-
-
-def _final_kw(func):
-    """The keyword that returns the final state (``return_state``; older spellings until the rename lands)."""
-    names = inspect.signature(func).parameters
-    return next(k for k in ("return_state", "return_last", "return_last_state") if k in names)
 
 
 def _diag_system(rng):
@@ -157,11 +149,10 @@ def test_recurrence_streams(rng, structure, engine):
         Lambda, P, B, C, dt = _dplr_system()
         Ab, Bb = ss.discretize_dplr(Lambda, P, B, dt, "bilinear"), None
     u = rng.normal(size=(2, H, L))
-    kw = {_final_kw(ss.recurrence): True}
-    want, x_want = ss.recurrence(Ab, Bb, C, u, engine=engine, **kw)
+    want, x_want = ss.recurrence(Ab, Bb, C, u, engine=engine, return_state=True)
     pieces, x = [], None
     for part in _chunks(_chunking(rng, L)):
-        y, x = ss.recurrence(Ab, Bb, C, u[..., part], x0=x, engine=engine, **kw)
+        y, x = ss.recurrence(Ab, Bb, C, u[..., part], x0=x, engine=engine, return_state=True)
         pieces.append(y)
     assert_close(np.concatenate(pieces, axis=-1), want, kind="views")
     assert_close(x, x_want, kind="views")
@@ -169,11 +160,10 @@ def test_recurrence_streams(rng, structure, engine):
 
 def test_linear_scan_streams(rng, engine):
     a, b = rng.uniform(0.8, 1.0, size=(4, L)), rng.normal(size=(4, L))
-    kw = {_final_kw(ss.linear_scan): True}
     want = ss.linear_scan(a, b, engine=engine)
     pieces, x = [], None
     for part in _chunks(_chunking(rng, L)):
-        xs, x = ss.linear_scan(a[..., part], b[..., part], x0=x, engine=engine, **kw)
+        xs, x = ss.linear_scan(a[..., part], b[..., part], x0=x, engine=engine, return_state=True)
         pieces.append(xs)
     assert_close(np.concatenate(pieces, axis=-1), want, kind="scan")
 
@@ -184,13 +174,12 @@ def test_selective_scan_streams(rng, engine, dtype):
     delta = rng.uniform(0.05, 0.3, size=(2, 4, L)).astype(dtype)
     A = -rng.uniform(0.5, 2.0, size=(4, 6)).astype(dtype)
     B, C = rng.normal(size=(2, 2, 6, L)).astype(dtype), rng.normal(size=(2, 2, 6, L)).astype(dtype)
-    kw = {_final_kw(ss.selective_scan): True}
-    want, _ = ss.selective_scan(u, delta, A, B, C, D=np.ones(4, dtype), engine=engine, **kw)
+    want, _ = ss.selective_scan(u, delta, A, B, C, D=np.ones(4, dtype), engine=engine, return_state=True)
     pieces, x = [], None
     for part in _chunks(_chunking(rng, L)):
         y, x = ss.selective_scan(
             u[..., part], delta[..., part], A, B[..., part], C[..., part], D=np.ones(4, dtype), x0=x, engine=engine,
-            **kw,
+            return_state=True,
         )  # fmt: skip
         pieces.append(y)
     assert_close(np.concatenate(pieces, axis=-1), want, kind="views")
@@ -204,7 +193,7 @@ def test_views_switch_midstream(rng):
     want = ss.causal_conv(u, ss.kernel_diag(Lambda, B, C, dt, L))
     y1 = ss.causal_conv(u[:, :30], ss.kernel_diag(Lambda, B, C, dt, 30))
     x = ss.forward_state_diag(Lambda, B, dt, u[:, :30])
-    y2, x = ss.recurrence(Ab, Bb, C, u[:, 30:61], x0=x, **{_final_kw(ss.recurrence): True})
+    y2, x = ss.recurrence(Ab, Bb, C, u[:, 30:61], x0=x, return_state=True)
     y3 = ss.causal_conv(u[:, 61:], ss.kernel_diag(Lambda, B, C, dt, L - 61)) + ss.state_kernel_diag(
         Lambda, C, dt, x, L - 61
     )

@@ -17,7 +17,6 @@ The chunks have random lengths, including runs of length 1. Each streamed output
 one-shot convolution of the whole signal to rounding.
 """
 
-import inspect
 import itertools
 
 import matplotlib.pyplot as plt
@@ -42,8 +41,6 @@ edges = np.cumsum([0, *sizes])
 K = ss.kernel_diag(Lam, B, C, dt, L)
 one_shot = ss.causal_conv(u, K)
 Ab, Bb = ss.discretize_diag(Lam, B, dt, "zoh")
-# the final-state keyword is ``return_state`` (older releases: ``return_last``)
-scan_kw = {"return_state" if "return_state" in inspect.signature(ss.linear_scan).parameters else "return_last": True}
 
 conv, rec, scan = [], [], []
 x_conv = x_rec = x_scan = None
@@ -59,7 +56,7 @@ for start, stop in itertools.pairwise(edges):
     y, x_rec = ss.recurrence(Ab, Bb, C, piece, x0=x_rec, return_state=True)
     rec.append(y)
     # scan view: one linear recurrence per mode, then the output projection
-    states, x_scan = ss.linear_scan(Ab[:, None], Bb[:, None] * piece, x0=x_scan, **scan_kw)
+    states, x_scan = ss.linear_scan(Ab[:, None], Bb[:, None] * piece, x0=x_scan, return_state=True)
     scan.append(2 * np.real(C @ states))
 
 streams = {name: np.concatenate(ys) for name, ys in (("convolution", conv), ("recurrence", rec), ("scan", scan))}
