@@ -12,6 +12,7 @@ from __future__ import annotations
 from . import _dask
 from ._backend import device_of, float_dtype, namespace, time_last, to_numpy
 from ._engines import engine_module, resolve_engine
+from ._packed import packed_linear_scan
 from ._validation import broadcast_shapes, broadcasts_to, check_axis, check_flag, deprecated_keyword
 
 __all__ = ["linear_scan", "associative_scan"]
@@ -283,6 +284,8 @@ def linear_scan(
     *,
     return_state: bool = False,
     engine: str | None = None,
+    seq_idx=None,
+    cu_seqlens=None,
     return_last: bool | None = None,
 ):
     """States of the first-order linear recurrence ``x_t = a_t·x_{t−1} + b_t``.
@@ -308,6 +311,14 @@ def linear_scan(
         ``"xp"``: the odd/even tree scan in array-API code (any backend, any length).
         ``"numba"``: sequential in time, parallel over channels (NumPy arrays).
         ``None`` chooses (numba for NumPy arrays when installed).
+    seq_idx : array of int, optional, keyword-only
+        Packed sequences (see :doc:`/user_guide/sequences`): an integer per position
+        (broadcasting against the states, time last) naming its sequence; the state
+        restarts from zero wherever it changes. ``x0`` belongs to the first sequence.
+    cu_seqlens : sequence of int, optional, keyword-only
+        Packed sequences by cumulative lengths ``[0, L_0, L_0 + L_1, ..., L]``. ``x0``, if
+        given, is one initial state per sequence ``(S, *state)``, and ``return_state=True``
+        returns each sequence's final state ``(S, *state)``. Not with ``reverse``.
     return_last : bool, optional
         Deprecated spelling of ``return_state`` (warns; removed in 0.3).
 
@@ -350,8 +361,14 @@ def linear_scan(
     check_flag(return_state, "return_state")
     check_flag(reverse, "reverse")
     return_last = return_state  # the name the Dask hook reads
+    if (seq_idx is not None or cu_seqlens is not None) and _dask.is_dask(a, b, x0):
+        raise TypeError("linear_scan: packed sequences (seq_idx / cu_seqlens) are not supported for Dask arrays")
     if _dask.is_dask(a, b, x0):
         return _dask.linear_scan(a, b, x0, reverse=reverse, axis=axis, engine=engine, return_last=return_last)
+    if seq_idx is not None or cu_seqlens is not None:
+        if reverse:
+            raise ValueError("packed sequences (seq_idx / cu_seqlens) run forward only: reverse must be False")
+        return packed_linear_scan(a, b, x0, axis, return_state, engine, seq_idx, cu_seqlens)
     xp, a, b, x0, shape, axis, ndim, dtype = _prepare(a, b, x0, axis)
     name = resolve_engine(engine, xp, func="linear_scan")
     if name == "numba":
