@@ -136,3 +136,40 @@ def packed_linear_scan(a, b, x0, axis, return_state, engine, seq_idx, cu_seqlens
     if axis != ndim - 1:
         x = xp.moveaxis(x, -1, axis)
     return (x, last) if return_state else x
+
+
+def packed_run(run, u, x0, seq_idx, cu_seqlens, return_state):
+    """Run ``run(u_part, x_start) -> (y_part, x_end)`` over packed sequences, one call per boundary.
+
+    ``cu_seqlens``: one call per sequence from its own ``x0[s]``; the final states are stacked
+    ``(S, *state)``. ``seq_idx``: the time axis is cut wherever any row restarts, the state
+    carried across the cuts and zeroed in the rows that restart there.
+    """
+    from ._backend import namespace
+
+    xp = namespace(u, x0, seq_idx)
+    length = u.shape[-1]
+    pack = packing(xp, seq_idx, cu_seqlens, length, device_of(u))
+    outs, lasts = [], []
+    if pack.bounds is not None:
+        if x0 is not None and x0.shape[0] != pack.count:
+            raise ValueError(f"with cu_seqlens, x0 holds one initial state per sequence: {pack.count} on its "
+                             f"first axis, got shape {tuple(x0.shape)}")  # fmt: skip
+        for s, (t0, t1) in enumerate(itertools.pairwise(pack.bounds)):
+            y, x = run(u[..., t0:t1], None if x0 is None else x0[s, ...])
+            outs.append(y)
+            lasts.append(x)
+        y = xp.concat(outs, axis=-1)
+        return (y, xp.stack(lasts, axis=0)) if return_state else y
+    restart = pack.restart
+    anywhere = xp.any(xp.reshape(restart, (-1, length)), axis=0) if length else restart[..., :0]
+    edges = [0, *(int(t) for t in xp.nonzero(anywhere)[0]), length]
+    x = x0
+    for t0, t1 in itertools.pairwise(edges):
+        if t0 > 0:
+            rows = restart[..., t0]
+            x = xp.where(rows[..., None], xp.zeros((), dtype=x.dtype, device=device_of(x)), x)
+        y, x = run(u[..., t0:t1], x)
+        outs.append(y)
+    y = xp.concat(outs, axis=-1)
+    return (y, x) if return_state else y
