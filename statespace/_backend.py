@@ -9,6 +9,7 @@ Nothing here moves data between devices.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 import array_api_compat
@@ -25,6 +26,7 @@ __all__ = [
     "place",
     "time_last",
     "to_numpy",
+    "quiet_floating_point",
 ]
 
 
@@ -41,10 +43,8 @@ def namespace(*arrays):
         If the arrays come from different libraries.
     """
     present = [a for a in arrays if a is not None and not isinstance(a, (int, float, complex, bool, list, tuple))]
-    if not present:
-        if any(isinstance(a, (list, tuple)) for a in arrays):
-            return array_api_compat.array_namespace(np.empty(0))
-        raise TypeError("expected at least one array argument, got only scalars or None")
+    if not present:  # only array_likes: NumPy's namespace
+        return array_api_compat.array_namespace(np.empty(0))
     try:
         return array_api_compat.array_namespace(*present)
     except TypeError as error:
@@ -179,3 +179,15 @@ def to_numpy(x) -> np.ndarray:
     if isinstance(x, np.generic):
         return np.asarray(x)
     raise TypeError(f"expected a NumPy array, got {type(x).__module__}.{type(x).__name__}")
+
+
+def quiet_floating_point(xp):
+    """NumPy's floating-point warnings off (a no-op context for other libraries).
+
+    The xp engine runs inside it wherever a numba engine computes the same
+    numbers: compiled loops never warn on overflow or ``inf - inf``, so the
+    portable engine must not either (engines agree on warnings, DESIGN.md §7).
+    """
+    if array_api_compat.is_numpy_namespace(xp):
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    return contextlib.nullcontext()

@@ -103,6 +103,7 @@ def kernel_naive(Ab, Bb, C, L, *, conj: bool = True, structure=None):
     >>> statespace.kernel_naive(Ab, np.array([0.0, 1.0]), np.array([1.0, 0.0]), 4)
     array([0. , 1. , 1. , 0.75])
     """
+    check_flag(conj, "conj")
     xp = namespace(Ab, Bb, C)
     for x, name in ((Ab, "Ab"), (Bb, "Bb"), (C, "C")):
         require_modes(x, name)
@@ -110,7 +111,7 @@ def kernel_naive(Ab, Bb, C, L, *, conj: bool = True, structure=None):
     if structure is None:
         structure = "dense" if Ab.ndim >= 2 and Ab.ndim == Bb.ndim + 1 else "diag"
     check_choice(structure, "structure", ("dense", "diag"))
-    dtype = float_dtype(xp, Ab, Bb, C)
+    dtype = float_dtype(xp, Ab, Bb, C, names=("Ab", "Bb", "C"))
     Ab, Bb, C = (xp.astype(x, dtype) for x in (Ab, Bb, C))
     if structure == "dense":
         return _naive_dense(xp, Ab, Bb, C, L)
@@ -246,6 +247,7 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool
     L = check_positive_int(L, "L")
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, B, C, names=("Lambda", "B", "C")))
     Lambda, C = xp.astype(Lambda, dtype), xp.astype(C, dtype)
+    check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype), per_mode=per_mode, operands={"B": B, "C": C})
     unstable = xp.real(Lambda) > 0
     if method != "dss":
         _warn_unstable(xp, unstable, "kernel_diag")
@@ -406,7 +408,8 @@ def kernel_dplr(
     L = check_dplr_operands(Lambda, P, B, C, x0, L)
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, B, C, x0, names=("Lambda", "P", "B", "C", "x0")))
     Lambda, P, B, C = (xp.astype(x, dtype) for x in (Lambda, P, B, C))
-    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, Lambda.dtype), per_mode=per_mode)
+    operands = {"P": tuple(P.shape[:-2]), "B": B, "C": C, "x0": x0}
+    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, Lambda.dtype), per_mode=per_mode, operands=operands)
     _warn_unstable(xp, xp.real(Lambda) > 0, "kernel_dplr")
     if not ctilde:
         C = _ctilde_apply(xp, Lambda, P, C, step, L, sign=-1)
@@ -528,7 +531,7 @@ def _ctilde_setup(Lambda, P, C, dt, L, name, per_mode):
     require_modes(P, "P", n2, min_ndim=2)
     require_modes(C, name, n2)
     L = check_positive_int(L, "L")
-    dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, C))
+    dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, C, names=("Lambda", "P", name)))
     Lambda, P, C = (xp.astype(x, dtype) for x in (Lambda, P, C))
     step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, Lambda.dtype), per_mode=per_mode)
     return xp, Lambda, P, C, step, L

@@ -16,11 +16,20 @@ Three structures share one signature, told apart by shapes (see :func:`recurrenc
 from __future__ import annotations
 
 from . import _dask
-from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype, to_numpy
+from ._backend import (
+    complex_dtype,
+    device_of,
+    float_dtype,
+    is_complex,
+    namespace,
+    quiet_floating_point,
+    real_dtype,
+    to_numpy,
+)
 from ._engines import engine_module, resolve_engine
 from ._packed import packed_run
 from ._scan import linear_scan
-from ._validation import broadcast_shapes, broadcasts_to, check_choice
+from ._validation import broadcast_shapes, broadcasts_to, check_choice, check_flag
 
 __all__ = ["recurrence", "step"]
 
@@ -122,9 +131,9 @@ def recurrence(
     x0=None,
     *,
     conj: bool = True,
-    structure=None,
+    structure: str | None = None,
     return_state: bool = False,
-    engine=None,
+    engine: str | None = None,
     seq_idx=None,
     cu_seqlens=None,
 ):
@@ -206,6 +215,8 @@ def recurrence(
     >>> np.round(y, 12).tolist()
     [1.0, 1.5, 1.5]
     """
+    check_flag(conj, "conj")
+    check_flag(return_state, "return_state")
     kind = _structure(Ab, Bb, C, structure)
     if seq_idx is not None or cu_seqlens is not None:
 
@@ -247,7 +258,7 @@ def _complex_input(u) -> bool:
 def _diag_prepare(xp, Ab, Bb, C, u, D, x0):
     if u.ndim < 1:
         raise ValueError("u must be (..., L), got a 0-d array")
-    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0)
+    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0, names=("Ab", "Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
     Ab, Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Ab, Bb, C))
     u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
@@ -274,7 +285,8 @@ def _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
             *(to_numpy(a) for a in (Ab, Bb, C, u)), None if x0 is None else to_numpy(x0), batch, conj
         )
     else:
-        y, state = _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj)
+        with quiet_floating_point(xp):  # as quiet as the numba engine on overflow and inf - inf
+            y, state = _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj)
     y = _skip(xp, y, D, u, batch)
     y = xp.broadcast_to(y, batch + (u.shape[-1],))
     return (y, state) if return_state else y
@@ -292,7 +304,9 @@ def _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj):
     ys = []
     for t0 in range(0, length, chunk):
         u_c = xp.expand_dims(u[..., t0 : min(length, t0 + chunk)], axis=-2)
-        states, state = linear_scan(gate, drive * u_c, x0=state, engine="xp", return_state=True)
+        # the state has the full batch, C's axes included (as on the numba engine)
+        inputs = xp.broadcast_to(drive * u_c, batch + (nmodes, u_c.shape[-1]))
+        states, state = linear_scan(gate, inputs, x0=state, engine="xp", return_state=True)
         ys.append(xp.sum(out * states, axis=-2))
     if not ys:
         y = xp.zeros(batch + (0,), dtype=dtype, device=dev)
@@ -307,7 +321,7 @@ def _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj):
 # dense and DPLR: sequential in time
 # --------------------------------------------------------------------------------------
 def _dense_prepare(xp, Ab, Bb, C, u, D, x0):
-    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0)
+    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0, names=("Ab", "Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
     Ab, Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Ab, Bb, C))
     u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
@@ -362,7 +376,7 @@ def _dense(xp, Ab, Bb, C, u, D, x0, conj, return_state):
 
 def _dplr(xp, rec, C, u, D, x0, conj, return_state):
     Bb = rec.Bb
-    dtype = float_dtype(xp, Bb, C, u, D, x0)
+    dtype = float_dtype(xp, Bb, C, u, D, x0, names=("Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
     Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Bb, C))
     u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
@@ -441,6 +455,7 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
     >>> float(np.round(y, 12)), x.tolist()
     (1.0, [(1+0j)])
     """
+    check_flag(conj, "conj")
     kind = _structure(Ab, Bb, C, structure)
     if conj and _complex_input(u_t):
         raise TypeError(
@@ -449,7 +464,7 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
         )
     xp = namespace(Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D)
     dev = device_of(x)
-    dtype = float_dtype(xp, Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D)
+    dtype = float_dtype(xp, Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D, names=("Ab", "Bb", "C", "x", "u_t", "D"))
     u_t = xp.asarray(u_t, dtype=dtype, device=dev)
     x = xp.asarray(x, dtype=dtype, device=dev)
     D = _as_skip(xp, D, dtype, dev)

@@ -10,7 +10,7 @@ immutable array libraries too.
 from __future__ import annotations
 
 from . import _dask
-from ._backend import device_of, float_dtype, namespace, time_last, to_numpy
+from ._backend import device_of, float_dtype, namespace, quiet_floating_point, time_last, to_numpy
 from ._engines import engine_module, resolve_engine
 from ._packed import packed_linear_scan
 from ._validation import broadcast_shapes, broadcasts_to, check_axis, check_flag, deprecated_keyword
@@ -245,11 +245,14 @@ def _linear_tree(xp, a, b, logs=None):
 def _prepare(a, b, x0, axis):
     """Validate and normalise ``linear_scan`` arguments; time on the last axis."""
     xp = namespace(a, b, x0)
-    dtype = float_dtype(xp, a, b, x0)
-    device = device_of(b) if device_of(b) is not None else device_of(a)
+    device = next((device_of(v) for v in (b, a, x0) if hasattr(v, "dtype") and hasattr(v, "shape")), None)
+    a, b, x0 = (v if v is None or hasattr(v, "dtype") else xp.asarray(v, device=device) for v in (a, b, x0))
+    dtype = float_dtype(xp, a, b, x0, names=("a", "b", "x0"))
     a = xp.asarray(a, dtype=dtype, device=device)
     b = xp.asarray(b, dtype=dtype, device=device)
-    ndim = max(a.ndim, b.ndim, 1)
+    if a.ndim == 0 and b.ndim == 0:
+        raise ValueError("a and b must have a time axis (at least one of them 1-d or more), got two 0-d arrays")
+    ndim = max(a.ndim, b.ndim)
     axis = check_axis(axis, ndim, f"a (shape {tuple(a.shape)}) and b (shape {tuple(b.shape)})")
     a, b = time_last(xp, a, ndim, axis), time_last(xp, b, ndim, axis)
     shape = scan_shape(a.shape, b.shape, None if x0 is None else x0.shape)
@@ -294,9 +297,10 @@ def linear_scan(
     ----------
     a : array_like
         Gates (decays), real or complex, broadcastable against ``b``. A
-        time-invariant gate of length 1 along ``axis`` is never expanded in memory.
+        time-invariant gate of length 1 along ``axis`` (or a scalar) is never expanded in memory.
     b : array_like
-        Inputs, real or complex, shape ``(..., L)`` (time along ``axis``).
+        Inputs, real or complex, shape ``(..., L)`` (time along ``axis``). ``a`` and ``b``
+        may not both be 0-d: a scalar is not a sequence.
     x0 : array_like, optional
         Initial state ``x_{−1}`` (``x_L`` when ``reverse``), shaped like one time
         slice of the result (broadcastable to it). Zero by default.
@@ -376,7 +380,8 @@ def linear_scan(
             to_numpy(a), to_numpy(b), None if x0 is None else to_numpy(x0), shape, reverse
         )
     else:
-        x = _linear_scan_xp(xp, a, b, x0, shape, reverse)
+        with quiet_floating_point(xp):  # as quiet as the numba engine on overflow and inf - inf
+            x = _linear_scan_xp(xp, a, b, x0, shape, reverse)
     if return_state:
         if shape[-1] == 0:
             last = x0 if x0 is not None else xp.zeros(shape[:-1], dtype=dtype, device=device_of(x))

@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass
 
 from . import _dask
-from ._backend import complex_dtype, device_of, is_complex, namespace, real_dtype, to_numpy
+from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, quiet_floating_point, to_numpy
 from ._engines import engine_module, resolve_engine
 from ._packed import check_initial, packing
 from ._scan import linear_scan
@@ -27,15 +27,10 @@ class _Weight:
     groups: int
 
 
-def _compute_dtype(xp, *arrays):
-    """At least float32 real precision of the inputs (Mamba computes in fp32)."""
-    real = xp.float32
-    for a in arrays:
-        if a is not None and xp.isdtype(a.dtype, "complex floating"):
-            real = xp.result_type(real, real_dtype(xp, a.dtype))
-        elif a is not None and xp.isdtype(a.dtype, "real floating"):
-            real = xp.result_type(real, a.dtype)
-    return real
+def _compute_dtype(xp, arrays: dict):
+    """The real working precision of the inputs: THE dtype rule of the Conventions page (ints count as float64)."""
+    present = {k: v for k, v in arrays.items() if v is not None}
+    return float_dtype(xp, *present.values(), complex_ok=False, names=tuple(present))
 
 
 def _deinterleave(xp, w, cdtype, name, length):
@@ -55,6 +50,7 @@ def _deinterleave(xp, w, cdtype, name, length):
 
 def _weight(xp, w, name, A, batch, length, real, a_complex):
     dim, nstate = A.shape
+    given = tuple(w.shape)  # error messages quote the caller's shape, never the internal (batch, 1, N, L) view
     if is_complex(xp, w) and not a_complex:
         raise TypeError(f"{name} is complex but A is real; pass a complex A for a complex state")
     if w.ndim == 2:
@@ -73,7 +69,7 @@ def _weight(xp, w, name, A, batch, length, real, a_complex):
     if w.shape[0] not in (1, batch) or w.shape[2] != nstate:
         raise ValueError(
             f"a variable {name} must be (batch, N, L) or (batch, G, N, L) with batch = {batch} (or 1) and "
-            f"N = {nstate}, got shape {tuple(w.shape)}"
+            f"N = {nstate}, got shape {given}"
         )
     groups = w.shape[1]
     if groups < 1 or dim % groups:
@@ -82,7 +78,7 @@ def _weight(xp, w, name, A, batch, length, real, a_complex):
         w = _deinterleave(xp, w, complex_dtype(xp, real), name, length)
     else:
         if w.shape[-1] != length:
-            raise ValueError(f"a variable {name} must have L = {length} time steps on its last axis, got {w.shape[-1]}")
+            raise ValueError(f"a variable {name} must have L = {length} time steps on its last axis, got shape {given}")
         w = xp.asarray(w, dtype=real)
     return _Weight(w, True, groups)
 
@@ -114,28 +110,30 @@ def selective_scan(
 
     Parameters
     ----------
-    u : array
+    u : array_like
         Input ``(batch, D, L)``, real.
-    delta : array
-        Step sizes ``(batch, D, L)``, real.
-    A : array
+    delta : array_like
+        Step sizes ``(batch, D, L)``, real: one per channel and time step, broadcast
+        over the ``N`` states of ``A`` (Mamba's layout; see :ref:`conventions-steps`).
+        Without ``delta_softplus`` any real value is used as given (see Notes).
+    A : array_like
         Diagonal state matrices ``(D, N)``, real or complex (typically negative real parts).
-    B, C : array
+    B, C : array_like
         Each one of Mamba's layouts: ``(D, N)`` time-invariant (real, or complex with
         complex ``A``); ``(batch, N, L)`` variable and shared by all channels;
         ``(batch, G, N, L)`` variable in ``G`` groups, channel ``d`` using group
         ``d // (D/G)``. With complex ``A`` a variable B/C is either real with last axis
         ``2L`` holding interleaved (re, im) pairs (Mamba's layout) or complex with ``L``.
         A leading batch of 1 broadcasts.
-    D : array, optional
-        Skip term ``(D,)``: adds ``D·u``.
-    z : array, optional
+    D : array_like, optional
+        Skip term ``(D,)`` (a scalar is shared by all channels): adds ``D·u``.
+    z : array_like, optional
         Gate ``(batch, D, L)``: the output is multiplied by ``SiLU(z) = z·σ(z)``.
-    delta_bias : array, optional
-        ``(D,)``, added to ``delta`` before the softplus.
+    delta_bias : array_like, optional
+        ``(D,)`` (or a scalar), added to ``delta`` before the softplus.
     delta_softplus : bool
         Apply ``softplus(x) = log1p(exp(x))`` (``x`` itself for ``x > 20``) to ``delta``.
-    x0 : array, optional
+    x0 : array_like, optional
         Initial state ``(batch, D, N)`` (complex when ``A`` is); zero by default.
     return_state : bool, keyword-only
         Also return the state after the last step.
@@ -181,9 +179,19 @@ def selective_scan(
         x_t = e^{\\Delta_t A_{dn}} x_{t-1} + \\Delta_t B_{n,t} u_t, \\qquad
         y_t = \\sum_n C_{n,t} x_t \\;(2\\,\\mathrm{Re}(\\cdot) \\text{ if complex}) + D_d u_t,
 
-    then ``out = y·SiLU(z)``. Everything is computed in at least float32 (float64
-    inputs stay float64) and cast back to ``u``'s dtype, as in Mamba's
-    ``selective_scan_ref``; ``x0`` is the state before ``t = 0`` (Mamba starts at 0).
+    then ``out = y·SiLU(z)``. The working precision follows the
+    :ref:`dtype rule <conventions-dtypes>` of every function (float32 stays float32,
+    float64 and integer inputs compute in float64, half precision is refused); ``out``
+    comes back in ``u``'s dtype when ``u`` is floating (as in Mamba's ``selective_scan_ref``),
+    in the working precision otherwise; ``x0`` is the state before ``t = 0`` (Mamba starts at 0).
+
+    **Negative steps.** Without ``delta_softplus`` the step
+    :math:`\\Delta = \\delta + \\text{bias}` is used as given, whatever its sign: a negative
+    step runs the continuous system backwards, its gate :math:`e^{\\Delta A}` exceeds 1
+    for a stable ``A``, and long runs overflow. Every engine computes the same formula
+    (Mamba's reference does too) and none warns: finite outputs agree to rounding, and
+    the outputs are non-finite from the same step on (inf or NaN: which of the two may
+    differ between the xp tree scan and the sequential numba loop).
 
     References
     ----------
@@ -211,6 +219,8 @@ def selective_scan(
     if _dask.is_dask(u, delta, A, B, C, D, z, delta_bias, x0):
         return _dask.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, x0, return_last_state, engine)
     xp = namespace(u, delta, A, B, C, D, z, delta_bias, x0)
+    u, delta, A, B, C, D, z, delta_bias, x0 = _as_arrays(xp, u, delta, A, B, C, D, z, delta_bias, x0)
+    check_flag(delta_softplus, "delta_softplus")
     if u.ndim != 3:
         raise ValueError(f"u must be (batch, D, L), got shape {tuple(u.shape)}")
     batch, dim, length = u.shape
@@ -220,6 +230,7 @@ def selective_scan(
     for name, arr in (("u", u), ("delta", delta), ("D", D), ("z", z), ("delta_bias", delta_bias)):
         if arr is not None and is_complex(xp, arr):
             raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    D, delta_bias = (w if w is None or w.ndim else xp.broadcast_to(w, (dim,)) for w in (D, delta_bias))
     _check_same(D, "D", (dim,))
     _check_same(delta_bias, "delta_bias", (dim,))
     _check_same(z, "z", u.shape)
@@ -228,7 +239,7 @@ def selective_scan(
     a_complex = is_complex(xp, A)
     if x0 is not None and is_complex(xp, x0) and not a_complex:
         raise TypeError("x0 is complex but A is real; the state of a real system is real")
-    real = _compute_dtype(xp, u, delta, A, B, C, D, z, delta_bias, x0)
+    real = _compute_dtype(xp, dict(u=u, delta=delta, A=A, B=B, C=C, D=D, z=z, delta_bias=delta_bias, x0=x0))
     state = complex_dtype(xp, real) if a_complex else real
     Bw = _weight(xp, B, "B", A, batch, length, real, a_complex)
     Cw = _weight(xp, C, "C", A, batch, length, real, a_complex)
@@ -261,9 +272,16 @@ def selective_scan(
             numpy_args[key] = _Weight(to_numpy(w.value), w.variable, w.groups)
         out, last = engine_module("numba", "selective").selective_scan(**numpy_args)
     else:
-        out, last = _selective_scan_xp(xp, **args)
+        with quiet_floating_point(xp):  # as quiet as numba: overflow (e.g. delta < 0) gives inf/NaN on both
+            out, last = _selective_scan_xp(xp, **args)
     out = xp.asarray(out, dtype=u.dtype) if xp.isdtype(u.dtype, "real floating") else out
     return (out, last) if return_state else out
+
+
+def _as_arrays(xp, *values):
+    """array_like arguments (scalars, lists) as arrays of ``xp``, converted once on the arrays' device."""
+    device = next((device_of(v) for v in values if hasattr(v, "dtype") and hasattr(v, "shape")), None)
+    return tuple(v if v is None or hasattr(v, "dtype") else xp.asarray(v, device=device) for v in values)
 
 
 # --------------------------------------------------------------------------------------

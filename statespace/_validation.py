@@ -261,12 +261,22 @@ def require_modes(x, name: str, n_modes: int | None = None, min_ndim: int = 1):
         )
 
 
-def check_modal_step(dt, xp, Lambda, *, dtype, per_mode: bool = False, name: str = "dt"):
-    """:func:`check_step` for a modal system ``Lambda (..., N2)``; a per-mode axis must have size N2 or 1."""
+def check_modal_step(dt, xp, Lambda, *, dtype, per_mode: bool = False, name: str = "dt", operands: dict | None = None):
+    """:func:`check_step` for a modal system ``Lambda (..., N2)``; a per-mode axis must have size N2 or 1.
+
+    ``operands`` (name → array with a trailing mode axis, or a batch shape tuple) are
+    the system's other arrays (``B``, ``C``, ...): the system's batch shape is that of
+    ``Lambda`` broadcast with theirs, and a mismatch among them is reported by name.
+    """
+    shapes = {"Lambda": tuple(Lambda.shape[:-1])}
+    for key, value in (operands or {}).items():  # arrays with a mode axis, or batch shapes given as tuples
+        if value is not None:
+            shapes[key] = value if isinstance(value, tuple) else tuple(value.shape[:-1])
+    batch = broadcast_shapes(*shapes.values(), names=tuple(shapes))
     step = check_step(
         dt,
         xp,
-        batch_shape=tuple(Lambda.shape[:-1]),
+        batch_shape=batch,
         modes=True,
         dtype=dtype,
         device=array_api_compat.device(Lambda),

@@ -94,10 +94,12 @@ def test_engines_agree_float64(rng):
     assert_close(b[1], a[1], kind="scan", dtype="float64")
 
 
-def test_float32_inputs_computed_in_float32_at_least(rng):
+def test_half_precision_is_refused_naming_the_argument(rng):
+    """The one dtype rule (#14): float16 is refused by every function and engine, with the cast to write."""
     args, _kw = make_case(rng, "shared", False)
-    out = selective_scan(*(a.astype(np.float16) for a in args[:2]), *args[2:], engine="xp")
-    assert out.dtype == np.float16
+    for engine in ("xp", "numba"):
+        with pytest.raises(TypeError, match=r"u has dtype float16.*xp.astype\(u, xp.float32\)"):
+            selective_scan(*(a.astype(np.float16) for a in args[:2]), *args[2:], engine=engine)
 
 
 def test_large_delta_skips_softplus(rng):
