@@ -153,7 +153,11 @@ def ssd(
     4. off-diagonal blocks: :math:`Y_l \mathrel{+}= e^{s_l}\, h_{c-1} C_l`.
 
     The work is :math:`O(L\,Q\,(N + P))` per head in matrix products; the decays are
-    differences of in-chunk cumulative sums, as in Mamba-2's kernels. Computed in at least
+    differences of in-chunk cumulative sums, as in Mamba-2's kernels. When every in-chunk
+    :math:`|s_l|` lies far inside the exponent range (≤ 44 in float32, ≤ 354 in float64),
+    :math:`e^{s_l - s_s} = e^{s_l} e^{-s_s}` (as exact: one ``exp`` per factor) and the masked
+    :math:`C\cdot B` matrix is shared by the heads of a group, one product per group with its
+    heads side by side; otherwise each head gets its own masked :math:`e^{s_l - s_s}`. Computed in at least
     float32 (float64 inputs stay float64), cast back to ``x``'s dtype. With ``seq_idx``,
     every product between positions of different sequences is masked out: the state
     after a boundary holds only that sequence's inputs. Memory is bounded by running
@@ -236,6 +240,25 @@ def ssd(
     return (y, state) if return_state else y
 
 
+def _factorable(xp, cum, real) -> bool:
+    """Whether every in-chunk cumulative log-decay keeps ``e^{±s}`` far inside the dtype's range.
+
+    Then :math:`e^{s_l - s_s} = e^{s_l} e^{-s_s}` loses nothing: each factor is one correctly
+    rounded ``exp`` and the rounding bound of the sum is that of the direct form. Half the
+    exponent range is kept as margin (|s| ≤ 44 in float32, ≤ 354 in float64).
+    """
+    limit = 44.0 if real == xp.float32 else 354.0
+    return bool(xp.all(xp.abs(cum) <= limit))
+
+
+def _group_product(xp, scores, xb):
+    """``scores (b, G, 1, c, Q, Q) @ xb (b, G, R, c, Q, P)`` as one product per group with the R heads as columns."""
+    b, g, r, c, q, p = xb.shape
+    cols = xp.reshape(xp.permute_dims(xb, (0, 1, 3, 4, 2, 5)), (b, g, c, q, r * p))
+    out = scores[:, :, 0, ...] @ cols  # (b, G, c, Q, R·P)
+    return xp.permute_dims(xp.reshape(out, (b, g, c, q, r, p)), (0, 1, 4, 2, 3, 5))
+
+
 def _ssd_xp(xp, x, delta, A, B, C, h0, segments, chunk, groups, real):
     """The four steps of the chunked form; ``segments`` are nondecreasing sequence counters or None."""
     batch, heads, headdim, length = x.shape
@@ -286,10 +309,12 @@ def _ssd_xp(xp, x, delta, A, B, C, h0, segments, chunk, groups, real):
     entering = xp.permute_dims(entering, (0, 1, 2, 5, 3, 4))  # (batch, G, R, c, N, P)
 
     # 1 and 4, a block of chunks at a time: Y = (CB ∘ decay) Δx + e^{s} C h_{c-1}
-    step = max(1, _BLOCK_ELEMENTS // max(1, batch * heads * chunk * chunk))
+    factored = _factorable(xp, cum, real)
+    step = max(1, _BLOCK_ELEMENTS // max(1, batch * (groups if factored else heads) * chunk * chunk))
     causal = xp.arange(chunk, device=device_of(x))
     causal = causal[:, None] >= causal[None, :]
     minus_inf = xp.asarray(-float("inf"), dtype=real, device=device_of(x))
+    zero = xp.zeros((), dtype=real, device=device_of(x))
     blocks = []
     for c0 in range(0, nchunks, step):
         c1 = min(nchunks, c0 + step)
@@ -298,9 +323,13 @@ def _ssd_xp(xp, x, delta, A, B, C, h0, segments, chunk, groups, real):
         if segments is not None:
             sg = seg[..., c0:c1, :]
             keep = keep & (sg[..., :, None] == sg[..., None, :])
-        decay = xp.exp(xp.where(keep, cs[..., :, None] - cs[..., None, :], minus_inf))  # (b, G, R, c, Q, Q)
-        scores = (Ct[:, :, :, c0:c1, ...] @ Bn[:, :, :, c0:c1, ...]) * decay
-        yb = scores @ xc[..., c0:c1, :, :]
+        scores = Ct[:, :, :, c0:c1, ...] @ Bn[:, :, :, c0:c1, ...]  # (b, G, 1, c, Q, Q): C_l · B_s
+        xb = xc[..., c0:c1, :, :]
+        if factored:  # e^{s_l - s_s} = e^{s_l} e^{-s_s}: one masked Q × Q per group, heads side by side
+            yb = _group_product(xp, xp.where(keep, scores, zero), xb * xp.exp(-cs)[..., None]) * xp.exp(cs)[..., None]
+        else:
+            decay = xp.exp(xp.where(keep, cs[..., :, None] - cs[..., None, :], minus_inf))  # (b, G, R, c, Q, Q)
+            yb = (scores * decay) @ xb
         yb = yb + (Ct[:, :, :, c0:c1, ...] @ entering[..., c0:c1, :, :]) * into[..., c0:c1, :, None]
         blocks.append(yb)
     y = blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=3)  # (batch, G, R, c, Q, P)

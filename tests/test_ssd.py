@@ -73,6 +73,23 @@ def test_equals_selective_scan_float32(rng):
     assert_close(y.reshape(y_ref.shape), y_ref, kind="views", dtype=np.float32)
 
 
+@pytest.mark.parametrize("scale", [0.01, 5.0])
+def test_factored_and_direct_decays(rng, scale):
+    """Weak in-chunk decay takes the factored e^{s_l} e^{-s_s} form, strong decay the masked exp: both exact."""
+    import array_api_compat.numpy as xpn
+
+    from statespace._ssd import _factorable
+
+    x, dt, A, B, C = _problem(rng, length=128)
+    dt = np.abs(dt) * scale
+    cum = np.cumsum((dt * A[:, None]).reshape(2, 4, 2, 64), axis=-1)
+    assert _factorable(xpn, cum, np.float64) == (scale < 1)
+    y, h = ssd(x, dt, A, B, C, chunk_size=64, return_state=True)
+    y_ref, h_ref = _as_selective(x, dt, A, B, C)
+    assert_close(y.reshape(y_ref.shape), y_ref, kind="views", rtol_override=1e-10)
+    assert_close(h.reshape(h_ref.shape), h_ref, kind="views", rtol_override=1e-10)
+
+
 def test_broadcast_batch_of_B_C_and_defaults(rng):
     x, dt, A, B, C = _problem(rng, groups=1)
     y = ssd(x, dt, A, B[:1], C[:1], chunk_size=8)
