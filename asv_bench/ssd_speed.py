@@ -49,7 +49,7 @@ def main(batch=2, L=4096, H=16, P=64, N=64, G=1, Q=256):
     c = L // Q
     shapes = [  # (left, right) of SSD's four products
         ((batch, G, 1, c, Q, N), (batch, G, 1, c, N, Q)),  # C·B scores
-        ((batch, G, H // G, c, Q, Q), (batch, G, H // G, c, Q, P)),  # masked scores @ Δx
+        ((batch, G, c, Q, Q), (batch, G, c, Q, H // G * P)),  # masked scores @ Δx, a group's heads as columns
         ((batch, G, 1, c, N, Q), (batch, G, H // G, c, Q, P)),  # chunk states
         ((batch, G, 1, c, Q, N), (batch, G, H // G, c, N, P)),  # carried states → outputs
     ]
