@@ -522,21 +522,21 @@ def selective_scan(
 # --------------------------------------------------------------------------------------
 # kernels and Cauchy sums over a chunked batch
 # --------------------------------------------------------------------------------------
-def _kernel_diag_block(Lambda, B, C, dt, L, method, engine):
+def _kernel_diag_block(Lambda, B, C, dt, L, method, engine, per_mode):
     from ._kernels import kernel_diag
 
-    return kernel_diag(Lambda, B, C, dt, L, method=method, engine=engine)
+    return kernel_diag(Lambda, B, C, dt, L, method=method, engine=engine, per_mode=per_mode)
 
 
-def _step_operand(dt, modal_ndim):
-    """``(dt, tail)``: a per-mode step (as many axes as the modes) carries the mode index."""
-    if array_api_compat.is_dask_array(dt) and dt.ndim == modal_ndim:
+def _step_operand(dt, per_mode=False):
+    """``(dt, tail)``: a per-mode step (``per_mode=True``, the step-size rule) carries the mode index."""
+    if array_api_compat.is_dask_array(dt) and per_mode:
         _single_chunk(dt, -1, "dt", "the mode axis N2")
         return dt, "N"
     return dt, ""
 
 
-def kernel_diag(Lambda, B, C, dt, L, method="zoh", engine=None):
+def kernel_diag(Lambda, B, C, dt, L, method="zoh", engine=None, per_mode=False):
     """:func:`statespace.kernel_diag` over a chunked batch (blockwise; the mode axis whole)."""
     from ._kernels import DIAG_KERNEL_METHODS
 
@@ -550,22 +550,22 @@ def kernel_diag(Lambda, B, C, dt, L, method="zoh", engine=None):
     _check_engine(engine, "kernel_diag", Lambda, B, C)
     dtype = real_dtype(np, _dtype(Lambda, B, C))
     ndim = max(Lambda.ndim, B.ndim, C.ndim)
-    args = [(Lambda, "N"), (B, "N"), (C, "N"), _step_operand(dt, ndim)]
-    fn = partial(_kernel_diag_block, L=L, method=method, engine=engine)
+    args = [(Lambda, "N"), (B, "N"), (C, "N"), _step_operand(dt, per_mode)]
+    fn = partial(_kernel_diag_block, L=L, method=method, engine=engine, per_mode=per_mode)
     return _blockwise(fn, "K", args, ndim - 1, dtype, new_axes={"K": L})
 
 
-def _kernel_dplr_block(Lambda, P, B, C, dt, x0, L, ctilde, engine):
+def _kernel_dplr_block(Lambda, P, B, C, dt, x0, L, ctilde, engine, per_mode):
     from ._kernels import kernel_dplr
 
-    result = kernel_dplr(Lambda, P, B, C, dt, L, x0=x0, ctilde=ctilde, engine=engine)
+    result = kernel_dplr(Lambda, P, B, C, dt, L, x0=x0, ctilde=ctilde, engine=engine, per_mode=per_mode)
     if x0 is None:
         return result
     xp = array_api_compat.array_namespace(result[0])
     return xp.stack(result, axis=-2)
 
 
-def kernel_dplr(Lambda, P, B, C, dt, L, x0=None, ctilde=True, engine=None):
+def kernel_dplr(Lambda, P, B, C, dt, L, x0=None, ctilde=True, engine=None, per_mode=False):
     """:func:`statespace.kernel_dplr` over a chunked batch (blockwise; rank and mode axes whole)."""
     from ._kernels import check_dplr_operands
 
@@ -578,8 +578,8 @@ def kernel_dplr(Lambda, P, B, C, dt, L, x0=None, ctilde=True, engine=None):
     _check_engine(engine, "kernel_dplr", Lambda, P, B, C)
     dtype = real_dtype(np, _dtype(Lambda, P, B, C, x0))
     ndim = max(Lambda.ndim, P.ndim - 1, B.ndim, C.ndim, 0 if x0 is None else x0.ndim)
-    args = [(Lambda, "N"), (P, "RN"), (B, "N"), (C, "N"), _step_operand(dt, ndim), (x0, "N")]
-    fn = partial(_kernel_dplr_block, L=L, ctilde=bool(ctilde), engine=engine)
+    args = [(Lambda, "N"), (P, "RN"), (B, "N"), (C, "N"), _step_operand(dt, per_mode), (x0, "N")]
+    fn = partial(_kernel_dplr_block, L=L, ctilde=bool(ctilde), engine=engine, per_mode=per_mode)
     if x0 is None:
         return _blockwise(fn, "K", args, ndim - 1, dtype, new_axes={"K": L})
     both = _blockwise(fn, "SK", args, ndim - 1, dtype, new_axes={"S": 2, "K": L})

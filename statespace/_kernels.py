@@ -238,7 +238,7 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool
     array([0.19508, 0.18557, 0.17652])
     """
     if _dask.is_dask(Lambda, B, C, dt):
-        return _dask.kernel_diag(Lambda, B, C, dt, L, method=method, engine=engine)
+        return _dask.kernel_diag(Lambda, B, C, dt, L, method=method, engine=engine, per_mode=per_mode)
     xp = namespace(Lambda, B, C, dt)
     check_choice(method, "method", DIAG_KERNEL_METHODS)
     Lambda, B, C = _as_arrays(xp, (Lambda, B, C), dt)
@@ -401,7 +401,7 @@ def kernel_dplr(
     ((8,), dtype('float64'))
     """
     if _dask.is_dask(Lambda, P, B, C, dt, x0):
-        return _dask.kernel_dplr(Lambda, P, B, C, dt, L, x0=x0, ctilde=ctilde, engine=engine)
+        return _dask.kernel_dplr(Lambda, P, B, C, dt, L, x0=x0, ctilde=ctilde, engine=engine, per_mode=per_mode)
     xp = namespace(Lambda, P, B, C, dt, x0)
     Lambda, P, B, C, x0 = _as_arrays(xp, (Lambda, P, B, C, x0), dt)
     check_flag(ctilde, "ctilde")
@@ -589,9 +589,8 @@ def dplr_ctilde_inverse(Lambda, P, Ctilde, dt, L, *, per_mode: bool = False):
 
     Parameters
     ----------
-    Lambda, P, dt, L
-        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`,
-        ``per_mode`` too).
+    Lambda, P, dt, L, per_mode
+        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`).
     Ctilde : array, shape ``(..., N2)``
 
     Returns
@@ -634,9 +633,8 @@ def dplr_ctilde_double(Lambda, P, Ctilde, dt, L, *, per_mode: bool = False):
 
     Parameters
     ----------
-    Lambda, P, dt
-        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`,
-        ``per_mode`` too).
+    Lambda, P, dt, per_mode
+        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`).
     Ctilde : array, shape ``(..., N2)``
         :math:`\tilde C` attuned to length ``L``.
     L : int

@@ -27,10 +27,12 @@ class _Weight:
     groups: int
 
 
-def _compute_dtype(xp, arrays: dict):
+_NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "x0")
+
+
+def _compute_dtype(xp, *arrays, names=_NAMES):
     """The real working precision of the inputs: THE dtype rule of the Conventions page (ints count as float64)."""
-    present = {k: v for k, v in arrays.items() if v is not None}
-    return float_dtype(xp, *present.values(), complex_ok=False, names=tuple(present))
+    return float_dtype(xp, *arrays, complex_ok=False, names=names)
 
 
 def _deinterleave(xp, w, cdtype, name, length):
@@ -114,7 +116,7 @@ def selective_scan(
         Input ``(batch, D, L)``, real.
     delta : array_like
         Step sizes ``(batch, D, L)``, real: one per channel and time step, broadcast
-        over the ``N`` states of ``A`` (Mamba's layout; see :ref:`conventions-steps`).
+        over the ``N`` states of ``A`` (Mamba's layout; the :ref:`step-size rule <conventions-steps>`).
         Without ``delta_softplus`` any real value is used as given (see Notes).
     A : array_like
         Diagonal state matrices ``(D, N)``, real or complex (typically negative real parts).
@@ -239,7 +241,7 @@ def selective_scan(
     a_complex = is_complex(xp, A)
     if x0 is not None and is_complex(xp, x0) and not a_complex:
         raise TypeError("x0 is complex but A is real; the state of a real system is real")
-    real = _compute_dtype(xp, dict(u=u, delta=delta, A=A, B=B, C=C, D=D, z=z, delta_bias=delta_bias, x0=x0))
+    real = _compute_dtype(xp, u, delta, A, B, C, D, z, delta_bias, x0)
     state = complex_dtype(xp, real) if a_complex else real
     Bw = _weight(xp, B, "B", A, batch, length, real, a_complex)
     Cw = _weight(xp, C, "C", A, batch, length, real, a_complex)

@@ -285,9 +285,9 @@ def _modal(rng, H=6, N2=4):
 def test_kernel_diag_chunked_batch(rng, per_mode, no_compute):
     Lambda, B, C = _modal(rng)
     dt = rng.uniform(0.01, 0.1, size=(6, 4) if per_mode else 6)
-    K = ss.kernel_diag(da.from_array(Lambda, chunks=(2, -1)), B, C, da.from_array(dt), 40)
+    K = ss.kernel_diag(da.from_array(Lambda, chunks=(2, -1)), B, C, da.from_array(dt), 40, per_mode=per_mode)
     assert K.chunks == ((2, 2, 2), (40,))
-    assert_close(sync(K), ss.kernel_diag(Lambda, B, C, dt, 40), kind="kernel")
+    assert_close(sync(K), ss.kernel_diag(Lambda, B, C, dt, 40, per_mode=per_mode), kind="kernel")
 
 
 def test_kernel_dplr_chunked_batch_with_state(rng):
