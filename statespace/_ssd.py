@@ -96,7 +96,9 @@ def ssd(
     x : array
         Inputs ``(batch, H, P, L)``: ``H`` heads of ``P`` channels (Mamba-2: ``(batch, L, H, P)``).
     dt : array
-        Step sizes ``(batch, H, L)`` (Mamba-2: ``(batch, L, H)``).
+        Step sizes ``(batch, H, L)`` (Mamba-2: ``(batch, L, H)``): one per head and time step,
+        shared by the head's ``P`` channels and ``N`` states (Mamba-2's layout; see the
+        :ref:`step-size rule <conventions-steps>`).
     A : array
         One real decay rate per head, ``(H,)`` (negative for a stable scan).
     B, C : array

@@ -76,7 +76,7 @@ def _transposed_vandermonde(xp, x, u, batch):
     return xp.broadcast_to(xp.sum(outer * sums, axis=-2), tuple(batch) + (x.shape[-1],))
 
 
-def forward_state_diag(Lambda, B, dt, u, *, x0=None, method: str = "zoh"):
+def forward_state_diag(Lambda, B, dt, u, *, x0=None, method: str = "zoh", per_mode: bool = False):
     r"""State of a diagonal system after a chunk of input, by a transposed Vandermonde sum (no loop).
 
     Parameters
@@ -86,13 +86,16 @@ def forward_state_diag(Lambda, B, dt, u, *, x0=None, method: str = "zoh"):
     B : array, shape ``(..., N2)``
         Input vector of the modes.
     dt : float or array
-        Step, per channel ``(H,)`` or per mode ``(H, N2)``, as in :func:`statespace.kernel_diag`.
+        Positive step, one per system by the :ref:`step-size rule <conventions-steps>`, as in
+        :func:`statespace.kernel_diag`; with ``per_mode=True`` the last axis is the mode axis.
     u : array, shape ``(..., L)``
         The chunk of input, time last; its batch axes broadcast against the system's.
     x0 : array, shape ``(..., N2)``, optional
         State before the chunk, :math:`x_{-1}` (half of a conj-symmetric state); zero by default.
     method : {"zoh", "bilinear", "zoh_simplified"}
         Discretization, as in :func:`statespace.kernel_diag`.
+    per_mode : bool, keyword-only
+        ``dt``'s last axis holds one step per mode (as in :func:`statespace.kernel_diag`).
 
     Returns
     -------
@@ -136,7 +139,9 @@ def forward_state_diag(Lambda, B, dt, u, *, x0=None, method: str = "zoh"):
     require_modes(B, "B", Lambda.shape[-1])
     u = _input(xp, u)
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, B, u, x0))
-    log_Ab, Bb = discretize_diag(xp.astype(Lambda, dtype), xp.astype(B, dtype), dt, method, return_log=True)
+    log_Ab, Bb = discretize_diag(
+        xp.astype(Lambda, dtype), xp.astype(B, dtype), dt, method, return_log=True, per_mode=per_mode
+    )
     length, n2 = u.shape[-1], log_Ab.shape[-1]
     system = tuple(broadcast_shapes(log_Ab.shape[:-1], Bb.shape[:-1], names=("Lambda/dt", "B")))
     batch = tuple(broadcast_shapes(system, u.shape[:-1], names=("the system", "u")))
@@ -147,7 +152,7 @@ def forward_state_diag(Lambda, B, dt, u, *, x0=None, method: str = "zoh"):
     return state
 
 
-def state_kernel_diag(Lambda, C, dt, x0, L, *, method: str = "zoh"):
+def state_kernel_diag(Lambda, C, dt, x0, L, *, method: str = "zoh", per_mode: bool = False):
     r"""Output of a carried state over the next ``L`` steps, :math:`2\,\mathrm{Re}\,C\bar A^{l+1}x_{-1}` (diagonal).
 
     Parameters
@@ -157,7 +162,8 @@ def state_kernel_diag(Lambda, C, dt, x0, L, *, method: str = "zoh"):
     C : array, shape ``(..., N2)``
         Output vector.
     dt : float or array
-        Step, per channel ``(H,)`` or per mode ``(H, N2)``.
+        Positive step, one per system by the :ref:`step-size rule <conventions-steps>`;
+        with ``per_mode=True`` the last axis is the mode axis.
     x0 : array, shape ``(..., N2)``
         The carried state :math:`x_{-1}` (from :func:`forward_state_diag`, :func:`statespace.recurrence`
         or any other view).
@@ -165,6 +171,8 @@ def state_kernel_diag(Lambda, C, dt, x0, L, *, method: str = "zoh"):
         Number of steps, positive.
     method : {"zoh", "bilinear", "zoh_simplified"}
         Discretization, as in :func:`statespace.kernel_diag`.
+    per_mode : bool, keyword-only
+        ``dt``'s last axis holds one step per mode.
 
     Returns
     -------
@@ -203,7 +211,7 @@ def state_kernel_diag(Lambda, C, dt, x0, L, *, method: str = "zoh"):
     L = check_positive_int(L, "L")
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, C, x0))
     Lambda = xp.astype(Lambda, dtype)
-    log_Ab, _ = discretize_diag(Lambda, xp.ones_like(Lambda), dt, method, return_log=True)
+    log_Ab, _ = discretize_diag(Lambda, xp.ones_like(Lambda), dt, method, return_log=True, per_mode=per_mode)
     return vandermonde(xp.astype(C, dtype) * xp.astype(x0, dtype) * xp.exp(log_Ab), log_Ab, L, conj=True)
 
 
@@ -219,7 +227,8 @@ def forward_state_dplr(Lambda, P, B, dt, u, *, x0=None, engine=None):
     B : array, shape ``(..., N2)``
         Input vector.
     dt : float or array
-        One step per system, ``(H,)``.
+        Positive step, one per system by the :ref:`step-size rule <conventions-steps>` (``(H,)``;
+        a per-mode step is not defined for a non-diagonal ``A``).
     u : array, shape ``(..., L)``
         The chunk of real input, time last; its batch axes broadcast against the system's.
     x0 : array, shape ``(..., N2)``, optional

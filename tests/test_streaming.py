@@ -62,6 +62,21 @@ def test_forward_state_diag_equals_loop(rng, method):
     assert_close(ss.forward_state_diag(Lambda, B, dt, u[..., :0], x0=x0, method=method), x0, rtol_override=0)
 
 
+def test_per_mode_steps(rng):
+    """``per_mode=True``: one step per mode, as in kernel_diag; the state and its output follow."""
+    Lambda, B, C, _ = _diag_system(rng)
+    dt = rng.uniform(0.05, 0.2, size=(H, N2))
+    u = rng.normal(size=(H, 50))
+    Ab, Bb = ss.discretize_diag(Lambda, B, dt, "zoh", per_mode=True)
+    x = np.zeros((H, N2), complex)
+    for t in range(50):
+        x = Ab * x + Bb * u[:, t, None]
+    assert_close(ss.forward_state_diag(Lambda, B, dt, u, per_mode=True), x, rtol_override=1e-12)
+    y = ss.state_kernel_diag(Lambda, C, dt, x, 5, per_mode=True)
+    want = np.stack([2 * np.real(np.sum(C * Ab ** (k + 1) * x, axis=-1)) for k in range(5)], axis=-1)
+    assert_close(y, want, kind="kernel")
+
+
 @pytest.mark.parametrize("rank", [0, 1, 2, 3])
 @pytest.mark.parametrize("length", [1, 2, 57, 256])
 def test_forward_state_dplr_equals_loop(rng, rank, length):
