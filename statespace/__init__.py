@@ -24,6 +24,8 @@ from . import (
     _recurrence,
     _scan,
     _selective,
+    _ssd,
+    _streaming,
 )
 from ._app.config import show_config
 from ._bidirectional import *  # noqa: F403
@@ -38,6 +40,8 @@ from ._nplr import *  # noqa: F403
 from ._recurrence import *  # noqa: F403
 from ._scan import *  # noqa: F403
 from ._selective import *  # noqa: F403
+from ._ssd import *  # noqa: F403
+from ._streaming import *  # noqa: F403
 from ._version import __version__
 
 __all__ = ["show_config", "__version__"]
@@ -51,6 +55,8 @@ for _module in (
     _conv,
     _scan,
     _selective,
+    _ssd,
+    _streaming,
     _recurrence,
     _irregular,
     _bidirectional,

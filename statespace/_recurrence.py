@@ -26,6 +26,7 @@ from ._backend import (
 )
 from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
+from ._packed import packed_run
 from ._scan import linear_scan
 from ._validation import broadcast_shapes, broadcasts_to, check_choice, check_flag
 
@@ -144,6 +145,8 @@ def recurrence(
     structure: str | None = None,
     return_state: bool = False,
     engine: str | None = None,
+    seq_idx=None,
+    cu_seqlens=None,
 ):
     """Run a discrete LTI system ``x_k = Ā x_{k−1} + B̄ u_k``, ``y_k = C x_k + D u_k`` over a sequence.
 
@@ -177,6 +180,15 @@ def recurrence(
         The diagonal structure has a fused numba engine (parallel over channels, inner
         loop over modes, the state never stored over time) and a fused CUDA kernel
         (``"cupy"``, CuPy arrays); dense and DPLR run sequentially in array-API code.
+    seq_idx : array of int, optional, keyword-only
+        Packed sequences (see :doc:`/user_guide/sequences`): ``(..., L)``, broadcasting
+        against the output's batch, the sequence of each position; the state restarts
+        from zero wherever it changes. ``x0`` belongs to the first sequence.
+    cu_seqlens : sequence of int, optional, keyword-only
+        Packed sequences by cumulative lengths ``[0, L_0, ..., L]`` (every row alike);
+        ``x0``, if given, holds one initial state per sequence ``(S, *state)``, and
+        ``return_state=True`` returns the final states ``(S, *state)``. Both markings run
+        one engine call per sequence boundary, carrying the state across.
 
     Returns
     -------
@@ -217,6 +229,12 @@ def recurrence(
     check_flag(conj, "conj")
     check_flag(return_state, "return_state")
     kind = system_structure(Ab, Bb, C, structure)
+    if seq_idx is not None or cu_seqlens is not None:
+
+        def run(part, start):
+            return recurrence(Ab, Bb, C, part, D, start, conj=conj, structure=kind, return_state=True, engine=engine)
+
+        return packed_run(run, u, x0, seq_idx, cu_seqlens, return_state)
     if conj and _complex_input(u):
         # conj=True describes a real system; by linearity its response to a complex input is
         # y(Re u) + i·y(Im u) (the kernel view's answer), but the final state then has no conj-paired form.

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ._backend import device_of, float_dtype, namespace, quiet_floating_point, time_last
 from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
+from ._packed import packed_linear_scan
 from ._validation import broadcast_shapes, broadcasts_to, check_axis, check_flag, deprecated_keyword
 
 __all__ = ["linear_scan", "associative_scan"]
@@ -288,6 +289,8 @@ def linear_scan(
     *,
     return_state: bool = False,
     engine: str | None = None,
+    seq_idx=None,
+    cu_seqlens=None,
     return_last: bool | None = None,
 ):
     """States of the first-order linear recurrence ``x_t = a_t·x_{t−1} + b_t``.
@@ -316,6 +319,14 @@ def linear_scan(
         ``"cupy"``: CUDA kernels (CuPy arrays): a thread per channel, or a chunked
         parallel scan over time when channels are few.
         ``None`` chooses (numba for NumPy arrays when installed, cupy for CuPy arrays).
+    seq_idx : array of int, optional, keyword-only
+        Packed sequences (see :doc:`/user_guide/sequences`): an integer per position
+        (broadcasting against the states, time last) naming its sequence; the state
+        restarts from zero wherever it changes. ``x0`` belongs to the first sequence.
+    cu_seqlens : sequence of int, optional, keyword-only
+        Packed sequences by cumulative lengths ``[0, L_0, L_0 + L_1, ..., L]``. ``x0``, if
+        given, is one initial state per sequence ``(S, *state)``, and ``return_state=True``
+        returns each sequence's final state ``(S, *state)``. Not with ``reverse``.
     return_last : bool, optional
         Deprecated spelling of ``return_state`` (warns; removed in 0.3).
 
@@ -357,6 +368,10 @@ def linear_scan(
     )
     check_flag(return_state, "return_state")
     check_flag(reverse, "reverse")
+    if seq_idx is not None or cu_seqlens is not None:
+        if reverse:
+            raise ValueError("packed sequences (seq_idx / cu_seqlens) run forward only: reverse must be False")
+        return packed_linear_scan(a, b, x0, axis, return_state, engine, seq_idx, cu_seqlens)
     xp, a, b, x0, shape, axis, ndim, dtype = _prepare(a, b, x0, axis)
     name = resolve_engine(engine, xp, func="linear_scan")
     if name != "xp":  # the engine's kernel takes its own backend's arrays

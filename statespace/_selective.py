@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, quiet_floating_point
 from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
+from ._packed import check_initial, packing
 from ._scan import linear_scan
 from ._validation import check_flag, deprecated_keyword
 
@@ -110,6 +112,8 @@ def selective_scan(
     *,
     return_state: bool = False,
     engine: str | None = None,
+    seq_idx=None,
+    cu_seqlens=None,
     return_last_state: bool | None = None,
 ):
     """Mamba's selective scan: an input-dependent diagonal SSM run over a sequence.
@@ -148,6 +152,14 @@ def selective_scan(
         (never materialises ``(batch, D, L, N)``); ``"xp"`` runs the tree scan of
         :func:`linear_scan` over chunks of time; ``"cupy"`` is the fused pass as a
         CUDA kernel (CuPy arrays). ``None`` chooses.
+    seq_idx : array of int, optional, keyword-only
+        Packed sequences (see :doc:`/user_guide/sequences`): ``(batch, L)`` (or ``(L,)``),
+        the sequence of each position; the state restarts from zero wherever it changes
+        (Mamba-2's ``seq_idx``). ``x0`` belongs to each row's first sequence.
+    cu_seqlens : sequence of int, optional, keyword-only
+        Packed sequences by cumulative lengths ``[0, L_0, ..., L]``, the same for every row.
+        ``x0``, if given, is one initial state per sequence ``(S, batch, D, N)``, and
+        ``return_state=True`` returns each sequence's final state ``(S, batch, D, N)``.
     return_last_state : bool, optional
         Deprecated spelling of ``return_state`` (warns; removed in 0.3).
 
@@ -228,7 +240,8 @@ def selective_scan(
     _check_same(D, "D", (dim,))
     _check_same(delta_bias, "delta_bias", (dim,))
     _check_same(z, "z", u.shape)
-    _check_same(x0, "x0", (batch, dim, A.shape[1]))
+    if cu_seqlens is None:  # per-sequence initial states are checked with the packing
+        _check_same(x0, "x0", (batch, dim, A.shape[1]))
     a_complex = is_complex(xp, A)
     if x0 is not None and is_complex(xp, x0) and not a_complex:
         raise TypeError("x0 is complex but A is real; the state of a real system is real")
@@ -248,6 +261,15 @@ def selective_scan(
         use_softplus=bool(delta_softplus),
         x0=None if x0 is None else xp.asarray(x0, dtype=state),
     )
+    pack = packing(xp, seq_idx, cu_seqlens, length, device_of(u))
+    if pack is not None and pack.bounds is not None and (x0 is not None or return_state):
+        check_initial(x0, pack, (batch, dim, A.shape[1]))
+        return _per_sequence(xp, pack, u, delta, A, B, C, D, z, delta_bias, delta_softplus, x0, return_state, engine)
+    if pack is not None:
+        restart = pack.restart if pack.restart.ndim == 2 else pack.restart[None, :]
+        if restart.ndim != 2 or restart.shape[0] not in (1, batch):
+            raise ValueError(f"seq_idx must be (batch, L) or (L,) with batch = {batch}, got shape {seq_idx.shape}")
+        args["restart"] = restart
     name = resolve_engine(engine, xp, func="selective_scan")
     if name != "xp":  # the engine's kernel takes its own backend's arrays and the _Weight records
         out, last = engine_module(name, "selective").selective_scan(**args)
@@ -283,7 +305,28 @@ def _grouped(w: _Weight, xp, x, t0, t1):
     return xp.reshape(prod, (prod.shape[0], dim, prod.shape[3], steps))
 
 
-def _selective_scan_xp(xp, u, delta, A, B, C, D, z, bias, use_softplus, x0):
+def _per_sequence(xp, pack, u, delta, A, B, C, D, z, bias, softplus, x0, return_state, engine):
+    """``cu_seqlens`` with per-sequence initial or final states: each sequence is one call on its slice."""
+    length, outs, lasts = u.shape[-1], [], []
+    for s, (t0, t1) in enumerate(itertools.pairwise(pack.bounds)):
+
+        def cut(v, t0=t0, t1=t1):
+            if v is None or v.ndim < 3:
+                return v  # time-invariant (D, N) weights, D, delta_bias
+            step = 2 if v.shape[-1] == 2 * length and length else 1  # interleaved (re, im) pairs of complex A
+            return v[..., step * t0 : step * t1]
+
+        y, last = selective_scan(
+            cut(u), cut(delta), A, cut(B), cut(C), D, cut(z), bias, softplus, None if x0 is None else x0[s, ...],
+            return_state=True, engine=engine,
+        )  # fmt: skip
+        outs.append(y)
+        lasts.append(last)
+    y = xp.concat(outs, axis=-1)
+    return (y, xp.stack(lasts, axis=0)) if return_state else y
+
+
+def _selective_scan_xp(xp, u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None):
     batch, dim, length = u.shape
     nstate = A.shape[1]
     dt = delta if bias is None else delta + bias[:, None]
@@ -298,6 +341,8 @@ def _selective_scan_xp(xp, u, delta, A, B, C, D, z, bias, use_softplus, x0):
         t1 = min(length, t0 + chunk)
         dt_c = dt[:, :, None, t0:t1]  # (batch, D, 1, T)
         gate = xp.exp(xp.asarray(dt_c, dtype=state) * A[:, :, None])  # (batch, D, N, T)
+        if restart is not None:  # a packed sequence starts: the carried state is dropped (gate 0)
+            gate = xp.where(restart[:, None, None, t0:t1], xp.zeros((), dtype=state, device=dev), gate)
         drive = _grouped(B, xp, xp.asarray(dt_c * u[:, :, None, t0:t1], dtype=state), t0, t1)
         drive = xp.broadcast_to(drive, gate.shape)
         states, x = linear_scan(gate, drive, x0=x, engine="xp", return_state=True)

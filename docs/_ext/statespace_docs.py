@@ -57,8 +57,9 @@ API_GROUPS = [
     (
         "Outputs",
         "Running a system over a sequence: FFT convolution (causal and bidirectional), recurrence and "
-        "step, linear, associative and selective scans, irregularly sampled sequences and forecasting.",
-        ("_conv", "_bidirectional", "_recurrence", "_scan", "_selective", "_irregular"),
+        "step, linear, associative and selective scans, Mamba-2's chunked scan (SSD), streaming with carried "
+        "state, irregularly sampled sequences and forecasting.",
+        ("_conv", "_bidirectional", "_recurrence", "_scan", "_selective", "_ssd", "_streaming", "_irregular"),
     ),
     (
         "Engines and configuration",

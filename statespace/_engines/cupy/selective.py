@@ -214,8 +214,12 @@ def _parts(xp, x, real):
     return re, im
 
 
-def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0):
+def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None):
     """Fused selective scan for validated device operands (see :func:`statespace.selective_scan`)."""
+    if restart is not None:
+        raise NotImplementedError(
+            "selective_scan: packed sequences (seq_idx) have no cupy kernel yet; pass engine='xp' for CuPy arrays"
+        )
     xp = array_module(u)
     batch, dim, length = u.shape
     nstate = A.shape[1]
