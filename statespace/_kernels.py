@@ -155,7 +155,9 @@ def _naive_diag(xp, Ab, Bb, C, L, conj):
 # --------------------------------------------------------------------------------------
 # S4D: diagonal systems through log-Vandermonde sums
 # --------------------------------------------------------------------------------------
-@capabilities(engines=("xp", "numba", "cupy"), dask="lazy", dask_note="the mode axis in one chunk", methods=DIAG_KERNEL_METHODS)
+@capabilities(
+    engines=("xp", "numba", "cupy"), dask="lazy", dask_note="the mode axis in one chunk", methods=DIAG_KERNEL_METHODS
+)
 def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool = False, engine: str | None = None):
     r"""S4D kernel :math:`K_l = 2\,\mathrm{Re}\sum_n C_n \bar B_n \bar A_n^{\,l}` of a diagonal system.
 
