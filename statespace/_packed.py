@@ -106,38 +106,6 @@ def final_states(xp, x, pack: Packing, x0):
     return xp.where(xp.reshape(empty, (-1,) + (1,) * (last.ndim - 1)), start, last)
 
 
-def packed_linear_scan(a, b, x0, axis, return_state, engine, seq_idx, cu_seqlens):
-    """:func:`statespace.linear_scan` over packed sequences: restarts folded into the gates, any engine."""
-    from ._backend import float_dtype, namespace, time_last
-    from ._scan import linear_scan, scan_shape
-    from ._validation import broadcasts_to, check_axis
-
-    xp = namespace(a, b, x0, seq_idx)
-    dtype = float_dtype(xp, a, b, x0)
-    device = device_of(b) if device_of(b) is not None else device_of(a)
-    a, b = xp.asarray(a, dtype=dtype, device=device), xp.asarray(b, dtype=dtype, device=device)
-    ndim = max(a.ndim, b.ndim, 1)
-    axis = check_axis(axis, ndim, f"a (shape {tuple(a.shape)}) and b (shape {tuple(b.shape)})")
-    a, b = time_last(xp, a, ndim, axis), time_last(xp, b, ndim, axis)
-    shape = scan_shape(a.shape, b.shape)
-    pack = packing(xp, seq_idx, cu_seqlens, shape[-1], device)
-    if not broadcasts_to(tuple(pack.restart.shape), shape):
-        raise ValueError(f"seq_idx must broadcast to the scan's shape {shape} (time last), got {seq_idx.shape}")
-    if pack.bounds is None:  # seq_idx: restart from zero, x0 is the first sequence's
-        gates, inputs = restart_gates(xp, a, b, pack, None)
-        out = linear_scan(gates, inputs, x0=x0, return_state=return_state, engine=engine)
-        x, last = out if return_state else (out, None)
-    else:
-        check_initial(x0, pack, shape[:-1])
-        x0 = None if x0 is None else xp.asarray(x0, dtype=dtype, device=device)
-        gates, inputs = restart_gates(xp, a, b, pack, x0)
-        x = linear_scan(gates, inputs, engine=engine)
-        last = final_states(xp, x, pack, x0) if return_state else None
-    if axis != ndim - 1:
-        x = xp.moveaxis(x, -1, axis)
-    return (x, last) if return_state else x
-
-
 def packed_run(run, u, x0, seq_idx, cu_seqlens, return_state):
     """Run ``run(u_part, x_start) -> (y_part, x_end)`` over packed sequences, one call per boundary.
 

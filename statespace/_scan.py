@@ -12,7 +12,7 @@ from __future__ import annotations
 from ._backend import device_of, float_dtype, namespace, quiet_floating_point, time_last
 from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
-from ._packed import packed_linear_scan
+from ._packed import check_initial, final_states, packing, restart_gates
 from ._validation import broadcast_shapes, broadcasts_to, check_axis, check_flag, deprecated_keyword
 
 __all__ = ["linear_scan", "associative_scan"]
@@ -371,7 +371,7 @@ def linear_scan(
     if seq_idx is not None or cu_seqlens is not None:
         if reverse:
             raise ValueError("packed sequences (seq_idx / cu_seqlens) run forward only: reverse must be False")
-        return packed_linear_scan(a, b, x0, axis, return_state, engine, seq_idx, cu_seqlens)
+        return _packed_linear_scan(a, b, x0, axis, return_state, engine, seq_idx, cu_seqlens)
     xp, a, b, x0, shape, axis, ndim, dtype = _prepare(a, b, x0, axis)
     name = resolve_engine(engine, xp, func="linear_scan")
     if name != "xp":  # the engine's kernel takes its own backend's arrays
@@ -402,3 +402,31 @@ def _linear_scan_xp(xp, a, b, x0, shape, reverse):
     if x is b:
         x = xp.asarray(b, copy=True)
     return xp.flip(x, axis=-1) if reverse else x
+
+
+def _packed_linear_scan(a, b, x0, axis, return_state, engine, seq_idx, cu_seqlens):
+    """:func:`statespace.linear_scan` over packed sequences: restarts folded into the gates, any engine."""
+    xp = namespace(a, b, x0, seq_idx)
+    dtype = float_dtype(xp, a, b, x0)
+    device = device_of(b) if device_of(b) is not None else device_of(a)
+    a, b = xp.asarray(a, dtype=dtype, device=device), xp.asarray(b, dtype=dtype, device=device)
+    ndim = max(a.ndim, b.ndim, 1)
+    axis = check_axis(axis, ndim, f"a (shape {tuple(a.shape)}) and b (shape {tuple(b.shape)})")
+    a, b = time_last(xp, a, ndim, axis), time_last(xp, b, ndim, axis)
+    shape = scan_shape(a.shape, b.shape)
+    pack = packing(xp, seq_idx, cu_seqlens, shape[-1], device)
+    if not broadcasts_to(tuple(pack.restart.shape), shape):
+        raise ValueError(f"seq_idx must broadcast to the scan's shape {shape} (time last), got {seq_idx.shape}")
+    if pack.bounds is None:  # seq_idx: restart from zero, x0 is the first sequence's
+        gates, inputs = restart_gates(xp, a, b, pack, None)
+        out = linear_scan(gates, inputs, x0=x0, return_state=return_state, engine=engine)
+        x, last = out if return_state else (out, None)
+    else:
+        check_initial(x0, pack, shape[:-1])
+        x0 = None if x0 is None else xp.asarray(x0, dtype=dtype, device=device)
+        gates, inputs = restart_gates(xp, a, b, pack, x0)
+        x = linear_scan(gates, inputs, engine=engine)
+        last = final_states(xp, x, pack, x0) if return_state else None
+    if axis != ndim - 1:
+        x = xp.moveaxis(x, -1, axis)
+    return (x, last) if return_state else x

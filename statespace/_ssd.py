@@ -18,6 +18,7 @@ a recurrence over ``L/Q`` chunk states (Dao & Gu 2024, Listing 1).
 from __future__ import annotations
 
 from ._backend import device_of, namespace
+from ._dispatch import capabilities
 from ._engines import resolve_engine
 from ._scan import linear_scan
 from ._validation import check_positive_int
@@ -69,6 +70,7 @@ def _pad_time(xp, v, pad, value=None):
     return xp.concat([v, tail], axis=-1)
 
 
+@capabilities(engines=("xp",), dask="no", dask_note="chunked matrix products over time")
 def ssd(
     x,
     dt,
@@ -183,7 +185,7 @@ def ssd(
     ((1, 4, 8, 100), (1, 4, 8, 16))
     """
     xp = namespace(x, dt, A, B, C, D, z, dt_bias, initial_states, seq_idx)
-    resolve_engine(engine, xp, supported=("xp",), func="ssd")
+    resolve_engine(engine, xp, func="ssd")
     chunk = check_positive_int(chunk_size, "chunk_size")
     if x.ndim != 4:
         raise ValueError(f"x must be (batch, H, P, L), got shape {tuple(x.shape)}")

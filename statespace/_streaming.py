@@ -22,6 +22,7 @@ import math
 from ._backend import complex_dtype, device_of, float_dtype, namespace, real_dtype
 from ._cauchy import cauchy_affine
 from ._discretize import discretize_diag, discretize_dplr
+from ._dispatch import capabilities
 from ._kernels import check_dplr_operands
 from ._validation import broadcast_shapes, check_choice, check_positive_int, require_modes
 from ._vandermonde import vandermonde
@@ -76,6 +77,7 @@ def _transposed_vandermonde(xp, x, u, batch):
     return xp.broadcast_to(xp.sum(outer * sums, axis=-2), tuple(batch) + (x.shape[-1],))
 
 
+@capabilities(dask="no", dask_note="sums over the whole chunk")
 def forward_state_diag(Lambda, B, dt, u, *, x0=None, method: str = "zoh", per_mode: bool = False):
     r"""State of a diagonal system after a chunk of input, by a transposed Vandermonde sum (no loop).
 
@@ -152,6 +154,7 @@ def forward_state_diag(Lambda, B, dt, u, *, x0=None, method: str = "zoh", per_mo
     return state
 
 
+@capabilities(dask="no", dask_note="sums over the whole chunk")
 def state_kernel_diag(Lambda, C, dt, x0, L, *, method: str = "zoh", per_mode: bool = False):
     r"""Output of a carried state over the next ``L`` steps, :math:`2\,\mathrm{Re}\,C\bar A^{l+1}x_{-1}` (diagonal).
 
@@ -215,6 +218,7 @@ def state_kernel_diag(Lambda, C, dt, x0, L, *, method: str = "zoh", per_mode: bo
     return vandermonde(xp.astype(C, dtype) * xp.astype(x0, dtype) * xp.exp(log_Ab), log_Ab, L, conj=True)
 
 
+@capabilities(engines=("xp", "numba", "cupy"), dask="no", dask_note="sums over the whole chunk")
 def forward_state_dplr(Lambda, P, B, dt, u, *, x0=None, engine=None):
     r"""State of a bilinear DPLR (S4) system after a chunk of input, by Cauchy sums at the roots of unity.
 
@@ -233,7 +237,7 @@ def forward_state_dplr(Lambda, P, B, dt, u, *, x0=None, engine=None):
         The chunk of real input, time last; its batch axes broadcast against the system's.
     x0 : array, shape ``(..., N2)``, optional
         State before the chunk (half of a conj-symmetric state); zero by default.
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba", "cupy"}, keyword-only
         Engine of the forward Cauchy sums (as in :func:`statespace.kernel_dplr`).
 
     Returns
