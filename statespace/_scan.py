@@ -9,6 +9,8 @@ immutable array libraries too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from . import _dask
 from ._backend import device_of, float_dtype, namespace, quiet_floating_point, time_last, to_numpy
 from ._engines import engine_module, resolve_engine
@@ -88,7 +90,7 @@ def _unflatten(structure, leaves):
     return kind(_unflatten(s, leaves) for s in structure[1])
 
 
-def associative_scan(fn, elems, reverse: bool = False, axis: int = -1):
+def associative_scan(fn: Callable, elems, reverse: bool = False, axis: int = -1):
     """Inclusive prefix of an associative operator, computed in parallel: ``jax.lax.associative_scan``'s semantics.
 
     Parameters
