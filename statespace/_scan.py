@@ -9,6 +9,8 @@ immutable array libraries too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ._backend import device_of, float_dtype, namespace, quiet_floating_point, time_last
 from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
@@ -90,7 +92,7 @@ def _unflatten(structure, leaves):
 
 
 @capabilities(dask="xp")
-def associative_scan(fn, elems, reverse: bool = False, axis: int = -1):
+def associative_scan(fn: Callable, elems, reverse: bool = False, axis: int = -1):
     """Inclusive prefix of an associative operator, computed in parallel: ``jax.lax.associative_scan``'s semantics.
 
     Parameters
