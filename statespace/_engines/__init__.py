@@ -32,7 +32,7 @@ __all__ = ["ENGINES", "ENV_VAR", "resolve_engine", "engine_module", "installed"]
 
 ENGINES = ("xp", "numba", "cupy")
 ENV_VAR = "STATESPACE_ENGINE"
-_INSTALL_HINT = {"numba": "pip install 'statespace[numba]'", "cupy": "pip install 'statespace[cupy]'"}
+_INSTALL_HINT = {"numba": "pip install 'statespace-ssm[numba]'", "cupy": "pip install 'statespace-ssm[cupy]'"}
 
 
 def installed(engine: str) -> bool:
