@@ -11,7 +11,9 @@ The public functions live in small private topic modules (``_hippo``,
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+# The one place the version is written: pyproject.toml reads it (dynamic version), so an installed
+# distribution and a source tree on sys.path report the same.
+__version__ = "0.2.0.dev0"
 
 from . import (
     _bidirectional,
