@@ -153,12 +153,4 @@ def rng():
     return np.random.default_rng(20261122)
 
 
-@pytest.fixture(autouse=True)
-def _doctest_namespace(doctest_namespace):
-    import statespace
-
-    doctest_namespace["np"] = np
-    doctest_namespace["statespace"] = statespace
-
-
 __all__ = ["Backend", "make_backend", "to_host"]
