@@ -30,7 +30,7 @@ from . import (
     _selective,
 )
 from ._bidirectional import *  # noqa: F403
-from ._config import show_config
+from ._app.config import show_config
 from ._conv import *  # noqa: F403
 from ._discretize import *  # noqa: F403
 from ._expm import *  # noqa: F403

@@ -7,7 +7,7 @@ import os
 import platform
 import sys
 
-from ._engines import ENGINES, ENV_VAR, installed
+from .._engines import ENGINES, ENV_VAR, installed
 
 __all__ = ["show_config", "config"]
 
@@ -38,7 +38,7 @@ def _gpu() -> str:
 
 def config() -> dict:
     """The configuration as a dictionary (what :func:`show_config` prints)."""
-    from . import __version__
+    from statespace import __version__
 
     threads = {"cpu_count": os.cpu_count()}
     if installed("numba"):

@@ -32,8 +32,7 @@ import math
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from ._hippo import hippo, hippo_basis, reconstruct
-from ._nplr import nplr
+from statespace import hippo, hippo_basis, nplr, reconstruct
 
 __all__ = ["add_arguments", "run", "demo_signal", "legs_memory"]
 

@@ -10,10 +10,10 @@ __all__ = ["main"]
 
 # subcommand -> (module, help); each module has ``add_arguments(parser)`` and ``run(args) -> int``.
 COMMANDS = {
-    "demo": ("statespace.demo", "HiPPO-LegS memory of a built-in signal: recurrence, reconstruction, NPLR check"),
-    "info": ("statespace._config", "versions, engines, threads and GPU of this installation"),
-    "bench": ("statespace._bench", "short benchmark: our engines beside the peers and the machine's bounds"),
-    "check": ("statespace._check", "self-test: the convolution, recurrence and scan views agree on every backend"),
+    "demo": ("statespace._app.demo", "HiPPO-LegS memory of a built-in signal: recurrence, reconstruction, NPLR check"),
+    "info": ("statespace._app.config", "versions, engines, threads and GPU of this installation"),
+    "bench": ("statespace._app.bench", "short benchmark: our engines beside the peers and the machine's bounds"),
+    "check": ("statespace._app.check", "self-test: the convolution, recurrence and scan views agree on every backend"),
 }
 
 
@@ -30,7 +30,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     if args.command == "info":
-        from ._config import show_config
+        from .config import show_config
 
         show_config()
         return 0

@@ -517,7 +517,7 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Stand-alone entry point (``python -m statespace._bench``), the same as ``statespace bench``."""
+    """Stand-alone entry point (``python -m statespace._app.bench``), the same as ``statespace bench``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="statespace bench", description=__doc__.splitlines()[0])

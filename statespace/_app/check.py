@@ -60,8 +60,7 @@ def _engines(backend):
 
 # --- the systems and their float64 references ----------------------------------------
 def _systems():
-    from ._initializers import s4d_init
-    from ._nplr import nplr
+    from statespace import nplr, s4d_init
 
     rng = np.random.default_rng(SEED)
     cn = lambda *s: (rng.standard_normal(s) + 1j * rng.standard_normal(s)) / np.sqrt(2)  # noqa: E731
@@ -117,7 +116,7 @@ def _references(sys):
 # --- the checks --------------------------------------------------------------------------
 def _views(xp, device, dtype_name, engine, sys):
     """Yield ``(check name, reference key, thunk returning the view's output)``."""
-    from . import (
+    from statespace import (
         causal_conv,
         discretize,
         discretize_diag,
@@ -195,7 +194,7 @@ def _views(xp, device, dtype_name, engine, sys):
 
 def run_checks():
     """Run every check; return rows ``(check, backend, engine, dtype, error, tolerance, ok)``."""
-    from .testing import relative_error, rtol, to_host
+    from statespace.testing import relative_error, rtol, to_host
 
     sys = _systems()
     refs = _references(sys)
