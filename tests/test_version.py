@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -34,3 +36,10 @@ def test_installed_metadata_matches_the_package():
     except importlib.metadata.PackageNotFoundError:
         pytest.skip(f"{DIST} is not installed (running from a source tree)")
     assert installed == statespace.__version__
+
+
+def test_cli_version():
+    out = subprocess.run(
+        [sys.executable, "-m", "statespace", "--version"], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == f"statespace {statespace.__version__}"

@@ -128,7 +128,7 @@ def run(args) -> int:
     if args.no_plot:
         return 0
     if not _matplotlib_available():
-        print("  (matplotlib is not installed: no plot; pip install 'statespace[plot]')")
+        print("  (matplotlib is not installed: no plot; pip install 'statespace-ssm[plot]')")
         return 0
     _plot(args.output, t, exact, rebuilt, N, error)
     print(f"  plot written to {args.output}")
