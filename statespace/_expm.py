@@ -11,6 +11,7 @@ more it delegates to ``scipy.linalg.expm`` (measured faster there, see
 from __future__ import annotations
 
 import math
+import sys
 
 from ._backend import device_of, float_dtype, namespace, real_dtype
 
@@ -65,7 +66,8 @@ def expm(A, *, engine=None):
         ``"scipy"`` calls ``scipy.linalg.expm`` (NumPy arrays only; float32 is
         widened to float64 like the xp path).  ``None`` and ``"auto"`` mean
         ``"scipy"`` for NumPy arrays with ``n >= 16`` and ``"xp"`` otherwise
-        (measured, see Notes).
+        (measured, see Notes); for values traced by a JAX transformation
+        (``jax.jit``) they mean ``jax.scipy.linalg.expm``, see Notes.
 
     Returns
     -------
@@ -77,7 +79,8 @@ def expm(A, *, engine=None):
     ValueError
         ``A`` is not a stack of square matrices, or an unknown ``engine``.
     TypeError
-        ``engine="scipy"`` with arrays that are not NumPy arrays.
+        ``engine="scipy"`` with arrays that are not NumPy arrays; ``engine="xp"``
+        with values traced by ``jax.jit``.
 
     Notes
     -----
@@ -108,6 +111,13 @@ def expm(A, *, engine=None):
     ``n = 16`` on (256×65×65 at norm 3: 46 ms vs 114 ms), so NumPy stacks of
     order 16 and more go to SciPy.
 
+    Under ``jax.jit`` the data are not readable while the function is traced, so
+    neither the degree nor the number of squarings can be chosen from the norms:
+    traced input goes to ``jax.scipy.linalg.expm`` (the same Higham 2005 algorithm
+    written with ``lax`` control flow; float32 widened and rounded once as here).
+    Its squarings are capped (16 by default), so norms above about
+    :math:`5.4 \cdot 2^{16}` give NaN there.
+
     References
     ----------
     N. J. Higham, "The scaling and squaring method for the matrix exponential
@@ -135,7 +145,19 @@ def expm(A, *, engine=None):
         if real_dtype(xp, dtype) == xp.float32:  # SciPy computes float32 in float32: widen, as below
             return xp.astype(scipy.linalg.expm(xp.astype(A, _wide(xp, dtype))), dtype)
         return scipy.linalg.expm(A)
+    if engine == "jax":
+        import jax.scipy.linalg
+
+        if real_dtype(xp, dtype) == xp.float32:
+            return xp.astype(jax.scipy.linalg.expm(xp.astype(A, _wide(xp, dtype))), dtype)
+        return jax.scipy.linalg.expm(A)
     return _expm_pade(xp, A)
+
+
+def is_traced(x) -> bool:
+    """Whether ``x`` is a value traced by a JAX transformation (``jit``, ``vmap``, ...): Python cannot read it."""
+    jax = sys.modules.get("jax")  # never imported here: a traced value means JAX is running already
+    return jax is not None and isinstance(x, jax.core.Tracer)
 
 
 def _resolve_engine(engine, A):
@@ -146,6 +168,13 @@ def _resolve_engine(engine, A):
     is_numpy = isinstance(A, np.ndarray)
     if engine == "scipy" and not is_numpy:
         raise TypeError(f"engine 'scipy' takes NumPy arrays only, got {type(A).__module__}.{type(A).__name__}")
+    if is_traced(A):
+        if engine == "xp":
+            raise TypeError(
+                "engine 'xp' chooses the Padé degree and the number of squarings from the norms of A, which a "
+                "value traced by jax.jit does not expose; use engine=None (jax.scipy.linalg.expm under tracing)"
+            )
+        return "jax"
     if engine in (None, "auto"):
         return "scipy" if is_numpy and A.shape[-1] >= SCIPY_MIN_ORDER else "xp"
     return engine

@@ -24,6 +24,7 @@ from . import _dask
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype
 from ._cauchy import cauchy, cauchy_affine
 from ._discretize import discretize_diag, dplr_dense
+from ._expm import is_traced
 from ._validation import broadcast_shapes, check_choice, check_modal_step, check_positive_int, require_modes
 from ._vandermonde import vandermonde
 
@@ -184,6 +185,7 @@ def kernel_diag(Lambda, B, C, dt, L, method: str = "zoh", engine=None):
         If some :math:`\mathrm{Re}\,\Lambda > 0` with ``zoh``, ``bilinear`` or
         ``zoh_simplified``: the kernel grows like :math:`e^{l\Delta\mathrm{Re}\Lambda}`
         and may overflow.  ``dss`` handles such modes exactly (see Notes).
+        Not under ``jax.jit`` (traced values cannot be inspected).
 
     Notes
     -----
@@ -211,6 +213,12 @@ def kernel_diag(Lambda, B, C, dt, L, method: str = "zoh", engine=None):
     :math:`\mathrm{Re}` without the 2, i.e. half of this kernel; multiply by
     0.5 to reproduce it.
 
+    Under ``jax.jit``, ``Lambda``, ``B`` and ``C`` may be traced; ``dt`` must be a
+    Python float and ``L`` an int (static: ``dt`` is validated, positive and finite,
+    in Python and ``L`` is a shape).  ``dss`` then always
+    evaluates both Vandermonde sums, since Python cannot read which modes are
+    unstable.
+
     References
     ----------
     A. Gu, A. Gupta, K. Goel, C. Ré, "On the Parameterization and
@@ -228,6 +236,11 @@ def kernel_diag(Lambda, B, C, dt, L, method: str = "zoh", engine=None):
     if _dask.is_dask(Lambda, B, C, dt):
         return _dask.kernel_diag(Lambda, B, C, dt, L, method=method, engine=engine)
     xp = namespace(Lambda, B, C, dt)
+    if any(is_traced(a) for a in (Lambda, B, C, dt)) and not isinstance(dt, int | float):
+        raise TypeError(
+            "kernel_diag under a JAX transformation (jax.jit): dt must be a Python float, got "
+            f"{type(dt).__name__}; its values are checked (positive, finite) in Python, which traced arrays forbid"
+        )
     check_choice(method, "method", DIAG_KERNEL_METHODS)
     require_modes(Lambda, "Lambda")
     require_modes(C, "C", Lambda.shape[-1])
@@ -245,14 +258,14 @@ def kernel_diag(Lambda, B, C, dt, L, method: str = "zoh", engine=None):
     log_Ab, Bb = discretize_diag(Lambda * flip, B, dt, "dss", L=L, return_log=True)
     coefficients = C * Bb * flip
     kernel = vandermonde(xp.where(unstable, zero, coefficients), log_Ab, L, conj=True, engine=engine)
-    if bool(xp.any(unstable)):
+    if is_traced(unstable) or bool(xp.any(unstable)):
         reversed_part = vandermonde(xp.where(unstable, coefficients, zero), log_Ab, L, conj=True, engine=engine)
         kernel = kernel + xp.flip(reversed_part, axis=-1)
     return kernel
 
 
 def _warn_unstable(xp, unstable, func: str):
-    if bool(xp.any(unstable)):
+    if not is_traced(unstable) and bool(xp.any(unstable)):
         warnings.warn(
             f"{func}: some modes have Re(Lambda) > 0 (unstable continuous system); the kernel grows "
             "exponentially with l. Clamp Re(Lambda) <= -1e-4 (S4's convention) if this is not intended.",
