@@ -11,10 +11,6 @@ The public functions live in small private topic modules (``_hippo``,
 
 from __future__ import annotations
 
-# The one place the version is written: pyproject.toml reads it (dynamic version), so an installed
-# distribution and a source tree on sys.path report the same.
-__version__ = "0.2.0.dev0"
-
 from . import (
     _bidirectional,
     _conv,
@@ -29,8 +25,8 @@ from . import (
     _scan,
     _selective,
 )
-from ._bidirectional import *  # noqa: F403
 from ._app.config import show_config
+from ._bidirectional import *  # noqa: F403
 from ._conv import *  # noqa: F403
 from ._discretize import *  # noqa: F403
 from ._expm import *  # noqa: F403
@@ -42,6 +38,7 @@ from ._nplr import *  # noqa: F403
 from ._recurrence import *  # noqa: F403
 from ._scan import *  # noqa: F403
 from ._selective import *  # noqa: F403
+from ._version import __version__
 
 __all__ = ["show_config", "__version__"]
 for _module in (

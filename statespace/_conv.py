@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import array_api_compat
 
-from . import _dask
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, time_last
+from ._dispatch import capabilities
 from ._validation import broadcast_shapes, broadcasts_to, check_axis
 
 __all__ = ["causal_conv"]
@@ -29,7 +31,7 @@ def _smooth_length(n: int) -> int:
     return best
 
 
-def _fast_length(xp, n: int, real: bool) -> int:
+def fast_length(xp, n: int, real: bool) -> int:
     if array_api_compat.is_numpy_namespace(xp):
         import scipy.fft
 
@@ -37,6 +39,7 @@ def _fast_length(xp, n: int, real: bool) -> int:
     return _smooth_length(n)
 
 
+@capabilities(dask="lazy", dask_note="batch and time chunks (overlap-add)")
 def causal_conv(u, K, D=None, axis: int = -1):
     """Causal convolution of signals with kernels by FFT, truncated to the input length.
 
@@ -77,6 +80,12 @@ def causal_conv(u, K, D=None, axis: int = -1):
     elsewhere ``xp.fft`` with 2·3·5-smooth lengths. A kernel shared by a batch is
     transformed once.
 
+    **Non-finite data stays causal.** An FFT spreads a NaN or inf to every output of
+    its channel, earlier ones included. When ``u`` or ``K`` holds a non-finite value,
+    the outputs of that channel from the first non-finite time index of ``u`` (or the
+    first non-finite lag of ``K``) on are NaN and the earlier ones are exact, as in the
+    scans and recurrences (see the :ref:`conventions` page).
+
     References
     ----------
     A. Gu, K. Goel, C. Ré, "Efficiently modeling long sequences with structured state
@@ -90,8 +99,6 @@ def causal_conv(u, K, D=None, axis: int = -1):
     >>> np.round(y, 12).tolist()
     [3.0, 6.5, 10.0, 13.5]
     """
-    if _dask.is_dask(u, K, D):
-        return _dask.causal_conv(u, K, D, axis=axis)
     xp = namespace(u, K, D)
     for name, arr in (("u", u), ("K", K)):
         if getattr(arr, "ndim", 0) < 1:
@@ -101,19 +108,43 @@ def causal_conv(u, K, D=None, axis: int = -1):
     ndim = max(u.ndim, K.ndim)
     axis = check_axis(axis, ndim, f"u (shape {tuple(u.shape)}) and K (shape {tuple(K.shape)})")
     u, K = time_last(xp, u, ndim, axis), time_last(xp, K, ndim, axis)
-    dtype = float_dtype(xp, u, K, D)
+    dtype = float_dtype(xp, u, K, D, names=("u", "K", "D"))
     device = device_of(u)
     length = u.shape[-1]
     if D is not None:
         D = xp.asarray(D, dtype=dtype, device=device)
     batch = conv_batch(u.shape, K.shape, None if D is None else D.shape)
 
-    K = K[..., :length]
-    y = _fft_conv(xp, xp.asarray(u, dtype=dtype), xp.asarray(K, dtype=dtype), length, is_complex(xp, dtype))
+    K = xp.asarray(K[..., : min(length, K.shape[-1])], dtype=dtype)
+    u_in = xp.asarray(u, dtype=dtype)
+    finite = bool(xp.all(xp.isfinite(u_in))) and bool(xp.all(xp.isfinite(K)))
+    if finite:
+        y = _fft_conv(xp, u_in, K, length, is_complex(xp, dtype))
+    else:  # the FFT would spread a non-finite sample to every output: keep causality explicitly
+        y = _fft_conv(xp, _finite_part(xp, u_in), _finite_part(xp, K), length, is_complex(xp, dtype))
+        poisoned = _from_first_nonfinite(xp, u_in, length) | _from_first_nonfinite(xp, K, length)
+        y = xp.where(poisoned, xp.asarray(math.nan, dtype=y.dtype, device=device), y)
     if D is not None:
         y = y + xp.expand_dims(D, axis=-1) * u
     y = xp.broadcast_to(y, batch + (length,)) if tuple(y.shape[:-1]) != batch else y
     return xp.moveaxis(y, -1, axis % ndim) if axis % ndim != ndim - 1 else y
+
+
+def _finite_part(xp, x):
+    """``x`` with its non-finite entries replaced by 0."""
+    return xp.where(xp.isfinite(x), x, xp.zeros((), dtype=x.dtype, device=device_of(x)))
+
+
+def _from_first_nonfinite(xp, x, length: int):
+    """Boolean ``(..., length)``: True from the first non-finite entry of ``x`` along time on."""
+    if x.shape[-1] == 0:
+        return xp.zeros(tuple(x.shape[:-1]) + (length,), dtype=xp.bool, device=device_of(x))
+    bad = xp.cumulative_sum(xp.astype(~xp.isfinite(x), xp.int32), axis=-1) > 0
+    if bad.shape[-1] < length:  # a shorter kernel: a non-finite tap reaches every later output
+        bad = xp.concat(
+            [bad, xp.broadcast_to(bad[..., -1:], tuple(bad.shape[:-1]) + (length - bad.shape[-1],))], axis=-1
+        )
+    return bad
 
 
 def conv_batch(u_shape, K_shape, D_shape=None) -> tuple:
@@ -133,9 +164,17 @@ def _fft_conv(xp, u, K, length, complex_data):
     if length == 0 or K.shape[-1] == 0:
         shape = tuple(broadcast_shapes(u.shape[:-1], K.shape[:-1])) + (length,)
         return xp.zeros(shape, dtype=u.dtype, device=device_of(u))
-    n = _fast_length(xp, length + K.shape[-1] - 1, real=not complex_data)
+    return fft_product(xp, u, K, fast_length(xp, length + K.shape[-1] - 1, real=not complex_data), length, complex_data)
+
+
+def fft_product(xp, u, K, n, length, complex_data):
+    """The one FFT core: ``ifft(fft(u, n) · fft(K, n))[..., :length]``, the length-``n`` circular convolution.
+
+    Shared by :func:`causal_conv` (``n`` ≥ the linear length) and
+    :func:`statespace.bidirectional_conv` (a wrapped two-sided kernel).
+    """
     if array_api_compat.is_numpy_namespace(xp):
-        return _fft_conv_numpy(u, K, n, length, complex_data)
+        return _fft_product_numpy(u, K, n, length, complex_data)
     fft = xp.fft
     if complex_data:
         cdtype = complex_dtype(xp, u.dtype)
@@ -146,7 +185,7 @@ def _fft_conv(xp, u, K, length, complex_data):
     return y[..., :length]
 
 
-def _fft_conv_numpy(u, K, n, length, complex_data):
+def _fft_product_numpy(u, K, n, length, complex_data):
     """NumPy: ``scipy.fft`` on every worker thread, the product formed in place in the larger spectrum."""
     import numpy as np
     import scipy.fft

@@ -11,9 +11,11 @@ more it delegates to ``scipy.linalg.expm`` (measured faster there, see
 from __future__ import annotations
 
 import math
-import sys
 
 from ._backend import device_of, float_dtype, namespace, real_dtype
+from ._dispatch import capabilities
+from ._engines import requested_engine, resolve_engine, traced
+from ._validation import outside_stacklevel
 
 __all__ = ["expm"]
 
@@ -54,6 +56,7 @@ _THETA = (
 )
 
 
+@capabilities(dask="lazy", dask_note="batch chunks; the matrix axes are made one chunk")
 def expm(A, *, engine=None):
     r"""Matrix exponential of a stack of square matrices.
 
@@ -61,13 +64,15 @@ def expm(A, *, engine=None):
     ----------
     A : array (..., n, n)
         Real or complex, float32 or float64 (integers count as float64).
-    engine : {None, "auto", "xp", "scipy"}, optional
-        ``"xp"`` runs the array-API scaling and squaring below on any backend;
-        ``"scipy"`` calls ``scipy.linalg.expm`` (NumPy arrays only; float32 is
-        widened to float64 like the xp path).  ``None`` and ``"auto"`` mean
-        ``"scipy"`` for NumPy arrays with ``n >= 16`` and ``"xp"`` otherwise
-        (measured, see Notes); for values traced by a JAX transformation
-        (``jax.jit``) they mean ``jax.scipy.linalg.expm``, see Notes.
+    engine : {None, "auto", "xp"}, optional
+        ``"xp"`` runs the array-API scaling and squaring below on any backend.
+        ``None``/``"auto"`` (or ``STATESPACE_ENGINE``, as for every function)
+        chooses: on NumPy arrays with ``n >= 16`` it calls
+        ``scipy.linalg.expm`` (measured faster there, see Notes; float32 is
+        widened to float64 like the xp path), otherwise ``"xp"``.  The former
+        spelling ``engine="scipy"`` still forces SciPy on NumPy arrays, with a
+        :class:`DeprecationWarning`.  For values traced by a JAX transformation
+        (``jax.jit``), ``None``/``"auto"`` mean ``jax.scipy.linalg.expm``, see Notes.
 
     Returns
     -------
@@ -79,8 +84,8 @@ def expm(A, *, engine=None):
     ValueError
         ``A`` is not a stack of square matrices, or an unknown ``engine``.
     TypeError
-        ``engine="scipy"`` with arrays that are not NumPy arrays; ``engine="xp"``
-        with values traced by ``jax.jit``.
+        ``engine="scipy"`` (deprecated) with arrays that are not NumPy arrays;
+        ``engine="xp"`` with values traced by ``jax.jit``.
 
     Notes
     -----
@@ -137,7 +142,7 @@ def expm(A, *, engine=None):
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
         raise ValueError(f"A must be a stack of square matrices (..., n, n), got shape {tuple(A.shape)}")
     engine = _resolve_engine(engine, A)  # before any conversion: "scipy" refuses non-NumPy arrays
-    dtype = float_dtype(xp, A)
+    dtype = float_dtype(xp, A, names=("A",))
     A = xp.astype(A, dtype, copy=False)
     if engine == "scipy":
         import scipy.linalg
@@ -146,38 +151,40 @@ def expm(A, *, engine=None):
             return xp.astype(scipy.linalg.expm(xp.astype(A, _wide(xp, dtype))), dtype)
         return scipy.linalg.expm(A)
     if engine == "jax":
-        import jax.scipy.linalg
-
         if real_dtype(xp, dtype) == xp.float32:
-            return xp.astype(jax.scipy.linalg.expm(xp.astype(A, _wide(xp, dtype))), dtype)
-        return jax.scipy.linalg.expm(A)
+            return xp.astype(traced.expm(xp.astype(A, _wide(xp, dtype))), dtype)
+        return traced.expm(A)
     return _expm_pade(xp, A)
 
 
-def is_traced(x) -> bool:
-    """Whether ``x`` is a value traced by a JAX transformation (``jit``, ``vmap``, ...): Python cannot read it."""
-    jax = sys.modules.get("jax")  # never imported here: a traced value means JAX is running already
-    return jax is not None and isinstance(x, jax.core.Tracer)
-
-
 def _resolve_engine(engine, A):
+    """``"scipy"``, ``"xp"`` or ``"jax"`` (traced input): SciPy is the automatic choice for NumPy stacks of order
+    >= SCIPY_MIN_ORDER."""
+    import warnings
+
     import numpy as np
 
-    if engine not in (None, "auto", "xp", "scipy"):
-        raise ValueError(f"unknown engine {engine!r}; expected one of None, 'auto', 'xp', 'scipy'")
     is_numpy = isinstance(A, np.ndarray)
-    if engine == "scipy" and not is_numpy:
-        raise TypeError(f"engine 'scipy' takes NumPy arrays only, got {type(A).__module__}.{type(A).__name__}")
-    if is_traced(A):
+    if engine == "scipy":
+        warnings.warn(
+            'expm(engine="scipy") is deprecated: engine=None chooses SciPy for NumPy arrays of order >= '
+            f'{SCIPY_MIN_ORDER}; pass engine="xp" for the array-API code',
+            DeprecationWarning,
+            stacklevel=outside_stacklevel(),
+        )
+        if not is_numpy:
+            raise TypeError(f"engine 'scipy' takes NumPy arrays only, got {type(A).__module__}.{type(A).__name__}")
+        return "scipy"
+    requested = requested_engine(engine)
+    resolve_engine(engine, namespace(A), func="expm")
+    if traced.is_traced(A):
         if engine == "xp":
             raise TypeError(
                 "engine 'xp' chooses the Padé degree and the number of squarings from the norms of A, which a "
                 "value traced by jax.jit does not expose; use engine=None (jax.scipy.linalg.expm under tracing)"
             )
         return "jax"
-    if engine in (None, "auto"):
-        return "scipy" if is_numpy and A.shape[-1] >= SCIPY_MIN_ORDER else "xp"
-    return engine
+    return "scipy" if requested != "xp" and is_numpy and A.shape[-1] >= SCIPY_MIN_ORDER else "xp"
 
 
 def _expm_pade(xp, A):

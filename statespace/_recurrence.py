@@ -15,11 +15,19 @@ Three structures share one signature, told apart by shapes (see :func:`recurrenc
 
 from __future__ import annotations
 
-from . import _dask
-from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype, to_numpy
+from ._backend import (
+    complex_dtype,
+    device_of,
+    float_dtype,
+    is_complex,
+    namespace,
+    quiet_floating_point,
+    real_dtype,
+)
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
 from ._scan import linear_scan
-from ._validation import broadcast_shapes, broadcasts_to, check_choice
+from ._validation import broadcast_shapes, broadcasts_to, check_choice, check_flag
 
 __all__ = ["recurrence", "step"]
 
@@ -45,8 +53,11 @@ def _diag_fits(Ab, Bb, C) -> bool:
     return min(Ab.ndim, Bb.ndim, C.ndim) >= 1 and Ab.shape[-1] == Bb.shape[-1] == C.shape[-1]
 
 
-def _structure(Ab, Bb, C, structure) -> str:
-    """The system's structure: the record test, then the shape rules of the module docstring."""
+def system_structure(Ab, Bb, C, structure, names=("Ab", "Bb", "C")) -> str:
+    """The system's structure: the record test, then the shape rules of the module docstring.
+
+    Shared with :func:`statespace.irregular_response`; ``names`` are the operands' names in errors.
+    """
     if _is_dplr_record(Ab):
         if structure not in (None, "dplr"):
             raise ValueError(f"Ab is a DPLR record (it has .transition and .Bb) but structure={structure!r}")
@@ -59,24 +70,28 @@ def _structure(Ab, Bb, C, structure) -> str:
             raise TypeError(f"structure='dplr' needs a record with .transition and .Bb as Ab, got {type(Ab).__name__}")
     if Bb is None:
         raise ValueError("Bb is required unless Ab is a DPLR record (an object with .transition and .Bb)")
-    shapes = f"Ab {tuple(Ab.shape)}, Bb {tuple(Bb.shape)}, C {tuple(C.shape)}"
+    a, b, c = names
+    shapes = f"{a} {tuple(Ab.shape)}, {b} {tuple(Bb.shape)}, {c} {tuple(C.shape)}"
     dense, diag = _dense_fits(Ab, Bb, C), _diag_fits(Ab, Bb, C)
     if structure == "dense" and not dense:
         raise ValueError(
-            f"structure='dense' needs Ab (..., N, N), Bb (..., N) or (..., N, M), C (..., N) or (..., P, N); "
-            f"got {shapes}"
+            f"structure='dense' needs {a} (..., N, N), {b} (..., N) or (..., N, M), {c} (..., N) or (..., P, N): "
+            f"these do not form a dense system; got {shapes}"
         )
     if structure == "diag" and not diag:
-        raise ValueError(f"structure='diag' needs Ab, Bb and C all (..., N2) with one N2; got {shapes}")
+        raise ValueError(
+            f"structure='diag' needs {a}, {b} and {c} all (..., N2) with one N2: "
+            f"these do not form a diagonal system; got {shapes}"
+        )
     if structure is not None:
         return structure
     if dense and diag and Ab.ndim == Bb.ndim == C.ndim:
         raise ValueError(f"shapes {shapes} fit both a dense and a diagonal system; pass structure='dense' or 'diag'")
     if not (dense or diag):
         raise ValueError(
-            "shapes match no system: expected dense Ab (..., N, N) with Bb (..., N) or (..., N, M) and "
-            "C (..., N) or (..., P, N) (Bb/C with Ab.ndim − 1 or Ab.ndim axes), or diagonal Ab, Bb, C all "
-            f"(..., N2); got {shapes}"
+            f"shapes match no system structure: expected dense {a} (..., N, N) with {b} (..., N) or (..., N, M) "
+            f"and {c} (..., N) or (..., P, N) ({b}/{c} with {a}.ndim − 1 or {a}.ndim axes), or diagonal {a}, {b}, "
+            f"{c} all (..., N2); got {shapes}"
         )
     return "dense" if dense else "diag"
 
@@ -89,7 +104,7 @@ def _broadcast(shapes, names):
         raise ValueError(f"batch shapes do not broadcast: {listing}") from None
 
 
-def _output(xp, y, real_out):
+def output_part(xp, y, real_out):
     return xp.real(y) if real_out and xp.isdtype(y.dtype, "complex floating") else y
 
 
@@ -101,7 +116,7 @@ def _as_skip(xp, D, dtype, device):
     return xp.asarray(D, dtype=dtype if is_complex(xp, D) else real_dtype(xp, dtype))
 
 
-def _skip(xp, y, D, u, batch_shape):
+def add_skip(xp, y, D, u, batch_shape):
     """``y + D·u`` with ``D`` broadcasting against the batch shape."""
     if D is None:
         return y
@@ -112,8 +127,23 @@ def _skip(xp, y, D, u, batch_shape):
     return y + xp.expand_dims(D, axis=-1) * u
 
 
+@capabilities(
+    engines={"diag": ("xp", "numba"), "dense": ("xp",), "dplr": ("xp",)},
+    dask="lazy",
+    dask_note="diagonal systems, batch and time chunks (state carried)",
+)
 def recurrence(
-    Ab, Bb, C, u, D=None, x0=None, *, conj: bool = True, structure=None, return_state: bool = False, engine=None
+    Ab,
+    Bb,
+    C,
+    u,
+    D=None,
+    x0=None,
+    *,
+    conj: bool = True,
+    structure: str | None = None,
+    return_state: bool = False,
+    engine: str | None = None,
 ):
     """Run a discrete LTI system ``x_k = Ā x_{k−1} + B̄ u_k``, ``y_k = C x_k + D u_k`` over a sequence.
 
@@ -184,7 +214,9 @@ def recurrence(
     >>> np.round(y, 12).tolist()
     [1.0, 1.5, 1.5]
     """
-    kind = _structure(Ab, Bb, C, structure)
+    check_flag(conj, "conj")
+    check_flag(return_state, "return_state")
+    kind = system_structure(Ab, Bb, C, structure)
     if conj and _complex_input(u):
         # conj=True describes a real system; by linearity its response to a complex input is
         # y(Re u) + i·y(Im u) (the kernel view's answer), but the final state then has no conj-paired form.
@@ -203,7 +235,7 @@ def recurrence(
     if kind == "diag":
         return _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine)
     xp = namespace(Ab.Bb if kind == "dplr" else Ab, Bb, C, u, D, x0)
-    resolve_engine(engine, xp, supported=("xp",), func=f"recurrence ({kind} systems)")
+    resolve_engine(engine, xp, func="recurrence", variant=kind)
     if kind == "dplr":
         return _dplr(xp, Ab, C, u, D, x0, conj, return_state)
     return _dense(xp, Ab, Bb, C, u, D, x0, conj, return_state)
@@ -216,10 +248,10 @@ def _complex_input(u) -> bool:
 # --------------------------------------------------------------------------------------
 # diagonal
 # --------------------------------------------------------------------------------------
-def _diag_prepare(xp, Ab, Bb, C, u, D, x0):
+def diag_prepare(xp, Ab, Bb, C, u, D, x0):
     if u.ndim < 1:
         raise ValueError("u must be (..., L), got a 0-d array")
-    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0)
+    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0, names=("Ab", "Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
     Ab, Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Ab, Bb, C))
     u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
@@ -236,18 +268,15 @@ def _diag_prepare(xp, Ab, Bb, C, u, D, x0):
 
 
 def _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
-    if _dask.is_dask(Ab, Bb, C, u, D, x0):
-        return _dask.recurrence_diag(Ab, Bb, C, u, D, x0, conj, return_state, engine)
     xp = namespace(Ab, Bb, C, u, D, x0)
-    Ab, Bb, C, u, D, x0, batch, nmodes, dtype = _diag_prepare(xp, Ab, Bb, C, u, D, x0)
-    name = resolve_engine(engine, xp, func="recurrence (diagonal systems)")
-    if name == "numba":
-        y, state = engine_module("numba", "recurrence").diag(
-            *(to_numpy(a) for a in (Ab, Bb, C, u)), None if x0 is None else to_numpy(x0), batch, conj
-        )
+    Ab, Bb, C, u, D, x0, batch, nmodes, dtype = diag_prepare(xp, Ab, Bb, C, u, D, x0)
+    name = resolve_engine(engine, xp, func="recurrence", variant="diag")
+    if name != "xp":  # the engine's kernel takes its own backend's arrays
+        y, state = engine_module(name, "recurrence").diag(Ab, Bb, C, u, x0, batch, conj)
     else:
-        y, state = _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj)
-    y = _skip(xp, y, D, u, batch)
+        with quiet_floating_point(xp):  # as quiet as the numba engine on overflow and inf - inf
+            y, state = _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj)
+    y = add_skip(xp, y, D, u, batch)
     y = xp.broadcast_to(y, batch + (u.shape[-1],))
     return (y, state) if return_state else y
 
@@ -264,7 +293,9 @@ def _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj):
     ys = []
     for t0 in range(0, length, chunk):
         u_c = xp.expand_dims(u[..., t0 : min(length, t0 + chunk)], axis=-2)
-        states, state = linear_scan(gate, drive * u_c, x0=state, engine="xp", return_last=True)
+        # the state has the full batch, C's axes included (as on the numba engine)
+        inputs = xp.broadcast_to(drive * u_c, batch + (nmodes, u_c.shape[-1]))
+        states, state = linear_scan(gate, inputs, x0=state, engine="xp", return_state=True)
         ys.append(xp.sum(out * states, axis=-2))
     if not ys:
         y = xp.zeros(batch + (0,), dtype=dtype, device=dev)
@@ -278,8 +309,8 @@ def _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj):
 # --------------------------------------------------------------------------------------
 # dense and DPLR: sequential in time
 # --------------------------------------------------------------------------------------
-def _dense_prepare(xp, Ab, Bb, C, u, D, x0):
-    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0)
+def dense_prepare(xp, Ab, Bb, C, u, D, x0):
+    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0, names=("Ab", "Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
     Ab, Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Ab, Bb, C))
     u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
@@ -314,7 +345,7 @@ def _dense_step(xp, Ab, Bb, C2, x, u_t):
 
 
 def _dense(xp, Ab, Bb, C, u, D, x0, conj, return_state):
-    Ab, Bb, C2, u_in, D, x0, batch, dtype, multi_out = _dense_prepare(xp, Ab, Bb, C, u, D, x0)
+    Ab, Bb, C2, u_in, D, x0, batch, dtype, multi_out = dense_prepare(xp, Ab, Bb, C, u, D, x0)
     n, length = Ab.shape[-1], u_in.shape[-1]
     x = xp.zeros(batch + (n,), dtype=dtype, device=device_of(u_in)) if x0 is None else xp.broadcast_to(x0, batch + (n,))
     ys = []
@@ -323,18 +354,18 @@ def _dense(xp, Ab, Bb, C, u, D, x0, conj, return_state):
         ys.append(y_t)
     p = C2.shape[-2]
     y = xp.stack(ys, axis=-1) if ys else xp.zeros(batch + (p, 0), dtype=dtype, device=device_of(u_in))
-    y = _output(xp, y, conj)
+    y = output_part(xp, y, conj)
     if not multi_out:
         y = y[..., 0, :]
     if D is not None:
         u_skip = u_in if multi_out else u_in[..., 0, :]
-        y = _skip(xp, y, D, u_skip, tuple(y.shape[:-1]))
+        y = add_skip(xp, y, D, u_skip, tuple(y.shape[:-1]))
     return (y, x) if return_state else y
 
 
 def _dplr(xp, rec, C, u, D, x0, conj, return_state):
     Bb = rec.Bb
-    dtype = float_dtype(xp, Bb, C, u, D, x0)
+    dtype = float_dtype(xp, Bb, C, u, D, x0, names=("Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
     Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Bb, C))
     u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
@@ -359,7 +390,7 @@ def _dplr(xp, rec, C, u, D, x0, conj, return_state):
         y_t, x = _dplr_step(xp, rec, Bb, C, x, u[..., t : t + 1], conj)
         ys.append(y_t)
     y = xp.stack(ys, axis=-1) if ys else xp.zeros(batch + (0,), dtype=dtype, device=dev)
-    y = _skip(xp, y, _as_skip(xp, D, dtype, dev), u, batch)
+    y = add_skip(xp, y, _as_skip(xp, D, dtype, dev), u, batch)
     return (y, x) if return_state else y
 
 
@@ -372,6 +403,7 @@ def _dplr_step(xp, rec, Bb, C, x, u_t, conj):
 # --------------------------------------------------------------------------------------
 # one step
 # --------------------------------------------------------------------------------------
+@capabilities(dask="xp")
 def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
     """Advance a discrete LTI system by one step: ``x' = Ā x + B̄ u_t``, ``y_t = C x' + D u_t``.
 
@@ -413,7 +445,8 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
     >>> float(np.round(y, 12)), x.tolist()
     (1.0, [(1+0j)])
     """
-    kind = _structure(Ab, Bb, C, structure)
+    check_flag(conj, "conj")
+    kind = system_structure(Ab, Bb, C, structure)
     if conj and _complex_input(u_t):
         raise TypeError(
             "step with conj=True needs a real input u_t: a complex input breaks the conjugate symmetry of the state; "
@@ -421,7 +454,7 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
         )
     xp = namespace(Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D)
     dev = device_of(x)
-    dtype = float_dtype(xp, Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D)
+    dtype = float_dtype(xp, Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D, names=("Ab", "Bb", "C", "x", "u_t", "D"))
     u_t = xp.asarray(u_t, dtype=dtype, device=dev)
     x = xp.asarray(x, dtype=dtype, device=dev)
     D = _as_skip(xp, D, dtype, dev)
@@ -434,7 +467,7 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
         u2 = u_t if multi_in else xp.expand_dims(u_t, axis=-1)
         C2 = C if multi_out else xp.expand_dims(C, axis=-2)
         y, x = _dense_step(xp, Ab, Bb2, C2, x, u2)
-        y = _output(xp, y, conj)
+        y = output_part(xp, y, conj)
         y = y if multi_out else y[..., 0]
     else:
         Bb_, C = (xp.asarray(a, dtype=dtype, device=dev) for a in ((Ab.Bb if kind == "dplr" else Bb), C))

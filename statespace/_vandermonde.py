@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 
-from ._backend import complex_dtype, device_of, float_dtype, namespace, real_dtype, to_numpy
+from ._backend import complex_dtype, device_of, float_dtype, namespace, real_dtype
 from ._cauchy import BLOCK_ELEMENTS
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
-from ._validation import broadcast_shapes, check_positive_int, require_modes
+from ._validation import broadcast_shapes, check_flag, check_positive_int, require_modes
 
 __all__ = ["vandermonde"]
 
 
-def vandermonde(v, x, L, conj: bool = True, engine=None):
+@capabilities(engines=("xp", "numba"), dask="xp")
+def vandermonde(v, x, L: int, conj: bool = True, *, engine: str | None = None):
     r"""Log-Vandermonde sum :math:`\sum_n v_n e^{x_n l}` for :math:`l = 0, \dots, L-1`.
 
     Parameters
@@ -27,7 +29,7 @@ def vandermonde(v, x, L, conj: bool = True, engine=None):
         Each mode stands for itself and its conjugate: return the real
         :math:`2\,\mathrm{Re}\sum_n v_n e^{x_n l}`.  With ``False`` return the
         complex sum.
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba"}, keyword-only
         How the sum runs (:func:`statespace._engines.resolve_engine`).
 
     Returns
@@ -68,21 +70,20 @@ def vandermonde(v, x, L, conj: bool = True, engine=None):
     array([1.   , 0.5  , 0.25 , 0.125])
     """
     xp = namespace(v, x)
+    check_flag(conj, "conj")
     require_modes(v, "v")
     require_modes(x, "x", v.shape[-1])
     L = check_positive_int(L, "L")
     batch = broadcast_shapes(v.shape[:-1], x.shape[:-1], names=("v", "x"))
-    ctype = complex_dtype(xp, float_dtype(xp, v, x))
+    ctype = complex_dtype(xp, float_dtype(xp, v, x, names=("v", "x")))
     v, x = xp.astype(v, ctype), xp.astype(x, ctype)
     # A mode with Re x = -inf (Ā = 0, e.g. bilinear at ΔΛ = -2) contributes v at l = 0 and nothing after, but
     # (-inf)·0 is NaN: any real part below -1e4 gives the same exact zeros for l >= 1 and 1 at l = 0.
     x = xp.where(xp.real(x) < -1e4, xp.asarray(-1e4, dtype=ctype, device=device_of(x)) + 1j * xp.imag(x), x)
     out_dtype = real_dtype(xp, ctype) if conj else ctype
     chosen = resolve_engine(engine, xp, func="vandermonde")
-    if chosen == "numba":
-        kernels = engine_module("numba", "kernels")
-        v_np = to_numpy(v)
-        out = kernels.vandermonde(v_np, to_numpy(x), L, bool(conj), batch, v_np.real.dtype if conj else v_np.dtype)
+    if chosen != "xp":  # the engine's kernel takes its own backend's arrays
+        out = engine_module(chosen, "kernels").vandermonde(v, x, L, bool(conj), batch, out_dtype)
         return xp.asarray(out)
     return _vandermonde_blocks(xp, v, x, L, bool(conj), batch, out_dtype)
 

@@ -1,4 +1,4 @@
-"""One source for the version: ``statespace.__version__``, which pyproject.toml reads (dynamic version)."""
+"""One source for the version: ``statespace/_version.py``, which pyproject.toml reads (dynamic version)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_pyproject_reads_the_version_from_the_package():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" not in pyproject["project"], "the version is written twice"
     assert "version" in pyproject["project"]["dynamic"]
-    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "statespace.__version__"}
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "statespace._version.__version__"}
     assert pyproject["project"]["name"] == DIST
 
 

@@ -20,7 +20,6 @@ are the headline sizes of the benchmark suite (about a minute on 2 cores).
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import inspect
 import math
 import os
@@ -30,6 +29,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from .._engines import installed, optional_library
 
 __all__ = ["add_arguments", "run", "main", "measure_machine", "CASES"]
 
@@ -140,10 +141,6 @@ def _ours(name: str):
     return getattr(statespace, name, None)
 
 
-def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 def _our_impls(fn, engines, call: Callable) -> list:
     """Our rows: one per engine (functions without ``engine`` run their single xp path)."""
     if "engine" not in inspect.signature(fn).parameters:
@@ -170,18 +167,28 @@ def _cnormal(gen, shape) -> np.ndarray:
     return (gen.standard_normal(shape) + 1j * gen.standard_normal(shape)) / np.sqrt(2)
 
 
+def _broadcast_cauchy(v, z, w):
+    """``Σ_n v/(z − w) + v̄/(z − w̄)`` by broadcasting (NumPy or torch arrays)."""
+    zl = z[:, None]
+    return (v[:, None, :] / (zl - w[:, None, :]) + v.conj()[:, None, :] / (zl - w.conj()[:, None, :])).sum(-1)
+
+
 def cauchy_case(engines, quick) -> Case:
     H, N2, L = (64, 32, 2048) if quick else (256, 32, 4096)
     gen = _rng()
     v, w = _cnormal(gen, (H, N2)), _modes(H, N2)
     z = 0.1 + 1j * np.linspace(-L, L, L)
-
-    def numpy_cauchy():
-        zl = z[:, None]
-        return (v[:, None, :] / (zl - w[:, None, :]) + v.conj()[:, None, :] / (zl - w.conj()[:, None, :])).sum(-1)
-
     work = Work(bytes=16 * H * L, flops=32 * H * L * N2)  # 2 terms × (sub 2 + div 12 + add 2)
-    peers = [Impl("numpy broadcasting", numpy_cauchy, peer=True, reference=True)]
+    peers = [Impl("numpy broadcasting", lambda: _broadcast_cauchy(v, z, w), peer=True, reference=True)]
+    torch = optional_library("torch")
+    if torch is not None:
+        tv, tz, tw = (torch.from_numpy(a) for a in (v, z, w))
+        peers.append(Impl("torch broadcasting", lambda: _broadcast_cauchy(tv, tz, tw), peer=True))
+        keops = optional_library("pykeops.torch")
+        if keops is not None:  # the conj-extended modes as a LazyTensor reduction
+            extended = (torch.from_numpy(np.concatenate([a, a.conj()], -1)).view(H, 1, 2 * N2, 1) for a in (v, w))
+            (lv, lw), lz = (keops.LazyTensor(a) for a in extended), keops.LazyTensor(tz.view(1, L, 1, 1))
+            peers.append(Impl("pykeops LazyTensor", lambda: (lv / (lz - lw)).sum(dim=2), peer=True))
     return _case("cauchy", f"H={H} N/2={N2} L={L} c128", work, "cauchy", engines, lambda f: f(v, z, w), peers)
 
 
@@ -239,9 +246,8 @@ def causal_conv_case(engines, quick) -> Case:
         Impl("scipy.signal.fftconvolve", lambda: scipy.signal.fftconvolve(u, K[None], axes=-1)[..., :L], True, True),
         Impl("scipy.fft (all workers)", scipy_fft, peer=True),
     ]
-    if _has("torch"):
-        import torch
-
+    torch = optional_library("torch")
+    if torch is not None:
         tu, tK = torch.from_numpy(u), torch.from_numpy(K)
         peers.append(Impl("torch.fft", lambda: torch.fft.irfft(torch.fft.rfft(tu, n) * torch.fft.rfft(tK, n), n), True))
     rows = Bt * H + H  # forward transforms; Bt*H inverse ones
@@ -295,6 +301,21 @@ def recurrence_case(engines, quick) -> Case:
         Impl("scipy.signal.lfilter per (h, n)", lfilter_loop, peer=True, reference=True),
         Impl("numpy loop over time", numpy_loop, peer=True),
     ]
+    jax = optional_library("jax")
+    if jax is not None:
+        jax.config.update("jax_enable_x64", True)  # complex128, as ours
+        jnp = jax.numpy
+
+        @jax.jit
+        def jax_scan(a, b, c, ut):
+            def body(x, u_t):
+                x = a * x + b * u_t[:, None]
+                return x, 2 * jnp.real(jnp.sum(c * x, axis=-1))
+
+            return jax.lax.scan(body, jnp.zeros_like(a), ut)[1]
+
+        args = [jnp.asarray(x) for x in (Ab, Bb, C, u.T)]
+        peers.append(Impl("jax.lax.scan (jit)", lambda: jax_scan(*args).block_until_ready(), peer=True))
 
     fn = _ours("recurrence")
     structure = {"structure": "diag"} if fn is not None and "structure" in inspect.signature(fn).parameters else {}
@@ -331,6 +352,25 @@ def selective_scan_case(engines, quick) -> Case:
         bytes=4 * (6 * Bt * D * L + 2 * Bt * N * L), exps=Bt * D * L * N, flops=6 * Bt * D * L * N, dtype="float32"
     )
     peers = [Impl("numpy loop (Mamba ref)", numpy_loop, peer=True, reference=True)]
+    jax = optional_library("jax")
+    if jax is not None:
+        jnp = jax.numpy
+
+        @jax.jit
+        def jax_scan(u, delta, A, B, C, z, Dv, bias):
+            d = jax.nn.softplus(delta + bias[:, None])
+
+            def body(x, t):
+                u_t, d_t, b_t, c_t = t
+                x = jnp.exp(d_t[..., None] * A) * x + (d_t * u_t)[..., None] * b_t[:, None, :]
+                return x, jnp.sum(x * c_t[:, None, :], axis=-1)
+
+            xs = tuple(jnp.moveaxis(v, -1, 0) for v in (u, d, B, C))
+            ys = jnp.moveaxis(jax.lax.scan(body, jnp.zeros((Bt, D, N), jnp.float32), xs)[1], 0, -1)
+            return (ys + u * Dv[:, None]) * jax.nn.silu(z)
+
+        args = [jnp.asarray(a) for a in (u, delta, A, Bm, Cm, z, Dv, delta_bias)]
+        peers.append(Impl("jax.lax.scan (jit)", lambda: jax_scan(*args).block_until_ready(), peer=True))
 
     def call(f):
         return f(u, delta, A, Bm, Cm, **kwargs)
@@ -478,7 +518,7 @@ def format_table(machine: Machine, results: list) -> str:
 
 
 def _default_engines() -> list:
-    return ["xp", "numba"] if _has("numba") else ["xp"]
+    return ["xp", "numba"] if installed("numba") else ["xp"]
 
 
 def add_arguments(parser) -> None:

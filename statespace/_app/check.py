@@ -10,10 +10,11 @@ status is non-zero when any check fails or raises.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
 import numpy as np
+
+from .._engines import backends, installed
 
 __all__ = ["add_arguments", "run", "run_checks"]
 
@@ -27,32 +28,9 @@ def add_arguments(parser) -> None:
 
 
 # --- backends and engines ------------------------------------------------------------
-def _backends():
-    """``(name, xp, device)`` for each array library importable here (CuPy only with a GPU)."""
-    found = [("numpy", np, None)]
-    if importlib.util.find_spec("array_api_strict"):
-        import array_api_strict as xps
-
-        found += [("strict", xps, None), ("strict-device1", xps, xps.Device("device1"))]
-    if importlib.util.find_spec("torch"):
-        import array_api_compat.torch as xpt
-        import torch
-
-        found.append(("torch", xpt, torch.device("cpu")))
-    if importlib.util.find_spec("cupy"):
-        try:
-            import cupy
-
-            if cupy.cuda.runtime.getDeviceCount() > 0:
-                found.append(("cupy", cupy, None))
-        except Exception:  # a CuPy without a usable GPU is not a backend here
-            pass
-    return found
-
-
 def _engines(backend):
     if backend == "numpy":
-        return ["xp", "numba"] if importlib.util.find_spec("numba") else ["xp"]
+        return ["xp", "numba"] if installed("numba") else ["xp"]
     if backend == "cupy":
         return ["xp", "cupy"]
     return ["xp"]
@@ -199,7 +177,7 @@ def run_checks():
     sys = _systems()
     refs = _references(sys)
     rows = []
-    for backend, xp, device in _backends():
+    for backend, xp, device in backends():
         for engine in _engines(backend):
             for dtype_name in ("float32", "float64"):
                 tol = rtol(dtype_name, "views")

@@ -7,7 +7,8 @@ import os
 import platform
 import sys
 
-from .._engines import ENGINES, ENV_VAR, installed
+from .._engines import ENGINES, ENV_VAR, gpus, installed, threads
+from .._version import __version__
 
 __all__ = ["show_config", "config"]
 
@@ -21,31 +22,8 @@ def _version(dist: str):
         return None
 
 
-def _gpu() -> str:
-    if not installed("cupy"):
-        return "unknown (cupy not installed)"
-    try:
-        import cupy
-
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CUDA driver missing, no device, ...
-        return f"none ({type(exc).__name__}: {exc})"
-    if count == 0:
-        return "none"
-    names = [cupy.cuda.runtime.getDeviceProperties(i)["name"].decode() for i in range(count)]
-    return ", ".join(names)
-
-
 def config() -> dict:
     """The configuration as a dictionary (what :func:`show_config` prints)."""
-    from statespace import __version__
-
-    threads = {"cpu_count": os.cpu_count()}
-    if installed("numba"):
-        import numba
-
-        threads["numba_threads"] = numba.config.NUMBA_NUM_THREADS
-        threads["numba_threading_layer"] = numba.config.THREADING_LAYER
     return {
         "statespace": __version__,
         "python": sys.version.split()[0],
@@ -53,8 +31,8 @@ def config() -> dict:
         "libraries": {name: _version(name) for name in _LIBRARIES},
         "engines": {name: installed(name) for name in ENGINES},
         "default_engine": os.environ.get(ENV_VAR, "auto"),
-        "threads": threads,
-        "gpu": _gpu(),
+        "threads": threads(),
+        "gpu": gpus(),
     }
 
 
