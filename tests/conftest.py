@@ -154,6 +154,19 @@ def _engines(func: str | None = None):
     return params
 
 
+def pytest_collection_modifyitems(config, items):
+    """The hypothesis properties (tests/properties) leave the JAX backend out: every example draws new shapes
+    and JAX compiles each (minutes per test); the backend-generic tests cover JAX (the ``jax`` tox env)."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        in_properties = "properties" in item.path.parts
+        (drop if in_properties and params.get("backend") == "jax" else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_runtest_setup(item):
     """Tests marked ``numba`` (they call the numba engine directly) skip where numba is not installed."""
     if item.get_closest_marker("numba") and importlib.util.find_spec("numba") is None:
