@@ -37,7 +37,7 @@ Each entry is justified by a measurement or a bound:
     Float32 S4D kernels at Δ = 1e-4, L = 16384 against a float64 reference: 1e-5, float32 only
     (issue #4; the stable forms reach it, the naive ones are off by ~3e-4).
 ``"phase"``
-    ``exp(x l)`` with |x l| ~ 2000 in complex64 against float64: 2e-6, float32 only (a few ulps
+    ``exp(x l)`` with :math:`|x l|` ≈ 2000 in complex64 against float64: 2e-6, float32 only (a few ulps
     of ``exp``; a rounded product ``x·l`` alone would be off by ~6e-5).
 ``"exact"``
     0: the same computation twice (a seed given as an int or a Generator), a value the construction
