@@ -6,7 +6,7 @@ worker processes, reduced to small results (final state, time mean) so nothing b
 gathered. Worker memory (RSS) is sampled every 0.25 s; the in-memory numba engine is
 timed on a size that fits.
 
-Usage: python asv_bench/dask_scaling.py [GiB] [limit] [time chunk]  (needs statespace[dask,numba], psutil)
+Usage: python asv_bench/dask_scaling.py [GiB] [limit] [time chunk]  (needs statespace-ssm[dask,numba], psutil)
 """
 
 import sys
