@@ -257,8 +257,15 @@ def _prepare(a, b, x0, axis):
         raise ValueError("a and b must have a time axis (at least one of them 1-d or more), got two 0-d arrays")
     ndim = max(a.ndim, b.ndim)
     axis = check_axis(axis, ndim, f"a (shape {tuple(a.shape)}) and b (shape {tuple(b.shape)})")
+    given = f"a of shape {tuple(a.shape)}, b of shape {tuple(b.shape)}"
     a, b = time_last(xp, a, ndim, axis), time_last(xp, b, ndim, axis)
-    shape = scan_shape(a.shape, b.shape, None if x0 is None else x0.shape)
+    try:
+        shape = scan_shape(a.shape, b.shape, None if x0 is None else x0.shape)
+    except ValueError as error:
+        if axis == ndim - 1:
+            raise
+        # quote the caller's shapes, not the internal time-last views
+        raise ValueError(f"{error}; as passed: {given}, time axis {axis}") from None
     if x0 is not None:
         x0 = xp.broadcast_to(xp.asarray(x0, dtype=dtype, device=device), shape[:-1])
     return xp, a, b, x0, shape, axis, ndim, dtype
