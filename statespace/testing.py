@@ -103,7 +103,8 @@ def to_host(x) -> np.ndarray:
     if module == "array_api_strict":
         import array_api_strict
 
-        return np.asarray(x.to_device(array_api_strict.Device("CPU_DEVICE")))
+        # DLPack, not numpy.asarray: array-api-strict's __array__ passes copy=, which NumPy < 2 lacks
+        return np.from_dlpack(x.to_device(array_api_strict.Device("CPU_DEVICE")))
     return np.asarray(x)
 
 
