@@ -56,7 +56,7 @@ class Backend:
         """Move host data onto this backend/device; ``dtype`` is a dtype name or xp dtype."""
         if isinstance(dtype, str):
             dtype = getattr(self.xp, dtype)
-        return self.xp.asarray(np.asarray(x), dtype=dtype, device=self.device)
+        return self.xp.asarray(np.array(x), dtype=dtype, device=self.device)  # a writable copy (torch warns on views)
 
     def dtype(self, name: str):
         return getattr(self.xp, name)
