@@ -36,5 +36,6 @@ loss returns :math:`\partial\ell/\partial x - i\,\partial\ell/\partial y`), whic
 """
 
 from ._scan import linear_scan
+from ._selective import selective_scan
 
-__all__ = ["linear_scan"]
+__all__ = ["linear_scan", "selective_scan"]

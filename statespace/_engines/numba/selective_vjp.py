@@ -1,0 +1,197 @@
+"""Numba backward of :func:`statespace.selective_scan`: recompute, reverse scan and cotangents fused.
+
+Memory is bounded the way Mamba's backward bounds it: a first forward pass per
+channel keeps only the state before every ``chunk``-th step; the reverse pass
+then walks the chunks from the last, recomputes each chunk's states and gates
+from its stored state (``(chunk + 1) × N`` values), and runs the adjoint
+recurrence ``λ_t = c·ȳ_t·conj(C_t) + conj(α_{t+1}) λ_{t+1}`` backwards through
+it, writing ``ū``, ``δ̄``, ``z̄`` per step and accumulating ``Ā``, ``D̄``,
+``bias̄`` per channel. Nothing of size ``batch × D × N × L`` is formed.
+
+Variable B and C are shared by the channels of a group, so their cotangents are
+sums over channels. Each ``prange`` item owns a block of channels inside one
+B group and one C group and accumulates into its own slice of a
+``(batch, blocks, L, N)`` float64 buffer (no two threads write one element);
+the wrapper then sums the blocks of each group. A time-invariant B/C (per
+channel) accumulates into ``(batch, D, 1, N)``.
+
+One kernel serves real and complex ``A`` (Numba compiles one specialisation
+per dtype); ``c = 2`` with complex ``A`` (the output is ``2·Re``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import numba, pjit
+from .selective import _layout
+
+__all__ = ["selective_scan_vjp"]
+
+
+@pjit(fastmath={"contract"})
+def _vjp_kernel(
+    u, delta, bias, softplus, A, B, C, Dskip, z, x0, gout, gs, cf, chunk, block,
+    gu, gdelta, gz, gA, gB, gC, gD, gbias, gx0,
+):  # pragma: no cover - compiled  # fmt: skip
+    batch, dim, length = u.shape
+    nstate = A.shape[1]
+    b_per, c_per = dim // B.shape[1], dim // C.shape[1]
+    b_var, c_var = B.shape[2] > 1, C.shape[2] > 1
+    gated = z.shape[0] > 0
+    nblk = dim // block
+    nck = (length + chunk - 1) // chunk
+    for item in numba.prange(batch * nblk):
+        b, blk = item // nblk, item % nblk
+        bb, cb = (b if B.shape[0] > 1 else 0), (b if C.shape[0] > 1 else 0)
+        ck = np.empty((nck, nstate), x0.dtype)
+        xs = np.empty((chunk + 1, nstate), x0.dtype)
+        al = np.empty((chunk, nstate), x0.dtype)
+        dts = np.empty(chunk, u.dtype)
+        vs = np.empty(chunk, u.dtype)
+        lam = np.empty(nstate, x0.dtype)
+        for d in range(blk * block, (blk + 1) * block):
+            bg, cg = d // b_per, d // c_per
+            kb, kc = (blk if b_var else d), (blk if c_var else d)
+            x = x0[b, d].copy()
+            for t in range(length):  # forward: keep the state before each chunk
+                if t % chunk == 0:
+                    ck[t // chunk] = x
+                v = delta[b, d, t] + bias[d]
+                dt = math.log1p(math.exp(v)) if softplus and v <= 20 else v
+                du = dt * u[b, d, t]
+                tb = t if b_var else 0
+                for n in range(nstate):
+                    x[n] = np.exp(dt * A[d, n]) * x[n] + du * B[bb, bg, tb, n]
+            lam[:] = gs[b, d]
+            acc_D = 0.0
+            acc_bias = 0.0
+            for c in range(nck - 1, -1, -1):
+                t0 = c * chunk
+                steps = min(chunk, length - t0)
+                xs[0] = ck[c]
+                for s in range(steps):  # recompute the chunk's gates and states
+                    t = t0 + s
+                    v = delta[b, d, t] + bias[d]
+                    dt = math.log1p(math.exp(v)) if softplus and v <= 20 else v
+                    vs[s], dts[s] = v, dt
+                    du = dt * u[b, d, t]
+                    tb = t if b_var else 0
+                    for n in range(nstate):
+                        a_ = np.exp(dt * A[d, n])
+                        al[s, n] = a_
+                        xs[s + 1, n] = a_ * xs[s, n] + du * B[bb, bg, tb, n]
+                for s in range(steps - 1, -1, -1):
+                    t = t0 + s
+                    tb, tc = (t if b_var else 0), (t if c_var else 0)
+                    dt, ut = dts[s], u[b, d, t]
+                    du = dt * ut
+                    go = gout[b, d, t]
+                    if gated:
+                        acc = 0.0
+                        for n in range(nstate):
+                            acc += (C[cb, cg, tc, n] * xs[s + 1, n]).real
+                        yv = cf * acc + Dskip[d] * ut
+                        zt = z[b, d, t]
+                        sig = 1 / (1 + math.exp(-zt))
+                        gz[b, d, t] = go * yv * sig * (1 + zt * (1 - sig))
+                        gy = go * zt * sig
+                    else:
+                        gy = go
+                    acc_D += gy * ut
+                    gdu = 0.0
+                    gdt = 0.0
+                    for n in range(nstate):
+                        ln = lam[n] + cf * gy * C[cb, cg, tc, n].conjugate()
+                        gC[b, kc, tc, n] += cf * gy * xs[s + 1, n].conjugate()
+                        gB[b, kb, tb, n] += ln * du
+                        gdu += (ln * B[bb, bg, tb, n].conjugate()).real
+                        ga = ln * (al[s, n] * xs[s, n]).conjugate()  # cotangent of Δ·A
+                        gA[b, d, n] += ga * dt
+                        gdt += (ga * A[d, n].conjugate()).real
+                        lam[n] = al[s, n].conjugate() * ln
+                    gdt += ut * gdu
+                    gu[b, d, t] = gy * Dskip[d] + dt * gdu
+                    v = vs[s]
+                    if softplus and v <= 20:
+                        gdt = gdt / (1 + math.exp(-v))
+                    gdelta[b, d, t] = gdt
+                    acc_bias += gdt
+            gx0[b, d] = lam
+            gD[b, d] = acc_D
+            gbias[b, d] = acc_bias
+
+
+def _block(dim, B, C, target=16):
+    """Channels per ``prange`` item: inside one group of every variable weight, ≥ ``target`` items if possible."""
+    block = dim
+    for w in (B, C):
+        if w.variable:
+            block = math.gcd(block, dim // w.groups)
+    while block > 1 and dim // block < target:
+        p = next(k for k in range(2, block + 1) if block % k == 0)
+        block //= p
+    return block
+
+
+def _accumulator(w, batch, dim, nblk, length, nstate, acc):
+    """Cotangent buffer of a weight: ``(batch, blocks, L, N)`` variable, ``(batch, D, 1, N)`` invariant."""
+    return np.zeros((batch, nblk if w.variable else dim, length if w.variable else 1, nstate), acc)
+
+
+def _grouped(g, w, dim, block):
+    """Sum the block buffers of each group: → ``(batch, G, N, L)`` variable or ``(D, N)`` invariant."""
+    if not w.variable:
+        return g[:, :, 0, :].sum(axis=0)
+    batch, _, length, nstate = g.shape
+    per = (dim // w.groups) // block
+    return np.swapaxes(g.reshape(batch, w.groups, per, length, nstate).sum(axis=2), -1, -2)
+
+
+def selective_scan_vjp(u, delta, A, B, C, D, z, bias, use_softplus, x0, gout, gs, chunk):
+    """Cotangents for validated NumPy operands (see :func:`statespace.vjp.selective_scan`)."""
+    batch, dim, length = u.shape
+    nstate = A.shape[1]
+    real = u.dtype
+    acc = np.complex128 if np.iscomplexobj(A) else np.float64
+    cf = 2 if np.iscomplexobj(A) else 1
+    block = _block(dim, B, C)
+    nblk = dim // block
+    Bl = _layout(B, real)
+    Cl = _layout(C, real)
+    gu, gdelta = np.zeros((batch, dim, length), real), np.zeros((batch, dim, length), real)
+    gz = np.zeros((batch, dim, length) if z is not None else (0, 0, 0), real)
+    gA, gx0 = np.zeros((batch, dim, nstate), acc), np.empty((batch, dim, nstate), A.dtype)
+    gD, gbias = np.zeros((batch, dim)), np.zeros((batch, dim))
+    gB = _accumulator(B, batch, dim, nblk, length, nstate, acc)
+    gC = _accumulator(C, batch, dim, nblk, length, nstate, acc)
+    if length and nstate:
+        _vjp_kernel(
+            u, delta, np.zeros(dim, real) if bias is None else bias, use_softplus, A, Bl, Cl,
+            np.zeros(dim, real) if D is None else D, np.zeros((0, 0, 0), real) if z is None else z,
+            np.ascontiguousarray(x0), np.ascontiguousarray(gout), np.ascontiguousarray(gs), cf,
+            max(1, min(int(chunk), length)), block, gu, gdelta, gz, gA, gB, gC, gD, gbias, gx0,
+        )  # fmt: skip
+    else:
+        gx0[...] = gs
+        _skip_only(u, D, z, gout, gu, gz, gD)
+    return dict(
+        u=gu, delta=gdelta, A=gA.sum(axis=0), B=_grouped(gB, B, dim, block), C=_grouped(gC, C, dim, block),
+        D=None if D is None else gD.sum(axis=0), z=None if z is None else gz,
+        bias=None if bias is None else gbias.sum(axis=0), x0=gx0,
+    )  # fmt: skip
+
+
+def _skip_only(u, D, z, gout, gu, gz, gD):
+    """``L = 0`` or ``N = 0``: the output is ``D·u·SiLU(z)``."""
+    y = np.zeros_like(u) if D is None else D[:, None] * u
+    gy = gout
+    if z is not None:
+        sig = 1 / (1 + np.exp(-z))
+        gz[...] = gout * y * sig * (1 + z * (1 - sig))
+        gy = gout * z * sig
+    if D is not None:
+        gu[...] = gy * D[:, None]
+        gD[...] = (gy * u).sum(axis=2)
