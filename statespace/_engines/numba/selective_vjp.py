@@ -15,8 +15,16 @@ B group and one C group and accumulates into its own slice of a
 the wrapper then sums the blocks of each group. A time-invariant B/C (per
 channel) accumulates into ``(batch, D, 1, N)``.
 
-One kernel serves real and complex ``A`` (Numba compiles one specialisation
-per dtype); ``c = 2`` with complex ``A`` (the output is ``2·Re``).
+Real ``A`` with variable B and C (Mamba's case) runs :func:`_lanes_vjp_kernel`,
+laid out like the forward's channels-innermost kernel: a block of up to 64
+channels inside one B group and one C group forms the SIMD lanes, gates are
+evaluated with the vectorisable :func:`._vecmath.vexp`, inputs are staged a
+chunk at a time into ``(time, channel)`` buffers, and the sums over the block's
+channels for B̄ and C̄ are vectorised reductions (:func:`_lane_sum`, the one
+place that reassociates). Other layouts and complex ``A`` run
+:func:`_vjp_kernel` (one kernel for real and complex: Numba compiles one
+specialisation per dtype; ``c = 2`` with complex ``A``, whose output is ``2·Re``),
+channel by channel.
 """
 
 from __future__ import annotations
@@ -25,8 +33,9 @@ import math
 
 import numpy as np
 
-from . import numba, pjit
-from .selective import _layout
+from . import jit, numba, pjit
+from ._vecmath import vexp
+from .selective import _lane_block, _layout
 
 __all__ = ["selective_scan_vjp"]
 
@@ -124,6 +133,172 @@ def _vjp_kernel(
             gbias[b, d] = acc_bias
 
 
+@jit(fastmath={"reassoc", "contract"})
+def _lane_sum(v):  # pragma: no cover - compiled
+    """Sum over the lanes of a block (reassociated so that it vectorises)."""
+    total = v[0] * 0
+    for j in range(v.shape[0]):
+        total += v[j]
+    return total
+
+
+@pjit(fastmath={"contract"}, error_model="numpy")
+def _lanes_vjp_kernel(
+    u, delta, bias, softplus, At, B, C, Dskip, z, xt, gout, gst, chunk, block,
+    gu, gdelta, gz, gAt, gB, gC, gD, gbias, gxt,
+):  # pragma: no cover - compiled  # fmt: skip
+    """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block)."""
+    batch, dim, length = u.shape
+    nstate = At.shape[0]
+    b_per, c_per = dim // B.shape[1], dim // C.shape[1]
+    gated = z.shape[0] > 0
+    nblk = dim // block
+    nck = (length + chunk - 1) // chunk
+    for item in numba.prange(batch * nblk):
+        b, blk = item // nblk, item % nblk
+        d0 = blk * block
+        bb, bg = (b if B.shape[0] > 1 else 0), d0 // b_per
+        cb, cg = (b if C.shape[0] > 1 else 0), d0 // c_per
+        a = At[:, d0 : d0 + block].copy()
+        x = xt[b, :, d0 : d0 + block].copy()
+        ck = np.empty((nck, nstate, block), u.dtype)
+        xs = np.empty((chunk + 1, nstate, block), u.dtype)
+        al = np.empty((chunk, nstate, block), u.dtype)
+        dts, us, vs = (
+            np.empty((chunk, block), u.dtype),
+            np.empty((chunk, block), u.dtype),
+            np.empty((chunk, block), u.dtype),
+        )
+        zs, gos = np.empty((chunk, block), u.dtype), np.empty((chunk, block), u.dtype)
+        gus, gds, gzs = (
+            np.empty((chunk, block), u.dtype),
+            np.empty((chunk, block), u.dtype),
+            np.empty((chunk, block), u.dtype),
+        )
+        du, gy, gdu, gdt = (
+            np.empty(block, u.dtype),
+            np.empty(block, u.dtype),
+            np.empty(block, u.dtype),
+            np.empty(block, u.dtype),
+        )
+        yv, tB, tC = np.empty(block, u.dtype), np.empty(block, u.dtype), np.empty(block, u.dtype)
+        gA = np.zeros((nstate, block))
+        accD, accbias = np.zeros(block), np.zeros(block)
+        threshold = np.full(1, 20, u.dtype)[0]
+        for c in range(nck):  # forward: keep the state before each chunk
+            t0 = c * chunk
+            steps = min(chunk, length - t0)
+            ck[c] = x
+            for j in range(block):
+                for s in range(steps):
+                    dts[s, j] = delta[b, d0 + j, t0 + s] + bias[d0 + j]
+                    us[s, j] = u[b, d0 + j, t0 + s]
+            if softplus:
+                for s in range(steps):
+                    for j in range(block):
+                        v = dts[s, j]
+                        soft = math.log1p(math.exp(v if v <= threshold else threshold))
+                        dts[s, j] = soft if v <= threshold else v
+            for s in range(steps):
+                t = t0 + s
+                for j in range(block):
+                    du[j] = dts[s, j] * us[s, j]
+                for n in range(nstate):
+                    bv = B[bb, bg, t, n]
+                    for j in range(block):
+                        x[n, j] = vexp(dts[s, j] * a[n, j]) * x[n, j] + du[j] * bv
+        lam = gst[b, :, d0 : d0 + block].copy()
+        for c in range(nck - 1, -1, -1):
+            t0 = c * chunk
+            steps = min(chunk, length - t0)
+            for j in range(block):
+                for s in range(steps):
+                    vs[s, j] = delta[b, d0 + j, t0 + s] + bias[d0 + j]
+                    us[s, j] = u[b, d0 + j, t0 + s]
+                    gos[s, j] = gout[b, d0 + j, t0 + s]
+            if gated:
+                for j in range(block):
+                    for s in range(steps):
+                        zs[s, j] = z[b, d0 + j, t0 + s]
+            for s in range(steps):
+                for j in range(block):
+                    v = vs[s, j]
+                    if softplus:
+                        soft = math.log1p(math.exp(v if v <= threshold else threshold))
+                        dts[s, j] = soft if v <= threshold else v
+                    else:
+                        dts[s, j] = v
+            xs[0] = ck[c]
+            for s in range(steps):  # recompute the chunk's gates and states
+                t = t0 + s
+                for j in range(block):
+                    du[j] = dts[s, j] * us[s, j]
+                for n in range(nstate):
+                    bv = B[bb, bg, t, n]
+                    for j in range(block):
+                        g_ = vexp(dts[s, j] * a[n, j])
+                        al[s, n, j] = g_
+                        xs[s + 1, n, j] = g_ * xs[s, n, j] + du[j] * bv
+            for s in range(steps - 1, -1, -1):
+                t = t0 + s
+                dt, ut = dts[s], us[s]
+                for j in range(block):
+                    du[j] = dt[j] * ut[j]
+                    gdu[j] = 0
+                    gdt[j] = 0
+                if gated:
+                    for j in range(block):
+                        yv[j] = Dskip[d0 + j] * ut[j]
+                    for n in range(nstate):
+                        cv = C[cb, cg, t, n]
+                        for j in range(block):
+                            yv[j] += cv * xs[s + 1, n, j]
+                    for j in range(block):
+                        zt = zs[s, j]
+                        sig = 1 / (1 + vexp(-zt))
+                        gzs[s, j] = gos[s, j] * yv[j] * sig * (1 + zt * (1 - sig))
+                        gy[j] = gos[s, j] * zt * sig
+                else:
+                    for j in range(block):
+                        gy[j] = gos[s, j]
+                for j in range(block):
+                    accD[j] += gy[j] * ut[j]
+                for n in range(nstate):
+                    bv, cv = B[bb, bg, t, n], C[cb, cg, t, n]
+                    for j in range(block):
+                        ln = lam[n, j] + gy[j] * cv
+                        tC[j] = gy[j] * xs[s + 1, n, j]
+                        tB[j] = ln * du[j]
+                        gdu[j] += ln * bv
+                        ga = ln * al[s, n, j] * xs[s, n, j]
+                        gA[n, j] += ga * dt[j]
+                        gdt[j] += ga * a[n, j]
+                        lam[n, j] = al[s, n, j] * ln
+                    gB[b, blk, t, n] = _lane_sum(tB)
+                    gC[b, blk, t, n] = _lane_sum(tC)
+                for j in range(block):
+                    total = gdt[j] + ut[j] * gdu[j]
+                    gus[s, j] = gy[j] * Dskip[d0 + j] + dt[j] * gdu[j]
+                    v = vs[s, j]
+                    if softplus and v <= threshold:
+                        total = total / (1 + vexp(-v))
+                    gds[s, j] = total
+                    accbias[j] += total
+            for j in range(block):
+                for s in range(steps):
+                    gu[b, d0 + j, t0 + s] = gus[s, j]
+                    gdelta[b, d0 + j, t0 + s] = gds[s, j]
+            if gated:
+                for j in range(block):
+                    for s in range(steps):
+                        gz[b, d0 + j, t0 + s] = gzs[s, j]
+        gxt[b, :, d0 : d0 + block] = lam
+        gAt[b, :, d0 : d0 + block] = gA
+        for j in range(block):
+            gD[b, d0 + j] = accD[j]
+            gbias[b, d0 + j] = accbias[j]
+
+
 def _block(dim, B, C, target=16):
     """Channels per ``prange`` item: inside one group of every variable weight, ≥ ``target`` items if possible."""
     block = dim
@@ -157,7 +332,8 @@ def selective_scan_vjp(u, delta, A, B, C, D, z, bias, use_softplus, x0, gout, gs
     real = u.dtype
     acc = np.complex128 if np.iscomplexobj(A) else np.float64
     cf = 2 if np.iscomplexobj(A) else 1
-    block = _block(dim, B, C)
+    lanes = 0 if np.iscomplexobj(A) else _lane_block(dim, B, C)
+    block = lanes or _block(dim, B, C)
     nblk = dim // block
     Bl = _layout(B, real)
     Cl = _layout(C, real)
@@ -167,7 +343,17 @@ def selective_scan_vjp(u, delta, A, B, C, D, z, bias, use_softplus, x0, gout, gs
     gD, gbias = np.zeros((batch, dim)), np.zeros((batch, dim))
     gB = _accumulator(B, batch, dim, nblk, length, nstate, acc)
     gC = _accumulator(C, batch, dim, nblk, length, nstate, acc)
-    if length and nstate:
+    if length and nstate and lanes:
+        gAt, gxt = np.zeros((batch, nstate, dim)), np.empty((batch, nstate, dim), real)
+        _lanes_vjp_kernel(
+            u, delta, np.zeros(dim, real) if bias is None else bias, use_softplus, np.ascontiguousarray(A.T), Bl, Cl,
+            np.zeros(dim, real) if D is None else D, np.zeros((0, 0, 0), real) if z is None else z,
+            np.array(np.swapaxes(x0, 1, 2), order="C"), np.ascontiguousarray(gout),
+            np.array(np.swapaxes(gs, 1, 2), order="C"), max(1, min(int(chunk), length)), block,
+            gu, gdelta, gz, gAt, gB, gC, gD, gbias, gxt,
+        )  # fmt: skip
+        gA, gx0 = np.swapaxes(gAt, 1, 2), np.swapaxes(gxt, 1, 2)
+    elif length and nstate:
         _vjp_kernel(
             u, delta, np.zeros(dim, real) if bias is None else bias, use_softplus, A, Bl, Cl,
             np.zeros(dim, real) if D is None else D, np.zeros((0, 0, 0), real) if z is None else z,
