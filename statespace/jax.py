@@ -100,7 +100,27 @@ def _scan_shapes(a, b, x0=None, **_):
 
 
 def linear_scan(a, b, x0=None, *, reverse=False, return_state=False, engine=None):
-    """Differentiable :func:`statespace.linear_scan` (time last) for JAX arrays on the CPU."""
+    """Differentiable :func:`statespace.linear_scan` (time last) for JAX arrays on the CPU.
+
+    Parameters
+    ----------
+    a, b, x0, reverse, engine
+        As in :func:`statespace.linear_scan`.
+    return_state : bool
+        Also return the final state.
+
+    Returns
+    -------
+    x : jax.Array
+        The states; with ``return_state=True`` the pair ``(x, last)``.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, statespace.jax as ssj
+    >>> g = jax.grad(lambda x0: ssj.linear_scan(jnp.full(3, 0.5), jnp.ones(3), x0, return_state=True)[1])(1.0)
+    >>> float(g)  # d x_2 / d x0 = 0.5**3
+    0.125
+    """
     x, last = _call(_scan_forward, _scan_backward, _scan_shapes, dict(a=a, b=b, x0=x0), reverse=reverse, engine=engine)
     return (x, last) if return_state else x
 
@@ -133,7 +153,32 @@ def selective_scan(
     u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, x0=None, *,
     return_state=False, engine=None, chunk=vjp._selective.CHUNK,
 ):  # fmt: skip
-    """Differentiable :func:`statespace.selective_scan` (Mamba's layouts) for JAX arrays on the CPU."""
+    """Differentiable :func:`statespace.selective_scan` (Mamba's layouts) for JAX arrays on the CPU.
+
+    Parameters
+    ----------
+    u, delta, A, B, C, D, z, delta_bias, delta_softplus, x0, engine
+        As in :func:`statespace.selective_scan`.
+    return_state : bool
+        Also return the final state.
+    chunk : int
+        Steps between the states the numba backward stores.
+
+    Returns
+    -------
+    out : jax.Array
+        ``(batch, D, L)``; with ``return_state=True`` the pair ``(out, state)``.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, numpy as np, statespace.jax as ssj
+    >>> rng = np.random.default_rng(0)
+    >>> u, delta = jnp.asarray(rng.normal(size=(1, 2, 5)), jnp.float32), jnp.full((1, 2, 5), 0.5, jnp.float32)
+    >>> B, C = (jnp.asarray(rng.normal(size=(1, 3, 5)), jnp.float32) for _ in range(2))
+    >>> gA = jax.grad(lambda A: ssj.selective_scan(u, delta, A, B, C).sum())(-jnp.ones((2, 3), jnp.float32))
+    >>> gA.shape
+    (2, 3)
+    """
     arrays = dict(u=u, delta=delta, A=A, B=B, C=C, D=D, z=z, delta_bias=delta_bias, x0=x0)
     out, last = _call(
         _selective_forward, _selective_backward, _selective_shapes, arrays,
@@ -160,7 +205,30 @@ def _recurrence_shapes(Ab, Bb, C, u, D=None, x0=None, *, conj, **_):
 
 
 def recurrence(Ab, Bb, C, u, D=None, x0=None, *, conj=True, return_state=False, engine=None, chunk=2048):
-    """Differentiable diagonal :func:`statespace.recurrence` for JAX arrays on the CPU (real ``u`` with ``conj``)."""
+    """Differentiable diagonal :func:`statespace.recurrence` for JAX arrays on the CPU (real ``u`` with ``conj``).
+
+    Parameters
+    ----------
+    Ab, Bb, C, u, D, x0, conj, engine
+        As in :func:`statespace.recurrence` for a diagonal system.
+    return_state : bool
+        Also return the final state.
+    chunk : int
+        Steps between the states the numba backward stores.
+
+    Returns
+    -------
+    y : jax.Array
+        The output; with ``return_state=True`` the pair ``(y, state)``.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, statespace.jax as ssj
+    >>> Ab, Bb, C = jnp.array([0.5 + 0.5j]), jnp.array([1.0 + 0j]), jnp.array([0.5 + 0j])
+    >>> g = jax.grad(lambda u: ssj.recurrence(Ab, Bb, C, u)[-1])(jnp.ones(3))
+    >>> [round(float(v), 6) for v in g]
+    [0.0, 0.5, 1.0]
+    """
     arrays = dict(Ab=Ab, Bb=Bb, C=C, u=u, D=D, x0=x0)
     y, state = _call(
         _recurrence_forward, _recurrence_backward, _recurrence_shapes, arrays,
@@ -187,6 +255,25 @@ def _kernel_shapes(Lambda, B, C, dt, *, L, **_):
 
 
 def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, engine=None):
-    """Differentiable :func:`statespace.kernel_diag` (zoh, bilinear, zoh_simplified) for JAX arrays."""
+    """Differentiable :func:`statespace.kernel_diag` (zoh, bilinear, zoh_simplified) for JAX arrays.
+
+    Parameters
+    ----------
+    Lambda, B, C, dt, L, method, engine
+        As in :func:`statespace.kernel_diag`.
+
+    Returns
+    -------
+    jax.Array
+        The kernel ``(..., L)``.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, statespace.jax as ssj
+    >>> B = C = jnp.ones(1, jnp.complex64)
+    >>> g = jax.grad(lambda dt: ssj.kernel_diag(jnp.array([-0.5 + 1j]), B, C, dt, 8).sum())(jnp.array([0.1]))
+    >>> g.shape
+    (1,)
+    """
     arrays = dict(Lambda=Lambda, B=B, C=C, dt=jnp.asarray(dt))
     return _call(_kernel_forward, _kernel_backward, _kernel_shapes, arrays, L=int(L), method=method, engine=engine)[0]

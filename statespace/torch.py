@@ -80,6 +80,18 @@ class _LinearScan(torch.autograd.Function):
 def linear_scan(a, b, x0=None, *, reverse=False, return_state=False, engine=None):
     """Differentiable :func:`statespace.linear_scan` on CPU tensors (time last).
 
+    Parameters
+    ----------
+    a, b, x0, reverse, engine
+        As in :func:`statespace.linear_scan` (``engine`` runs the forward and the backward).
+    return_state : bool
+        Also return the final state (gradients flow out of it and into ``x0``).
+
+    Returns
+    -------
+    x : torch.Tensor
+        The states; with ``return_state=True`` the pair ``(x, last)``.
+
     Examples
     --------
     >>> import torch, statespace.torch as sst
@@ -141,7 +153,19 @@ def selective_scan(
 ):
     """Differentiable :func:`statespace.selective_scan` (Mamba's layouts) on CPU tensors.
 
-    ``chunk`` is the number of steps between the states the backward stores.
+    Parameters
+    ----------
+    u, delta, A, B, C, D, z, delta_bias, delta_softplus, x0, engine
+        As in :func:`statespace.selective_scan`.
+    return_state : bool
+        Also return the final state ``(batch, D, N)``.
+    chunk : int
+        Steps between the states the numba backward stores (:func:`statespace.vjp.selective_scan`).
+
+    Returns
+    -------
+    out : torch.Tensor
+        ``(batch, D, L)``; with ``return_state=True`` the pair ``(out, state)``.
 
     Examples
     --------
@@ -188,6 +212,20 @@ class _Recurrence(torch.autograd.Function):
 def recurrence(Ab, Bb, C, u, D=None, x0=None, *, conj=True, return_state=False, engine=None, chunk=2048):
     """Differentiable diagonal :func:`statespace.recurrence` on CPU tensors (real ``u`` with ``conj=True``).
 
+    Parameters
+    ----------
+    Ab, Bb, C, u, D, x0, conj, engine
+        As in :func:`statespace.recurrence` for a diagonal system.
+    return_state : bool
+        Also return the final state.
+    chunk : int
+        Steps between the states the numba backward stores.
+
+    Returns
+    -------
+    y : torch.Tensor
+        The output; with ``return_state=True`` the pair ``(y, state)``.
+
     Examples
     --------
     >>> import torch, statespace.torch as sst
@@ -221,6 +259,16 @@ class _KernelDiag(torch.autograd.Function):
 def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, engine=None):
     """Differentiable :func:`statespace.kernel_diag` (zoh, bilinear, zoh_simplified) on CPU tensors.
 
+    Parameters
+    ----------
+    Lambda, B, C, dt, L, method, engine
+        As in :func:`statespace.kernel_diag`; ``dt`` may be a tensor (it then gets a gradient).
+
+    Returns
+    -------
+    torch.Tensor
+        The kernel ``(..., L)``.
+
     Examples
     --------
     >>> import torch, statespace.torch as sst
@@ -251,6 +299,16 @@ class _Vandermonde(torch.autograd.Function):
 
 def vandermonde(v, x, L, conj=True, *, engine=None):
     """Differentiable :func:`statespace.vandermonde` on CPU tensors.
+
+    Parameters
+    ----------
+    v, x, L, conj, engine
+        As in :func:`statespace.vandermonde`.
+
+    Returns
+    -------
+    torch.Tensor
+        The sums ``(..., L)``.
 
     Examples
     --------
