@@ -9,6 +9,7 @@ Nothing here moves data between devices.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 import array_api_compat
@@ -25,21 +26,30 @@ __all__ = [
     "place",
     "time_last",
     "to_numpy",
+    "quiet_floating_point",
 ]
 
 
 def namespace(*arrays):
-    """Return the array-API namespace of ``arrays`` (``None`` and scalars ignored).
+    """Return the array-API namespace of ``arrays`` (``None``, Python scalars and sequences ignored).
+
+    Scalars and (nested) lists are *array_like*: they are converted later, once,
+    in the namespace of the array arguments; when no argument is an array, that
+    namespace is NumPy's.
 
     Raises
     ------
     TypeError
-        If no argument is an array, or the arrays come from different libraries.
+        If the arrays come from different libraries.
     """
-    present = [a for a in arrays if a is not None and not isinstance(a, (int, float, complex, bool))]
-    if not present:
-        raise TypeError("expected at least one array argument, got only scalars or None")
-    return array_api_compat.array_namespace(*present)
+    present = [a for a in arrays if a is not None and not isinstance(a, (int, float, complex, bool, list, tuple))]
+    if not present:  # only array_likes: NumPy's namespace
+        return array_api_compat.array_namespace(np.empty(0))
+    try:
+        return array_api_compat.array_namespace(*present)
+    except TypeError as error:
+        kinds = sorted({f"{type(a).__module__}.{type(a).__name__}" for a in present})
+        raise TypeError(f"the array arguments must come from one array library, got {', '.join(kinds)}") from error
 
 
 def device_of(x):
@@ -69,22 +79,40 @@ def complex_dtype(xp, dtype):
     return xp.complex64 if real_dtype(xp, dtype) == xp.float32 else xp.complex128
 
 
-def float_dtype(xp, *arrays, complex_ok: bool = True):
-    """The floating result dtype of ``arrays`` (``None`` and Python scalars ignored).
+def float_dtype(xp, *arrays, complex_ok: bool = True, names=None):
+    """The floating result dtype of ``arrays`` (``None`` and Python scalars ignored): THE dtype rule.
 
-    Integer and boolean arrays count as float64, SciPy's rule. With
-    ``complex_ok=False`` the real dtype of that precision is returned.
+    Integer and boolean arrays count as float64 (SciPy's rule); float32 and
+    float64 (and their complex kinds) promote as the array API says; Python
+    scalars never raise the precision (a complex scalar makes the result
+    complex).  Half precision (float16, bfloat16) is refused with a
+    ``TypeError`` that names the argument and says how to cast: every
+    function computes in float32 or float64, and silently widening a half
+    precision input would hide a copy of the caller's data.  Object and other
+    non-numeric dtypes are refused too.  ``names`` (one per array) names the
+    arguments in the error.  With ``complex_ok=False`` the real dtype of that
+    precision is returned.
     """
     dtypes = []
-    for a in arrays:
+    for i, a in enumerate(arrays):
         if a is None or isinstance(a, (int, float, bool)):
             continue
         if isinstance(a, complex):
             dtypes.append(xp.complex64)  # promotes, never raises precision by itself
             continue
         dt = a.dtype
-        if not xp.isdtype(dt, ("real floating", "complex floating")):
+        if xp.isdtype(dt, ("bool", "integral")):
             dt = xp.float64
+        elif dt not in (xp.float32, xp.float64, xp.complex64, xp.complex128):
+            name = names[i] if names is not None else "an argument"
+            if xp.isdtype(dt, ("real floating", "complex floating")):
+                raise TypeError(
+                    f"{name} has dtype {dt}: statespace computes in float32 or float64 (and their complex kinds), "
+                    f"half precision is refused; cast it first, e.g. xp.astype({name}, xp.float32)"
+                )
+            raise TypeError(
+                f"{name} must be a numeric array (bool, integer, float32/64, complex64/128), got dtype {dt}"
+            )
         dtypes.append(dt)
     result = xp.result_type(*dtypes) if dtypes else xp.float64
     return result if complex_ok else real_dtype(xp, result)
@@ -112,10 +140,11 @@ def place(values: np.ndarray, *, xp=None, dtype=None, device=None):
     else:
         xp = _compat_namespace(xp)
     real = xp.float64 if dtype is None else dtype
-    try:
-        real = real_dtype(xp, real)
-    except TypeError:
-        raise TypeError(f"dtype must be a floating dtype of {xp.__name__}, got {dtype!r}") from None
+    if real not in (xp.float32, xp.float64):
+        raise TypeError(
+            f"dtype must be a real floating dtype of {xp.__name__} (float32 or float64; complex results get the "
+            f"matching complex dtype), got {dtype!r}"
+        )
     target = complex_dtype(xp, real) if np.iscomplexobj(values) else real
     return xp.asarray(np.ascontiguousarray(values), dtype=target, device=device)
 
@@ -150,3 +179,15 @@ def to_numpy(x) -> np.ndarray:
     if isinstance(x, np.generic):
         return np.asarray(x)
     raise TypeError(f"expected a NumPy array, got {type(x).__module__}.{type(x).__name__}")
+
+
+def quiet_floating_point(xp):
+    """NumPy's floating-point warnings off (a no-op context for other libraries).
+
+    The xp engine runs inside it wherever a numba engine computes the same
+    numbers: compiled loops never warn on overflow or ``inf - inf``, so the
+    portable engine must not either (engines agree on warnings, DESIGN.md §7).
+    """
+    if array_api_compat.is_numpy_namespace(xp):
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    return contextlib.nullcontext()

@@ -92,7 +92,9 @@ def bidirectional_kernel(K_forward, K_backward, L):
     xp = namespace(K_forward, K_backward)
     _check_kernels(K_forward, K_backward)
     L = check_nonnegative_int(L, "L")
-    return _wrapped_kernel(xp, K_forward, K_backward, L, 2 * L, float_dtype(xp, K_forward, K_backward))
+    return _wrapped_kernel(
+        xp, K_forward, K_backward, L, 2 * L, float_dtype(xp, K_forward, K_backward, names=("K_forward", "K_backward"))
+    )
 
 
 def bidirectional_conv(u, K_forward, K_backward, D=None, axis: int = -1):
@@ -170,7 +172,7 @@ def bidirectional_conv(u, K_forward, K_backward, D=None, axis: int = -1):
     ndim = max(u.ndim, K_forward.ndim, K_backward.ndim)
     axis = check_axis(axis, ndim, f"operands with {ndim} axes")
     u, k0, k1 = (time_last(xp, a, ndim, axis) for a in (u, K_forward, K_backward))
-    dtype = float_dtype(xp, u, k0, k1, D)
+    dtype = float_dtype(xp, u, k0, k1, D, names=("u", "K_forward", "K_backward", "D"))
     device = device_of(u)
     length = u.shape[-1]
     try:

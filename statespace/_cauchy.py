@@ -14,7 +14,7 @@ import math
 from . import _dask
 from ._backend import complex_dtype, device_of, float_dtype, namespace, to_numpy
 from ._engines import engine_module, resolve_engine
-from ._validation import broadcast_shapes, require_modes
+from ._validation import broadcast_shapes, check_flag, require_modes
 
 __all__ = ["cauchy"]
 
@@ -22,7 +22,7 @@ __all__ = ["cauchy"]
 BLOCK_ELEMENTS = 2**20
 
 
-def cauchy(v, z, w, conj: bool = True, engine=None):
+def cauchy(v, z, w, conj: bool = True, *, engine: str | None = None):
     r"""Batched Cauchy sum :math:`\sum_n v_n / (z_l - w_n)`.
 
     Parameters
@@ -36,7 +36,7 @@ def cauchy(v, z, w, conj: bool = True, engine=None):
     conj : bool, default True
         Each stored mode also stands for its conjugate: add
         :math:`\bar v_n / (z_l - \bar w_n)` as a separate fraction.
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba"}, keyword-only
         How the sum runs (:func:`statespace._engines.resolve_engine`).
 
     Returns
@@ -83,11 +83,12 @@ def cauchy(v, z, w, conj: bool = True, engine=None):
     if _dask.is_dask(v, z, w):
         return _dask.cauchy(v, z, w, conj=conj, engine=engine)
     xp = namespace(v, z, w)
+    check_flag(conj, "conj")
     require_modes(v, "v")
     require_modes(w, "w", v.shape[-1])
     require_modes(z, "z")
     batch = broadcast_shapes(v.shape[:-1], z.shape[:-1], w.shape[:-1], names=("v", "z", "w"))
-    ctype = complex_dtype(xp, float_dtype(xp, v, z, w))
+    ctype = complex_dtype(xp, float_dtype(xp, v, z, w, names=("v", "z", "w")))
     v, z, w = (xp.astype(x, ctype) for x in (v, z, w))
     chosen = resolve_engine(engine, xp, func="cauchy")
     if chosen == "numba":
@@ -97,7 +98,7 @@ def cauchy(v, z, w, conj: bool = True, engine=None):
     return cauchy_blocks(xp, v, z, None, w, bool(conj), batch)
 
 
-def cauchy_affine(v, a, b, w, conj: bool = True, engine=None):
+def cauchy_affine(v, a, b, w, conj: bool = True, *, engine: str | None = None):
     r"""``Σ_n v_n / (a_l − b_l w_n)`` (plus conjugate modes): a Cauchy sum with finite nodes everywhere.
 
     Used by the S4 kernel in its singularity-free form

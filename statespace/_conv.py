@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import array_api_compat
 
 from . import _dask
@@ -77,6 +79,12 @@ def causal_conv(u, K, D=None, axis: int = -1):
     elsewhere ``xp.fft`` with 2·3·5-smooth lengths. A kernel shared by a batch is
     transformed once.
 
+    **Non-finite data stays causal.** An FFT spreads a NaN or inf to every output of
+    its channel, earlier ones included. When ``u`` or ``K`` holds a non-finite value,
+    the outputs of that channel from the first non-finite time index of ``u`` (or the
+    first non-finite lag of ``K``) on are NaN and the earlier ones are exact, as in the
+    scans and recurrences (see the :ref:`conventions` page).
+
     References
     ----------
     A. Gu, K. Goel, C. Ré, "Efficiently modeling long sequences with structured state
@@ -101,19 +109,43 @@ def causal_conv(u, K, D=None, axis: int = -1):
     ndim = max(u.ndim, K.ndim)
     axis = check_axis(axis, ndim, f"u (shape {tuple(u.shape)}) and K (shape {tuple(K.shape)})")
     u, K = time_last(xp, u, ndim, axis), time_last(xp, K, ndim, axis)
-    dtype = float_dtype(xp, u, K, D)
+    dtype = float_dtype(xp, u, K, D, names=("u", "K", "D"))
     device = device_of(u)
     length = u.shape[-1]
     if D is not None:
         D = xp.asarray(D, dtype=dtype, device=device)
     batch = conv_batch(u.shape, K.shape, None if D is None else D.shape)
 
-    K = K[..., :length]
-    y = _fft_conv(xp, xp.asarray(u, dtype=dtype), xp.asarray(K, dtype=dtype), length, is_complex(xp, dtype))
+    K = xp.asarray(K[..., : min(length, K.shape[-1])], dtype=dtype)
+    u_in = xp.asarray(u, dtype=dtype)
+    finite = bool(xp.all(xp.isfinite(u_in))) and bool(xp.all(xp.isfinite(K)))
+    if finite:
+        y = _fft_conv(xp, u_in, K, length, is_complex(xp, dtype))
+    else:  # the FFT would spread a non-finite sample to every output: keep causality explicitly
+        y = _fft_conv(xp, _finite_part(xp, u_in), _finite_part(xp, K), length, is_complex(xp, dtype))
+        poisoned = _from_first_nonfinite(xp, u_in, length) | _from_first_nonfinite(xp, K, length)
+        y = xp.where(poisoned, xp.asarray(math.nan, dtype=y.dtype, device=device), y)
     if D is not None:
         y = y + xp.expand_dims(D, axis=-1) * u
     y = xp.broadcast_to(y, batch + (length,)) if tuple(y.shape[:-1]) != batch else y
     return xp.moveaxis(y, -1, axis % ndim) if axis % ndim != ndim - 1 else y
+
+
+def _finite_part(xp, x):
+    """``x`` with its non-finite entries replaced by 0."""
+    return xp.where(xp.isfinite(x), x, xp.zeros((), dtype=x.dtype, device=device_of(x)))
+
+
+def _from_first_nonfinite(xp, x, length: int):
+    """Boolean ``(..., length)``: True from the first non-finite entry of ``x`` along time on."""
+    if x.shape[-1] == 0:
+        return xp.zeros(tuple(x.shape[:-1]) + (length,), dtype=xp.bool, device=device_of(x))
+    bad = xp.cumulative_sum(xp.astype(~xp.isfinite(x), xp.int32), axis=-1) > 0
+    if bad.shape[-1] < length:  # a shorter kernel: a non-finite tap reaches every later output
+        bad = xp.concat(
+            [bad, xp.broadcast_to(bad[..., -1:], tuple(bad.shape[:-1]) + (length - bad.shape[-1],))], axis=-1
+        )
+    return bad
 
 
 def conv_batch(u_shape, K_shape, D_shape=None) -> tuple:

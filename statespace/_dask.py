@@ -184,7 +184,7 @@ def _scan_last_block(a, b, engine):
     """Final state of the block's scan from a zero state."""
     from ._scan import linear_scan
 
-    return linear_scan(a, b, engine=engine, return_last=True)[1]
+    return linear_scan(a, b, engine=engine, return_state=True)[1]
 
 
 def _chunk_decay(a, group: int = 16):
@@ -393,7 +393,7 @@ def _selective_block(u, delta, A, B, C, D, z, bias, x0, softplus, engine, want_s
         delta_bias=bias,
         delta_softplus=softplus,
         x0=x0,
-        return_last_state=want_state,
+        return_state=want_state,
         engine=engine,
     )
     return result[1] if want_state else result

@@ -2,8 +2,9 @@ r"""Discretization of continuous linear systems: dense, diagonal and DPLR, batch
 
 A continuous system :math:`x'(t) = A x(t) + B u(t)` sampled with step
 :math:`\Delta` becomes :math:`x_k = \bar A x_{k-1} + \bar B u_k`.  Every
-function here broadcasts over stacked systems and over ``dt`` (the rule of
-:func:`statespace._validation.check_step`), runs on any array-API backend, and
+function here broadcasts over stacked systems and over ``dt`` (the step-size
+rule of the user guide's Conventions page, :func:`statespace._validation.check_step`),
+runs on any array-API backend, and
 keeps the caller's precision (float32 in → float32/complex64 out).
 
 Conventions
@@ -44,6 +45,7 @@ from ._expm import expm
 from ._validation import (
     broadcast_shapes,
     check_choice,
+    check_flag,
     check_modal_step,
     check_positive_int,
     check_step,
@@ -132,7 +134,17 @@ def _log1p_or_minus_inf(xp, y):
     return xp.where(pole, _minus_inf(xp, y), xp.log1p(xp.where(pole, xp.zeros_like(y), y)))
 
 
-def discretize_diag(Lambda, B, dt, method, *, alpha=None, L=None, return_log=False):
+def discretize_diag(
+    Lambda,
+    B,
+    dt,
+    method: str,
+    *,
+    alpha: float | None = None,
+    L: int | None = None,
+    return_log: bool = False,
+    per_mode: bool = False,
+):
     r"""Discretize diagonal (modal) systems elementwise.
 
     Each mode :math:`x_n' = \Lambda_n x_n + B_n u` is discretized on its own,
@@ -144,13 +156,15 @@ def discretize_diag(Lambda, B, dt, method, *, alpha=None, L=None, return_log=Fal
 
     Parameters
     ----------
-    Lambda : array (..., N2)
+    Lambda : array_like (..., N2)
         Diagonal of the state matrix (complex for S4D/S5, real for Mamba).
-    B : array broadcastable to ``Lambda``
+    B : array_like broadcastable to ``Lambda``
         Input vector per mode (last axis N2 or 1).
-    dt : float or array
-        Positive step.  Broadcasts against the batch ``Lambda.shape[:-1]``;
-        an array with one more axis is per mode (e.g. ``(H, N2)``).
+    dt : float or array_like
+        Positive step, one per system by the :ref:`step-size rule <conventions-steps>`:
+        its whole shape broadcasts against the batch ``Lambda.shape[:-1]`` (``dt (H,)``
+        with a shared ``Lambda (N2,)`` gives ``(H, N2)`` modes).  With ``per_mode=True``
+        its last axis is the mode axis (``(..., N2)`` or ``(..., 1)``): S5's one step per state.
     method : str
         One of ``euler``, ``backward_euler``, ``bilinear`` (``tustin``),
         ``gbt``, ``zoh``, ``foh``, ``impulse``, ``zoh_simplified``, ``dss``.
@@ -161,6 +175,8 @@ def discretize_diag(Lambda, B, dt, method, *, alpha=None, L=None, return_log=Fal
         the length-``L`` geometric sum), ignored otherwise.
     return_log : bool, default False
         Return :math:`\log \bar A` instead of :math:`\bar A`.
+    per_mode : bool, default False
+        Read the last axis of ``dt`` as the mode axis (see :ref:`conventions-steps`).
 
     Returns
     -------
@@ -221,21 +237,30 @@ def discretize_diag(Lambda, B, dt, method, *, alpha=None, L=None, return_log=Fal
     True
     """
     xp = namespace(Lambda, B, dt)
-    dtype = float_dtype(xp, Lambda, B)
-    device = device_of(Lambda)
-    Lambda = xp.astype(xp.asarray(Lambda, device=device), dtype)
-    B = xp.astype(xp.asarray(B, device=device), dtype)
+    device = _array_device(Lambda, B, dt)
+    Lambda, B = (xp.asarray(a, device=device) if not hasattr(a, "dtype") else a for a in (Lambda, B))
+    dtype = float_dtype(xp, Lambda, B, names=("Lambda", "B"))
+    Lambda, B = xp.astype(Lambda, dtype), xp.astype(B, dtype)
     name, alpha = _resolve_method(method, alpha, DIAG_METHODS, "diagonal")
+    check_flag(return_log, "return_log")
     if Lambda.ndim < 1:
         raise ValueError(f"Lambda must have a trailing mode axis (..., N2), got shape {tuple(Lambda.shape)}")
     _check_mode_operand(B, "B", Lambda)
-    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype))
+    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype), per_mode=per_mode, operands={"B": B})
     if name == "dss":
         if L is None:
             raise ValueError("L (the kernel length) is required for method 'dss', got None")
         L = check_positive_int(L, "L")
     z = step * Lambda
     return _diag_formulas(xp, name, alpha, z, step, B, L, return_log)
+
+
+def _array_device(*values):
+    """The device of the first array among ``values`` (scalars and lists have none)."""
+    for v in values:
+        if hasattr(v, "dtype") and hasattr(v, "shape"):
+            return device_of(v)
+    return None
 
 
 def _check_mode_operand(X, name: str, Lambda):
@@ -275,16 +300,27 @@ def _diag_formulas(xp, name, alpha, z, step, B, L, return_log):
 
 
 # ---------------------------------------------------------------- dense systems
-def _dense_operands(A, B, name_B="B"):
-    """Namespace, working dtype and validated ``A (..., N, N)``, ``B (..., N, M)`` of one dense system stack."""
+def _dense_operands(A, B, name_B="B", *, column: bool = False):
+    """Namespace, working dtype, validated ``A (..., N, N)``, ``B (..., N, M)`` and whether ``B`` was a column.
+
+    With ``column=True`` a one-dimensional ``B (N,)`` is accepted as the single
+    column ``(N, 1)`` (a 1-d array has no batch axes, so the reading is unique).
+    """
     xp = namespace(A, B)
-    dtype = float_dtype(xp, A, B)
+    device = _array_device(A, B)
+    A, B = (xp.asarray(a, device=device) if not hasattr(a, "dtype") else a for a in (A, B))
+    dtype = float_dtype(xp, A, B, names=("A", name_B))
     A, B = xp.astype(A, dtype), xp.astype(B, dtype)
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
         raise ValueError(f"A must be a stack of square matrices (..., N, N), got shape {tuple(A.shape)}")
+    allow_column, column = column, column and B.ndim == 1 and B.shape[0] == A.shape[-1]
+    if column:
+        B = B[:, None]
     if B.ndim < 2 or B.shape[-2] != A.shape[-1]:
         raise ValueError(
-            f"{name_B} must have shape (..., N, M) with N = {A.shape[-1]} (A's size), got shape {tuple(B.shape)}"
+            f"{name_B} must have shape (..., N, M) with N = {A.shape[-1]} (A's size)"
+            + (" or be one column (N,)" if allow_column else "")
+            + f", got shape {tuple(B.shape)}"
         )
     try:
         broadcast_shapes(tuple(A.shape[:-2]), tuple(B.shape[:-2]))
@@ -292,7 +328,7 @@ def _dense_operands(A, B, name_B="B"):
         raise ValueError(
             f"the batch shapes of A {tuple(A.shape[:-2])} and {name_B} {tuple(B.shape[:-2])} do not broadcast"
         ) from None
-    return xp, dtype, A, B
+    return xp, dtype, A, B, column
 
 
 def _broadcast_batch(xp, step, A, B):
@@ -355,18 +391,21 @@ def _eye_k(xp, A, k):
     return xp.eye(k, dtype=A.dtype, device=device_of(A))
 
 
-def discretize(A, B, dt, method, alpha=None):
+def discretize(A, B, dt, method: str, alpha: float | None = None):
     r"""Discretize dense continuous systems :math:`x' = Ax + Bu`, batched.
 
     Parameters
     ----------
-    A : array (..., N, N)
+    A : array_like (..., N, N)
         State matrices (real or complex).
-    B : array (..., N, M)
-        Input matrices; batch axes broadcast against ``A``'s.
-    dt : float or array
-        Positive step, broadcasting against the batch shape (for example one
-        step per system, shape ``A.shape[:-2]``).
+    B : array_like (..., N, M) or (N,)
+        Input matrices; batch axes broadcast against ``A``'s.  A one-dimensional
+        ``B (N,)`` (what :func:`hippo` returns) is one input column, and ``Bb``
+        then comes back as ``(..., N)``.
+    dt : float or array_like
+        Positive step, one per system by the :ref:`step-size rule <conventions-steps>`:
+        its whole shape broadcasts against the batch shape ``A.shape[:-2]``, so one
+        system with ``dt (T,)`` gives ``T`` discrete systems (``A`` is broadcast, not copied).
     method : str
         ``euler``, ``backward_euler``, ``bilinear`` (``tustin``), ``gbt``,
         ``zoh``, ``foh``, ``impulse`` or ``zoh_simplified`` (``dss`` is for
@@ -377,7 +416,7 @@ def discretize(A, B, dt, method, alpha=None):
     Returns
     -------
     Ab : array (..., N, N)
-    Bb : array (..., N, M)
+    Bb : array (..., N, M), or (..., N) for a one-dimensional ``B``
         The discrete pair (batch axes of ``A``, ``B`` and ``dt`` broadcast).
         ``C`` is unchanged by this convention (S4/HiPPO); ``foh`` and
         ``impulse`` also change ``D`` — use :func:`cont2discrete` for SciPy's
@@ -413,8 +452,11 @@ def discretize(A, B, dt, method, alpha=None):
     >>> Ab, Bb = statespace.discretize(np.stack([A, 2 * A]), B, np.array([0.1, 0.2]), "bilinear")
     >>> Ab.shape, Bb.shape
     ((2, 2, 2), (2, 2, 1))
+    >>> Ab, Bb = statespace.discretize(*statespace.hippo("legs", 4), np.array([0.1, 0.2, 0.3]), "zoh")
+    >>> Ab.shape, Bb.shape                   # one HiPPO system, three steps
+    ((3, 4, 4), (3, 4))
     """
-    xp, dtype, A, B = _dense_operands(A, B)
+    xp, dtype, A, B, column = _dense_operands(A, B, column=True)
     name, alpha = _resolve_method(
         method, alpha, DENSE_METHODS, "dense", " (dss is defined for diagonal systems: use discretize_diag)"
     )
@@ -424,7 +466,7 @@ def discretize(A, B, dt, method, alpha=None):
         Ab, Bb, _ = _dense_gbt(xp, A, B, step, alpha)
     else:
         Ab, Bb, _ = _dense_exponential(xp, A, B, step, name)
-    return Ab, Bb
+    return Ab, (Bb[..., 0] if column else Bb)
 
 
 def _dense_step(dt, xp, A, B, dtype):
@@ -432,7 +474,7 @@ def _dense_step(dt, xp, A, B, dtype):
     return check_step(dt, xp, batch_shape=batch, modes=False, dtype=real_dtype(xp, dtype), device=device_of(A))
 
 
-def cont2discrete(system, dt, method="zoh", alpha=None):
+def cont2discrete(system: tuple, dt, method: str = "zoh", alpha: float | None = None) -> tuple:
     r"""Discretize state-space systems with ``scipy.signal.cont2discrete``'s conventions, batched.
 
     A drop-in for the state-space form of ``scipy.signal.cont2discrete``:
@@ -453,8 +495,9 @@ def cont2discrete(system, dt, method="zoh", alpha=None):
     system : tuple (A, B, C, D)
         ``A (..., N, N)``, ``B (..., N, M)``, ``C (..., P, N)``, ``D (..., P, M)``.
         SciPy's ``(num, den)`` and ``(z, p, k)`` forms are not supported.
-    dt : float or array
-        Positive step, broadcasting against the batch shape.
+    dt : float or array_like
+        Positive step, one per system by the :ref:`step-size rule <conventions-steps>`
+        (its whole shape broadcasts against the batch shape).
     method : str, default "zoh"
     alpha : float, optional
         Required for ``gbt``, in [0, 1].
@@ -496,7 +539,7 @@ def cont2discrete(system, dt, method="zoh", alpha=None):
             + (f" of length {len(system)}" if isinstance(system, tuple | list) else "")
         )
     A, B, C, D = system
-    xp, dtype, A, B = _dense_operands(A, B)
+    xp, dtype, A, B, _ = _dense_operands(A, B)
     C, D = xp.astype(xp.asarray(C, device=device_of(A)), dtype), xp.astype(xp.asarray(D, device=device_of(A)), dtype)
     _check_output_matrices(A, B, C, D)
     name, alpha = _resolve_method(
@@ -652,7 +695,7 @@ def dplr_dense(Lambda, P, B):
     return A, xp.concat([B, xp.conj(B)], axis=-1)
 
 
-def discretize_dplr(Lambda, P, B, dt, method, *, alpha=None, dense=False):
+def discretize_dplr(Lambda, P, B, dt, method: str, *, alpha: float | None = None, dense: bool = False):
     r"""Discretize DPLR systems :math:`A = \operatorname{diag}([\Lambda,\bar\Lambda]) - pp^*` through Woodbury.
 
     Parameters
@@ -663,9 +706,10 @@ def discretize_dplr(Lambda, P, B, dt, method, *, alpha=None, dense=False):
         Low-rank factor; :math:`p = [P; \bar P]` has shape (N, r).
     B : array broadcastable to ``Lambda``
         Input vector in the half basis.
-    dt : float or array
-        Positive step per system (broadcasting against ``Lambda.shape[:-1]``);
-        a per-mode step is not defined for a non-diagonal ``A`` and is refused.
+    dt : float or array_like
+        Positive step, one per system by the :ref:`step-size rule <conventions-steps>`
+        (its whole shape broadcasts against ``Lambda.shape[:-1]``); a per-mode
+        step is not defined for a non-diagonal ``A``.
     method : str
         ``euler``, ``backward_euler``, ``bilinear`` (``tustin``) or ``gbt``;
         with ``dense=True`` also ``zoh``, ``foh``, ``impulse``, ``zoh_simplified``.
@@ -711,10 +755,12 @@ def discretize_dplr(Lambda, P, B, dt, method, *, alpha=None, dense=False):
     True
     """
     xp = namespace(Lambda, P, B, dt)
-    dtype = float_dtype(xp, Lambda, P, B)
+    device = _array_device(Lambda, P, B, dt)
+    Lambda, P, B = (xp.asarray(a, device=device) if not hasattr(a, "dtype") else a for a in (Lambda, P, B))
+    dtype = float_dtype(xp, Lambda, P, B, names=("Lambda", "P", "B"))
     dtype = xp.complex64 if real_dtype(xp, dtype) == xp.float32 else xp.complex128
-    device = device_of(Lambda)
-    Lambda, P, B = (xp.astype(xp.asarray(a, device=device), dtype) for a in (Lambda, P, B))
+    Lambda, P, B = (xp.astype(a, dtype) for a in (Lambda, P, B))
+    check_flag(dense, "dense")
     allowed = DPLR_DENSE_METHODS if dense else DPLR_METHODS
     why = "" if dense else " without dense=True (e^{dt A} of a DPLR matrix is dense)"
     name, alpha = _resolve_method(method, alpha, allowed, "DPLR", why)
@@ -725,11 +771,7 @@ def discretize_dplr(Lambda, P, B, dt, method, *, alpha=None, dense=False):
             f"P must have shape (..., r, N2) with N2 = {Lambda.shape[-1]} (Lambda's modes), got shape {tuple(P.shape)}"
         )
     _check_mode_operand(B, "B", Lambda)
-    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype))
-    if step.shape[-1] != 1:
-        raise ValueError(
-            f"dt must be one step per DPLR system (A is not diagonal), got a per-mode dt of shape {tuple(step.shape)}"
-        )
+    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype), operands={"P": tuple(P.shape[:-2]), "B": B})
     if alpha is None:
         A_full, B_full = dplr_dense(Lambda, P, B)
         Ab, Bb = discretize(A_full, B_full[..., None], xp.reshape(step, tuple(step.shape[:-1])), name)

@@ -127,7 +127,7 @@ def expm(A, *, engine=None):
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
         raise ValueError(f"A must be a stack of square matrices (..., n, n), got shape {tuple(A.shape)}")
     engine = _resolve_engine(engine, A)  # before any conversion: "scipy" refuses non-NumPy arrays
-    dtype = float_dtype(xp, A)
+    dtype = float_dtype(xp, A, names=("A",))
     A = xp.astype(A, dtype, copy=False)
     if engine == "scipy":
         import scipy.linalg

@@ -186,6 +186,8 @@ def hippo(measure, N, *, alpha=0.0, beta=0.01, xp=None, dtype=None, device=None)
     -------
     A : array, shape (N, N)
     B : array, shape (N,)
+        One input column: ``discretize(*hippo(measure, N), dt, method)`` takes the
+        pair as it is (see the :ref:`conventions` page).
 
     Raises
     ------
@@ -480,5 +482,5 @@ def reconstruct(x, measure, t):
     if t.ndim != 1:
         raise ValueError(f"t must be 1-D (L,), got shape {tuple(t.shape)}")
     phi = hippo_basis(measure, x.shape[-1], t)
-    result = float_dtype(xp, x, t)
+    result = float_dtype(xp, x, t, names=("x", "t"))
     return xp.matmul(xp.astype(x, result), xp.astype(xp.matrix_transpose(phi), result))

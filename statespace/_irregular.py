@@ -29,7 +29,7 @@ from ._engines import resolve_engine
 from ._expm import expm
 from ._recurrence import _dense_fits, _dense_prepare, _diag_fits, _diag_prepare, _output, _skip
 from ._scan import associative_scan, linear_scan
-from ._validation import broadcast_shapes, check_choice
+from ._validation import broadcast_shapes, check_choice, check_flag
 
 __all__ = ["irregular_response", "evolve"]
 
@@ -80,7 +80,7 @@ def _real_axis_array(xp, value, name, device):
         raise TypeError(f"{name} must be real, got dtype {value.dtype}")
     if value.ndim < 1:
         raise ValueError(f"{name} must have a time axis (..., L), got a 0-d array")
-    value = xp.asarray(value, dtype=float_dtype(xp, value), device=device)
+    value = xp.asarray(value, dtype=float_dtype(xp, value, names=(name,)), device=device)
     if not bool(xp.all(xp.isfinite(value))):
         raise ValueError(f"{name} must be finite, got non-finite values")
     return value
@@ -173,7 +173,9 @@ def irregular_response(
         system's and ``u``'s).  Exactly one of ``times`` and ``steps``.
     steps : array (..., L), optional
         Positive interval lengths :math:`\Delta_k = t_k - t_{k-1}` instead of timestamps;
-        ``steps[..., 0]`` is the time from ``x0`` to the first sample.
+        ``steps[..., 0]`` is the time from ``x0`` to the first sample.  Time is the last
+        axis and the leading axes are batch axes of the system (the
+        :ref:`step-size rule <conventions-steps>`: one step per system and sample).
     start : float or array, optional
         With ``times``: the time :math:`t_{-1} < t_0` of ``x0``.  Default: ``x0`` is the
         state at :math:`t_0` (a first interval of length 0).
@@ -252,6 +254,8 @@ def irregular_response(
     >>> bool(np.allclose(y, 1 - np.exp(-t)))
     True
     """
+    check_flag(conj, "conj")
+    check_flag(return_state, "return_state")
     A, B, C, D, kind = _unpack(system, structure)
     for name, value in (("u", u), ("times", times), ("steps", steps)):
         if value is not None and not hasattr(value, "shape"):
@@ -285,11 +289,11 @@ def _diag_response(xp, Lambda, B, C, D, u, x0, intervals, times, name, alpha, co
     step, positive = _safe(xp, xp.broadcast_to(intervals, batch + (length,)), dtype)
     grid = batch + (nmodes, length)
     Ab, Bb = discretize_diag(
-        xp.broadcast_to(Lambda[..., None], grid), B[..., None], step[..., None, :], name, alpha=alpha
+        xp.broadcast_to(Lambda[..., None], grid), B[..., None], step[..., None, :], name, alpha=alpha, per_mode=True
     )
     gate = xp.where(positive[..., None, :], Ab, xp.ones_like(Ab))
     drive = xp.where(positive[..., None, :], Bb, xp.zeros_like(Bb)) * u[..., None, :]
-    states, last = linear_scan(gate, drive, x0=x0, engine=engine, return_last=True)
+    states, last = linear_scan(gate, drive, x0=x0, engine=engine, return_state=True)
     y = xp.sum(C[..., None] * states, axis=-2)
     if conj and is_complex(xp, y):
         y = 2 * xp.real(y)
@@ -409,9 +413,11 @@ def evolve(system, x, delta, *, conj: bool = True, structure=None, return_state:
     >>> np.round(y, 6).tolist()           # 2 Re(0.5 e^{-δ})
     [1.0, 0.367879, 0.135335]
     """
+    check_flag(conj, "conj")
+    check_flag(return_state, "return_state")
     A, B, C, _, kind = _unpack(system, structure)
     xp = namespace(A, B, C, x, delta)
-    dtype = float_dtype(xp, A, C, x)
+    dtype = float_dtype(xp, A, C, x, names=("A", "C", "x"))
     dev = device_of(x) if device_of(x) is not None else device_of(A)
     delta = _delays(xp, delta, dtype, dev)
     A, C, x = (xp.asarray(a, dtype=dtype, device=dev) for a in (A, C, x))

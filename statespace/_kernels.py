@@ -24,7 +24,14 @@ from . import _dask
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype
 from ._cauchy import cauchy, cauchy_affine
 from ._discretize import discretize_diag, dplr_dense
-from ._validation import broadcast_shapes, check_choice, check_modal_step, check_positive_int, require_modes
+from ._validation import (
+    broadcast_shapes,
+    check_choice,
+    check_flag,
+    check_modal_step,
+    check_positive_int,
+    require_modes,
+)
 from ._vandermonde import vandermonde
 
 __all__ = [
@@ -96,6 +103,7 @@ def kernel_naive(Ab, Bb, C, L, *, conj: bool = True, structure=None):
     >>> statespace.kernel_naive(Ab, np.array([0.0, 1.0]), np.array([1.0, 0.0]), 4)
     array([0. , 1. , 1. , 0.75])
     """
+    check_flag(conj, "conj")
     xp = namespace(Ab, Bb, C)
     for x, name in ((Ab, "Ab"), (Bb, "Bb"), (C, "C")):
         require_modes(x, name)
@@ -103,7 +111,7 @@ def kernel_naive(Ab, Bb, C, L, *, conj: bool = True, structure=None):
     if structure is None:
         structure = "dense" if Ab.ndim >= 2 and Ab.ndim == Bb.ndim + 1 else "diag"
     check_choice(structure, "structure", ("dense", "diag"))
-    dtype = float_dtype(xp, Ab, Bb, C)
+    dtype = float_dtype(xp, Ab, Bb, C, names=("Ab", "Bb", "C"))
     Ab, Bb, C = (xp.astype(x, dtype) for x in (Ab, Bb, C))
     if structure == "dense":
         return _naive_dense(xp, Ab, Bb, C, L)
@@ -146,7 +154,7 @@ def _naive_diag(xp, Ab, Bb, C, L, conj):
 # --------------------------------------------------------------------------------------
 # S4D: diagonal systems through log-Vandermonde sums
 # --------------------------------------------------------------------------------------
-def kernel_diag(Lambda, B, C, dt, L, method: str = "zoh", engine=None):
+def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool = False, engine: str | None = None):
     r"""S4D kernel :math:`K_l = 2\,\mathrm{Re}\sum_n C_n \bar B_n \bar A_n^{\,l}` of a diagonal system.
 
     Parameters
@@ -155,14 +163,18 @@ def kernel_diag(Lambda, B, C, dt, L, method: str = "zoh", engine=None):
         Continuous eigenvalues (complex modes; each stands for its conjugate too).
     B, C : array, shape ``(..., N2)``
         Input and output vectors of the modes (``B`` may have a mode axis of 1).
-    dt : float or array
-        Step, per channel ``(H,)`` or per mode ``(H, N2)``
-        (:func:`statespace._validation.check_step`).
+    dt : float or array_like
+        Positive step, one per system by the :ref:`step-size rule <conventions-steps>`:
+        ``dt (H,)`` with a shared ``Lambda (N2,)`` or a per-channel ``Lambda (H, N2)``
+        gives an ``(H, L)`` kernel, whatever ``H`` and ``N2`` are.  With
+        ``per_mode=True`` the last axis of ``dt`` is the mode axis (``(H, N2)``).
     L : int
         Kernel length, positive.
     method : {"zoh", "bilinear", "zoh_simplified", "dss"}
         Discretization (see Notes).
-    engine : {None, "auto", "xp", "numba"}
+    per_mode : bool, default False
+        Read the last axis of ``dt`` as the mode axis (see :ref:`conventions-steps`).
+    engine : {None, "auto", "xp", "numba"}, keyword-only
         Engine of the Vandermonde sum.
 
     Returns
@@ -229,26 +241,34 @@ def kernel_diag(Lambda, B, C, dt, L, method: str = "zoh", engine=None):
         return _dask.kernel_diag(Lambda, B, C, dt, L, method=method, engine=engine)
     xp = namespace(Lambda, B, C, dt)
     check_choice(method, "method", DIAG_KERNEL_METHODS)
+    Lambda, B, C = _as_arrays(xp, (Lambda, B, C), dt)
     require_modes(Lambda, "Lambda")
     require_modes(C, "C", Lambda.shape[-1])
     L = check_positive_int(L, "L")
-    dtype = complex_dtype(xp, float_dtype(xp, Lambda, B, C))
+    dtype = complex_dtype(xp, float_dtype(xp, Lambda, B, C, names=("Lambda", "B", "C")))
     Lambda, C = xp.astype(Lambda, dtype), xp.astype(C, dtype)
+    check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, dtype), per_mode=per_mode, operands={"B": B, "C": C})
     unstable = xp.real(Lambda) > 0
     if method != "dss":
         _warn_unstable(xp, unstable, "kernel_diag")
-        log_Ab, Bb = discretize_diag(Lambda, B, dt, method, return_log=True)
+        log_Ab, Bb = discretize_diag(Lambda, B, dt, method, return_log=True, per_mode=per_mode)
         return vandermonde(C * Bb, log_Ab, L, conj=True, engine=engine)
     one = xp.ones((), dtype=dtype, device=device_of(Lambda))
     zero = xp.zeros((), dtype=dtype, device=device_of(Lambda))
     flip = xp.where(unstable, -one, one)
-    log_Ab, Bb = discretize_diag(Lambda * flip, B, dt, "dss", L=L, return_log=True)
+    log_Ab, Bb = discretize_diag(Lambda * flip, B, dt, "dss", L=L, return_log=True, per_mode=per_mode)
     coefficients = C * Bb * flip
     kernel = vandermonde(xp.where(unstable, zero, coefficients), log_Ab, L, conj=True, engine=engine)
     if bool(xp.any(unstable)):
         reversed_part = vandermonde(xp.where(unstable, coefficients, zero), log_Ab, L, conj=True, engine=engine)
         kernel = kernel + xp.flip(reversed_part, axis=-1)
     return kernel
+
+
+def _as_arrays(xp, values, *others):
+    """``values`` as arrays of ``xp`` (array_like scalars and lists converted once, on the arrays' device)."""
+    device = next((device_of(v) for v in values + others if hasattr(v, "dtype") and hasattr(v, "shape")), None)
+    return tuple(v if v is None or hasattr(v, "dtype") else xp.asarray(v, device=device) for v in values)
 
 
 def _warn_unstable(xp, unstable, func: str):
@@ -264,7 +284,19 @@ def _warn_unstable(xp, unstable, func: str):
 # --------------------------------------------------------------------------------------
 # S4: DPLR systems through Cauchy sums and the Woodbury identity
 # --------------------------------------------------------------------------------------
-def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde: bool = True, engine=None):
+def kernel_dplr(
+    Lambda,
+    P,
+    B,
+    C,
+    dt,
+    L: int,
+    *,
+    x0=None,
+    ctilde: bool = True,
+    per_mode: bool = False,
+    engine: str | None = None,
+):
     r"""S4 kernel of the bilinear-discretized DPLR system :math:`A = \Lambda - P P^*`.
 
     Parameters
@@ -279,8 +311,10 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde: bool = True, engine=
         :math:`\tilde C = (I - \bar A^L)^T C` by default (S4's stored
         parameter, attuned to length ``L``; see :func:`dplr_ctilde`), or the
         raw output vector with ``ctilde=False``.
-    dt : float or array
-        Step, per channel ``(H,)`` or per mode ``(H, N2)``.
+    dt : float or array_like
+        Positive step, one per system by the :ref:`step-size rule <conventions-steps>`:
+        ``dt (H,)`` with a shared ``Lambda (N2,)`` gives an ``(H, L)`` kernel
+        (a per-mode step is not defined for a non-diagonal ``A``).
     L : int
         Kernel length, positive.
     x0 : array, shape ``(..., N2)``, optional
@@ -291,7 +325,9 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde: bool = True, engine=
         Whether ``C`` holds :math:`\tilde C` (True) or the raw :math:`C`
         (False: :math:`\tilde C` is computed here with :func:`dplr_ctilde`,
         :math:`O(N^3 \log L)` per system).
-    engine : {None, "auto", "xp", "numba"}
+    per_mode : bool, default False
+        Read the last axis of ``dt`` as the mode axis (see :ref:`conventions-steps`).
+    engine : {None, "auto", "xp", "numba"}, keyword-only
         Engine of the Cauchy sums.
 
     Returns
@@ -367,10 +403,13 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde: bool = True, engine=
     if _dask.is_dask(Lambda, P, B, C, dt, x0):
         return _dask.kernel_dplr(Lambda, P, B, C, dt, L, x0=x0, ctilde=ctilde, engine=engine)
     xp = namespace(Lambda, P, B, C, dt, x0)
+    Lambda, P, B, C, x0 = _as_arrays(xp, (Lambda, P, B, C, x0), dt)
+    check_flag(ctilde, "ctilde")
     L = check_dplr_operands(Lambda, P, B, C, x0, L)
-    dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, B, C, x0))
+    dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, B, C, x0, names=("Lambda", "P", "B", "C", "x0")))
     Lambda, P, B, C = (xp.astype(x, dtype) for x in (Lambda, P, B, C))
-    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, Lambda.dtype))
+    operands = {"P": tuple(P.shape[:-2]), "B": B, "C": C, "x0": x0}
+    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, Lambda.dtype), per_mode=per_mode, operands=operands)
     _warn_unstable(xp, xp.real(Lambda) > 0, "kernel_dplr")
     if not ctilde:
         C = _ctilde_apply(xp, Lambda, P, C, step, L, sign=-1)
@@ -484,19 +523,21 @@ def _ctilde_apply(xp, Lambda, P, C, step, L, sign):
     return (full + sign * moved)[..., :n2]
 
 
-def _ctilde_setup(Lambda, P, C, dt, L, name):
+def _ctilde_setup(Lambda, P, C, dt, L, name, per_mode):
     xp = namespace(Lambda, P, C, dt)
+    Lambda, P, C = _as_arrays(xp, (Lambda, P, C), dt)
     require_modes(Lambda, "Lambda")
     n2 = Lambda.shape[-1]
     require_modes(P, "P", n2, min_ndim=2)
     require_modes(C, name, n2)
     L = check_positive_int(L, "L")
-    dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, C))
+    dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, C, names=("Lambda", "P", name)))
     Lambda, P, C = (xp.astype(x, dtype) for x in (Lambda, P, C))
-    return xp, Lambda, P, C, check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, Lambda.dtype)), L
+    step = check_modal_step(dt, xp, Lambda, dtype=real_dtype(xp, Lambda.dtype), per_mode=per_mode)
+    return xp, Lambda, P, C, step, L
 
 
-def dplr_ctilde(Lambda, P, C, dt, L):
+def dplr_ctilde(Lambda, P, C, dt, L, *, per_mode: bool = False):
     r""":math:`\tilde C = (I - \bar A^L)^T C`: the output vector S4 stores, attuned to length ``L``.
 
     Parameters
@@ -505,10 +546,12 @@ def dplr_ctilde(Lambda, P, C, dt, L):
     P : array, shape ``(..., r, N2)``
     C : array, shape ``(..., N2)``
         Raw output vector (half of the conj-symmetric one).
-    dt : float or array
-        Step, per channel or per mode.
+    dt : float or array_like
+        Positive step, one per system by the :ref:`step-size rule <conventions-steps>`.
     L : int
         Kernel length :math:`\tilde C` is attuned to.
+    per_mode : bool, default False
+        Read the last axis of ``dt`` as the mode axis (as in :func:`kernel_dplr`).
 
     Returns
     -------
@@ -537,17 +580,18 @@ def dplr_ctilde(Lambda, P, C, dt, L):
     >>> bool(np.allclose(Ct, (1 - Ab**4) * C))
     True
     """
-    xp, Lambda, P, C, step, L = _ctilde_setup(Lambda, P, C, dt, L, "C")
+    xp, Lambda, P, C, step, L = _ctilde_setup(Lambda, P, C, dt, L, "C", per_mode)
     return _ctilde_apply(xp, Lambda, P, C, step, L, sign=-1)
 
 
-def dplr_ctilde_inverse(Lambda, P, Ctilde, dt, L):
+def dplr_ctilde_inverse(Lambda, P, Ctilde, dt, L, *, per_mode: bool = False):
     r"""Recover :math:`C` from :math:`\tilde C = (I - \bar A^L)^T C` (inverse of :func:`dplr_ctilde`).
 
     Parameters
     ----------
     Lambda, P, dt, L
-        As :func:`dplr_ctilde`.
+        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`,
+        ``per_mode`` too).
     Ctilde : array, shape ``(..., N2)``
 
     Returns
@@ -574,7 +618,7 @@ def dplr_ctilde_inverse(Lambda, P, Ctilde, dt, L):
     >>> bool(np.allclose(statespace.dplr_ctilde_inverse(Lambda, P, Ct, 0.1, 16), C))
     True
     """
-    xp, Lambda, P, Ctilde, step, L = _ctilde_setup(Lambda, P, Ctilde, dt, L, "Ctilde")
+    xp, Lambda, P, Ctilde, step, L = _ctilde_setup(Lambda, P, Ctilde, dt, L, "Ctilde", per_mode)
     n2 = Lambda.shape[-1]
     power = _dplr_power(xp, Lambda, P, step, L)
     eye = xp.eye(2 * n2, dtype=Lambda.dtype, device=device_of(Lambda))
@@ -585,13 +629,14 @@ def dplr_ctilde_inverse(Lambda, P, Ctilde, dt, L):
     return xp.linalg.solve(system, full[..., None])[..., 0][..., :n2]
 
 
-def dplr_ctilde_double(Lambda, P, Ctilde, dt, L):
+def dplr_ctilde_double(Lambda, P, Ctilde, dt, L, *, per_mode: bool = False):
     r"""Length doubling :math:`\tilde C_{2L} = (I + \bar A^L)^T \tilde C_L`.
 
     Parameters
     ----------
     Lambda, P, dt
-        As :func:`dplr_ctilde`.
+        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`,
+        ``per_mode`` too).
     Ctilde : array, shape ``(..., N2)``
         :math:`\tilde C` attuned to length ``L``.
     L : int
@@ -618,5 +663,5 @@ def dplr_ctilde_double(Lambda, P, Ctilde, dt, L):
     >>> bool(np.allclose(C8, statespace.dplr_ctilde(Lambda, P, C, 0.1, 8)))
     True
     """
-    xp, Lambda, P, Ctilde, step, L = _ctilde_setup(Lambda, P, Ctilde, dt, L, "Ctilde")
+    xp, Lambda, P, Ctilde, step, L = _ctilde_setup(Lambda, P, Ctilde, dt, L, "Ctilde", per_mode)
     return _ctilde_apply(xp, Lambda, P, Ctilde, step, L, sign=1)

@@ -16,10 +16,19 @@ Three structures share one signature, told apart by shapes (see :func:`recurrenc
 from __future__ import annotations
 
 from . import _dask
-from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype, to_numpy
+from ._backend import (
+    complex_dtype,
+    device_of,
+    float_dtype,
+    is_complex,
+    namespace,
+    quiet_floating_point,
+    real_dtype,
+    to_numpy,
+)
 from ._engines import engine_module, resolve_engine
 from ._scan import linear_scan
-from ._validation import broadcast_shapes, broadcasts_to, check_choice
+from ._validation import broadcast_shapes, broadcasts_to, check_choice, check_flag
 
 __all__ = ["recurrence", "step"]
 
@@ -113,7 +122,17 @@ def _skip(xp, y, D, u, batch_shape):
 
 
 def recurrence(
-    Ab, Bb, C, u, D=None, x0=None, *, conj: bool = True, structure=None, return_state: bool = False, engine=None
+    Ab,
+    Bb,
+    C,
+    u,
+    D=None,
+    x0=None,
+    *,
+    conj: bool = True,
+    structure: str | None = None,
+    return_state: bool = False,
+    engine: str | None = None,
 ):
     """Run a discrete LTI system ``x_k = Ā x_{k−1} + B̄ u_k``, ``y_k = C x_k + D u_k`` over a sequence.
 
@@ -184,6 +203,8 @@ def recurrence(
     >>> np.round(y, 12).tolist()
     [1.0, 1.5, 1.5]
     """
+    check_flag(conj, "conj")
+    check_flag(return_state, "return_state")
     kind = _structure(Ab, Bb, C, structure)
     if conj and _complex_input(u):
         # conj=True describes a real system; by linearity its response to a complex input is
@@ -219,7 +240,7 @@ def _complex_input(u) -> bool:
 def _diag_prepare(xp, Ab, Bb, C, u, D, x0):
     if u.ndim < 1:
         raise ValueError("u must be (..., L), got a 0-d array")
-    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0)
+    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0, names=("Ab", "Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
     Ab, Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Ab, Bb, C))
     u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
@@ -246,7 +267,8 @@ def _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
             *(to_numpy(a) for a in (Ab, Bb, C, u)), None if x0 is None else to_numpy(x0), batch, conj
         )
     else:
-        y, state = _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj)
+        with quiet_floating_point(xp):  # as quiet as the numba engine on overflow and inf - inf
+            y, state = _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj)
     y = _skip(xp, y, D, u, batch)
     y = xp.broadcast_to(y, batch + (u.shape[-1],))
     return (y, state) if return_state else y
@@ -264,7 +286,9 @@ def _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj):
     ys = []
     for t0 in range(0, length, chunk):
         u_c = xp.expand_dims(u[..., t0 : min(length, t0 + chunk)], axis=-2)
-        states, state = linear_scan(gate, drive * u_c, x0=state, engine="xp", return_last=True)
+        # the state has the full batch, C's axes included (as on the numba engine)
+        inputs = xp.broadcast_to(drive * u_c, batch + (nmodes, u_c.shape[-1]))
+        states, state = linear_scan(gate, inputs, x0=state, engine="xp", return_state=True)
         ys.append(xp.sum(out * states, axis=-2))
     if not ys:
         y = xp.zeros(batch + (0,), dtype=dtype, device=dev)
@@ -279,7 +303,7 @@ def _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj):
 # dense and DPLR: sequential in time
 # --------------------------------------------------------------------------------------
 def _dense_prepare(xp, Ab, Bb, C, u, D, x0):
-    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0)
+    dtype = float_dtype(xp, Ab, Bb, C, u, D, x0, names=("Ab", "Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
     Ab, Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Ab, Bb, C))
     u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
@@ -334,7 +358,7 @@ def _dense(xp, Ab, Bb, C, u, D, x0, conj, return_state):
 
 def _dplr(xp, rec, C, u, D, x0, conj, return_state):
     Bb = rec.Bb
-    dtype = float_dtype(xp, Bb, C, u, D, x0)
+    dtype = float_dtype(xp, Bb, C, u, D, x0, names=("Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
     Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Bb, C))
     u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
@@ -413,6 +437,7 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
     >>> float(np.round(y, 12)), x.tolist()
     (1.0, [(1+0j)])
     """
+    check_flag(conj, "conj")
     kind = _structure(Ab, Bb, C, structure)
     if conj and _complex_input(u_t):
         raise TypeError(
@@ -421,7 +446,7 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
         )
     xp = namespace(Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D)
     dev = device_of(x)
-    dtype = float_dtype(xp, Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D)
+    dtype = float_dtype(xp, Ab.Bb if kind == "dplr" else Ab, Bb, C, x, u_t, D, names=("Ab", "Bb", "C", "x", "u_t", "D"))
     u_t = xp.asarray(u_t, dtype=dtype, device=dev)
     x = xp.asarray(x, dtype=dtype, device=dev)
     D = _as_skip(xp, D, dtype, dev)

@@ -10,9 +10,9 @@ immutable array libraries too.
 from __future__ import annotations
 
 from . import _dask
-from ._backend import device_of, float_dtype, namespace, time_last, to_numpy
+from ._backend import device_of, float_dtype, namespace, quiet_floating_point, time_last, to_numpy
 from ._engines import engine_module, resolve_engine
-from ._validation import broadcast_shapes, broadcasts_to, check_axis
+from ._validation import broadcast_shapes, broadcasts_to, check_axis, check_flag, deprecated_keyword
 
 __all__ = ["linear_scan", "associative_scan"]
 
@@ -54,32 +54,79 @@ def _odd_even_scan(xp, combine, elems: list, axis: int) -> list:
     return [_interleave(xp, e, o, axis) for e, o in zip(even, odd, strict=True)]
 
 
+def _flatten(tree, path: str, leaves: list):
+    """Append the array leaves of ``tree`` to ``leaves``; return its structure (JAX's pytree nodes)."""
+    if tree is None:
+        return ("none",)
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # namedtuple
+        return ("namedtuple", type(tree), [_flatten(v, f"{path}.{k}", leaves) for k, v in zip(tree._fields, tree)])
+    if isinstance(tree, (tuple, list)):
+        return (type(tree), [_flatten(v, f"{path}[{i}]", leaves) for i, v in enumerate(tree)])
+    if isinstance(tree, dict):
+        keys = sorted(tree)
+        return ("dict", keys, [_flatten(tree[k], f"{path}[{k!r}]", leaves) for k in keys])
+    if not (hasattr(tree, "shape") and hasattr(tree, "dtype")):
+        raise TypeError(
+            f"{path} must be an array (the leaves of elems are arrays; tuples, lists, namedtuples and dicts "
+            f"nest them), got {type(tree).__name__}"
+        )
+    leaves.append(tree)
+    return ("leaf",)
+
+
+def _unflatten(structure, leaves):
+    """Rebuild the tree of ``structure`` from an iterator of leaves."""
+    kind = structure[0]
+    if kind == "leaf":
+        return next(leaves)
+    if kind == "none":
+        return None
+    if kind == "namedtuple":
+        return structure[1](*(_unflatten(s, leaves) for s in structure[2]))
+    if kind == "dict":
+        return {k: _unflatten(s, leaves) for k, s in zip(structure[1], structure[2], strict=True)}
+    return kind(_unflatten(s, leaves) for s in structure[1])
+
+
 def associative_scan(fn, elems, reverse: bool = False, axis: int = -1):
-    """Inclusive prefix of an associative operator, computed in parallel (odd/even recursion).
+    """Inclusive prefix of an associative operator, computed in parallel: ``jax.lax.associative_scan``'s semantics.
 
     Parameters
     ----------
     fn : callable
-        ``fn(earlier, later)`` combines two operands of the structure of ``elems``
-        (a tuple/list of arrays, or one array) elementwise along ``axis`` and returns
-        the same structure. It must be associative; it need not be commutative.
-    elems : array or tuple/list of arrays
-        Operands, all of the same length along ``axis``.
+        ``fn(a, b)`` combines two operands, each with the structure of ``elems``
+        (the same tuples, lists, namedtuples and dicts, with arrays as leaves),
+        elementwise along ``axis``, and returns that structure. It must be
+        associative; it need not be commutative.
+    elems : array or pytree of arrays
+        An array, or tuples/lists/namedtuples/dicts of arrays nested in any way.
+        The leaves may have different ranks and shapes (for example ``(n, 2, 2)``
+        matrices with ``(n, 2)`` vectors); they share the length ``n`` of the
+        scanned axis.
     reverse : bool
-        Scan from the end: result ``t`` combines elements ``t, t+1, ..., n−1``.
+        Scan from the end, as JAX does: the leaves are flipped along ``axis``,
+        scanned, and flipped back, so ``fn`` receives the *later* element as its
+        first operand: the result is ``[..., fn(fn(z, y), x), fn(z, y), z]`` for
+        elements ``[..., x, y, z]``.
     axis : int
-        The scanned axis (default the last, time).
+        The scanned axis, normalised against the first leaf's rank and then
+        the same for every leaf (JAX's rule). **Default -1** (time last): the one
+        documented difference from ``jax.lax.associative_scan``, whose default is 0.
 
     Returns
     -------
-    array or tuple of arrays
-        Same structure and shapes as ``elems``: element ``t`` is
-        ``fn(...fn(fn(e_0, e_1), e_2)..., e_t)``.
+    array or pytree of arrays
+        Same structure (namedtuples stay namedtuples, lists stay lists) and
+        shapes as ``elems``: element ``t`` is ``fn(...fn(fn(e_0, e_1), e_2)..., e_t)``.
 
     Raises
     ------
+    TypeError
+        ``fn`` not callable, a leaf that is not an array, ``reverse`` not a bool,
+        a non-integer ``axis``, ``fn`` returning another number of leaves.
     ValueError
-        ``elems`` empty, of different lengths along ``axis``, or ``axis`` out of range.
+        ``elems`` without leaves, leaves of different lengths along ``axis``, or
+        ``axis`` out of range for a leaf.
 
     Notes
     -----
@@ -87,7 +134,9 @@ def associative_scan(fn, elems, reverse: bool = False, axis: int = -1):
     recursively, and the even positions are filled with one more combination:
     :math:`O(n)` applications of ``fn`` at depth :math:`\\approx 2\\log_2 n`, any
     length (no power-of-two padding), slicing and concatenation only, so it runs
-    on immutable backends. This is the algorithm of ``jax.lax.associative_scan``.
+    on immutable backends. This is the algorithm of ``jax.lax.associative_scan``;
+    ``tests/test_associative_scan_jax.py`` runs JAX's own ``testAssociativeScan*``
+    cases ported to NumPy.
 
     References
     ----------
@@ -102,40 +151,48 @@ def associative_scan(fn, elems, reverse: bool = False, axis: int = -1):
     >>> s, p = associative_scan(lambda x, y: (x[0] + y[0], x[1] * y[1]), (np.arange(1.0, 6.0), np.arange(1.0, 6.0)))
     >>> s.tolist(), p.tolist()
     ([1.0, 3.0, 6.0, 10.0, 15.0], [1.0, 2.0, 6.0, 24.0, 120.0])
+
+    Affine maps ``x ↦ M x + v`` of mixed ranks, composed in time order:
+
+    >>> M, v = np.stack([np.eye(2)] * 3), np.ones((3, 2))
+    >>> compose = lambda a, b: (b[0] @ a[0], (b[0] @ a[1][..., None])[..., 0] + b[1])
+    >>> associative_scan(compose, (M, v), axis=0)[1].tolist()
+    [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]
     """
-    single = not isinstance(elems, (tuple, list))
-    items = [elems] if single else list(elems)
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    check_flag(reverse, "reverse")
+    items: list = []
+    structure = _flatten(elems, "elems", items)
     if not items:
-        raise ValueError("elems must hold at least one array, got an empty sequence")
+        raise ValueError("elems must hold at least one array, got none")
     xp = namespace(*items)
-    ndim = items[0].ndim
-    if any(e.ndim != ndim for e in items):
-        raise ValueError(f"elems must all have the same number of axes, got {[e.ndim for e in items]}")
-    axis = check_axis(axis, ndim, f"arrays with {ndim} axes")
-    lengths = {e.shape[axis] for e in items}
-    if len(lengths) > 1:
-        raise ValueError(f"elems must have one length along axis {axis}, got {sorted(lengths)}")
+    axis = check_axis(axis, items[0].ndim, f"the first leaf of elems (shape {tuple(items[0].shape)})")
+    for leaf in items:
+        if leaf.ndim <= axis:
+            raise ValueError(
+                f"axis {axis} is out of range for a leaf of elems of shape {tuple(leaf.shape)} "
+                "(the axis is normalised against the first leaf and shared by all)"
+            )
+    lengths = [e.shape[axis] for e in items]
+    if len(set(lengths)) > 1:
+        raise ValueError(
+            f"the leaves of elems must have one length along axis {axis}, got shapes {[tuple(e.shape) for e in items]}"
+        )
 
-    if single:
-
-        def combine(x, y):
-            return [fn(x[0], y[0])]
-    else:
-
-        def combine(x, y):
-            return list(fn(tuple(x), tuple(y)))
+    def combine(a, b):
+        result: list = []
+        _flatten(fn(_unflatten(structure, iter(a)), _unflatten(structure, iter(b))), "fn's result", result)
+        if len(result) != len(items):
+            raise TypeError(f"fn must return the structure of elems ({len(items)} arrays), got {len(result)} arrays")
+        return result
 
     if reverse:
         items = [xp.flip(e, axis=axis) for e in items]
-
-        def forward(x, y, _combine=combine):
-            return _combine(y, x)
-    else:
-        forward = combine
-    out = _odd_even_scan(xp, forward, items, axis)
+    out = _odd_even_scan(xp, combine, items, axis)
     if reverse:
         out = [xp.flip(e, axis=axis) for e in out]
-    return out[0] if single else tuple(out)
+    return _unflatten(structure, iter(out))
 
 
 # --------------------------------------------------------------------------------------
@@ -187,11 +244,14 @@ def _linear_tree(xp, a, b, logs=None):
 def _prepare(a, b, x0, axis):
     """Validate and normalise ``linear_scan`` arguments; time on the last axis."""
     xp = namespace(a, b, x0)
-    dtype = float_dtype(xp, a, b, x0)
-    device = device_of(b) if device_of(b) is not None else device_of(a)
+    device = next((device_of(v) for v in (b, a, x0) if hasattr(v, "dtype") and hasattr(v, "shape")), None)
+    a, b, x0 = (v if v is None or hasattr(v, "dtype") else xp.asarray(v, device=device) for v in (a, b, x0))
+    dtype = float_dtype(xp, a, b, x0, names=("a", "b", "x0"))
     a = xp.asarray(a, dtype=dtype, device=device)
     b = xp.asarray(b, dtype=dtype, device=device)
-    ndim = max(a.ndim, b.ndim, 1)
+    if a.ndim == 0 and b.ndim == 0:
+        raise ValueError("a and b must have a time axis (at least one of them 1-d or more), got two 0-d arrays")
+    ndim = max(a.ndim, b.ndim)
     axis = check_axis(axis, ndim, f"a (shape {tuple(a.shape)}) and b (shape {tuple(b.shape)})")
     a, b = time_last(xp, a, ndim, axis), time_last(xp, b, ndim, axis)
     shape = scan_shape(a.shape, b.shape, None if x0 is None else x0.shape)
@@ -217,16 +277,27 @@ def scan_shape(a_shape, b_shape, x0_shape=None) -> tuple:
     return shape
 
 
-def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=None, return_last: bool = False):
+def linear_scan(
+    a,
+    b,
+    x0=None,
+    reverse: bool = False,
+    axis: int = -1,
+    *,
+    return_state: bool = False,
+    engine: str | None = None,
+    return_last: bool | None = None,
+):
     """States of the first-order linear recurrence ``x_t = a_t·x_{t−1} + b_t``.
 
     Parameters
     ----------
     a : array_like
         Gates (decays), real or complex, broadcastable against ``b``. A
-        time-invariant gate of length 1 along ``axis`` is never expanded in memory.
+        time-invariant gate of length 1 along ``axis`` (or a scalar) is never expanded in memory.
     b : array_like
-        Inputs, real or complex, shape ``(..., L)`` (time along ``axis``).
+        Inputs, real or complex, shape ``(..., L)`` (time along ``axis``). ``a`` and ``b``
+        may not both be 0-d: a scalar is not a sequence.
     x0 : array_like, optional
         Initial state ``x_{−1}`` (``x_L`` when ``reverse``), shaped like one time
         slice of the result (broadcastable to it). Zero by default.
@@ -234,13 +305,15 @@ def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=Non
         Run backwards in time: ``x_t = a_t·x_{t+1} + b_t``.
     axis : int
         Time axis of ``a`` and ``b`` (after right-aligned broadcasting).
-    engine : {None, "auto", "xp", "numba"}
+    return_state : bool, keyword-only
+        Also return the final state (``x_{L−1}``, or ``x_0`` when ``reverse``;
+        ``x0`` — or zeros — when ``L = 0``).
+    engine : {None, "auto", "xp", "numba"}, keyword-only
         ``"xp"``: the odd/even tree scan in array-API code (any backend, any length).
         ``"numba"``: sequential in time, parallel over channels (NumPy arrays).
         ``None`` chooses (numba for NumPy arrays when installed).
-    return_last : bool
-        Also return the final state (``x_{L−1}``, or ``x_0`` when ``reverse``;
-        ``x0`` — or zeros — when ``L = 0``).
+    return_last : bool, optional
+        Deprecated spelling of ``return_state`` (warns; removed in 0.3).
 
     Returns
     -------
@@ -248,7 +321,7 @@ def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=Non
         States, the broadcast shape of ``a`` and ``b``, dtype promoted from ``a``,
         ``b``, ``x0`` (integers count as float64).
     last : array
-        Final state, ``x`` without the time axis (only with ``return_last=True``).
+        Final state, ``x`` without the time axis (only with ``return_state=True``).
 
     Raises
     ------
@@ -271,10 +344,16 @@ def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=Non
     --------
     >>> import numpy as np
     >>> from statespace import linear_scan
-    >>> x, last = linear_scan(np.full(4, 0.5), np.ones(4), x0=np.array(8.0), return_last=True)
+    >>> x, last = linear_scan(np.full(4, 0.5), np.ones(4), x0=np.array(8.0), return_state=True)
     >>> x.tolist(), float(last)
     ([5.0, 3.5, 2.75, 2.375], 2.375)
     """
+    return_state = deprecated_keyword(
+        return_state, return_last, new="return_state", old="return_last", func="linear_scan"
+    )
+    check_flag(return_state, "return_state")
+    check_flag(reverse, "reverse")
+    return_last = return_state  # the name the Dask hook reads
     if _dask.is_dask(a, b, x0):
         return _dask.linear_scan(a, b, x0, reverse=reverse, axis=axis, engine=engine, return_last=return_last)
     xp, a, b, x0, shape, axis, ndim, dtype = _prepare(a, b, x0, axis)
@@ -284,15 +363,16 @@ def linear_scan(a, b, x0=None, reverse: bool = False, axis: int = -1, engine=Non
             to_numpy(a), to_numpy(b), None if x0 is None else to_numpy(x0), shape, reverse
         )
     else:
-        x = _linear_scan_xp(xp, a, b, x0, shape, reverse)
-    if return_last:
+        with quiet_floating_point(xp):  # as quiet as the numba engine on overflow and inf - inf
+            x = _linear_scan_xp(xp, a, b, x0, shape, reverse)
+    if return_state:
         if shape[-1] == 0:
             last = x0 if x0 is not None else xp.zeros(shape[:-1], dtype=dtype, device=device_of(x))
         else:
             last = x[..., 0] if reverse else x[..., -1]
     if axis != ndim - 1:
         x = xp.moveaxis(x, -1, axis)
-    return (x, last) if return_last else x
+    return (x, last) if return_state else x
 
 
 def _linear_scan_xp(xp, a, b, x0, shape, reverse):

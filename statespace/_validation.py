@@ -17,6 +17,9 @@ __all__ = [
     "check_choice",
     "check_modal_step",
     "check_step",
+    "check_flag",
+    "deprecated_keyword",
+    "step_array",
     "require_modes",
     "check_positive_int",
     "check_nonnegative_int",
@@ -87,61 +90,124 @@ def check_unit_interval(value, name: str) -> float:
     return value
 
 
-def check_step(dt, xp, *, batch_shape: tuple, modes: bool, dtype, device=None, name: str = "dt"):
-    """Validate a step size and shape it for broadcasting against a system.
+def check_flag(value, name: str) -> bool:
+    """Return ``value`` if it is a ``bool``; ``TypeError`` otherwise (``conj="False"`` is truthy, never a flag)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool (True or False), got {value!r} of type {type(value).__name__}")
+    return value
 
-    ``dt`` is a positive finite scalar or array.  Its shape broadcasts against
-    the system's *batch* shape ``batch_shape`` (``Lambda.shape[:-1]`` for
-    diagonal/DPLR systems, ``A.shape[:-2]`` for dense ones).  For systems with
-    a mode axis (``modes=True``) an array with one more axis than the batch is
-    per-mode (its last axis is the mode axis, size N/2 or 1); otherwise a
-    trailing mode axis of size 1 is appended so a per-channel ``dt`` of shape
-    ``(H,)`` scales every mode of channel ``h``.
 
-    Returns the step as a real array of ``dtype`` on ``device`` (ready to
-    multiply ``Lambda``: shape ``(..., 1)`` or ``(..., N2)``; for dense systems
-    shape ``(..., 1, 1)``).
+def deprecated_keyword(new_value, old_value, *, new: str, old: str, func: str, default=False):
+    """The value of keyword ``new`` when the caller may still spell it ``old`` (one release of grace).
+
+    ``old_value`` is ``None`` when the old spelling was not used.  Using it warns
+    with a ``DeprecationWarning`` that names the new spelling; using both refuses.
+    """
+    if old_value is None:
+        return new_value
+    import warnings
+
+    if new_value is not default:
+        raise TypeError(f"{func}() got both {new}= and its deprecated spelling {old}=; pass only {new}=")
+    warnings.warn(
+        f"{func}(): {old}= is deprecated and will be removed in 0.3; use {new}= instead",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return old_value
+
+
+def step_array(dt, xp, *, dtype, device=None, name: str = "dt"):
+    """``dt`` as a positive, finite, real array of ``dtype`` (scalars and sequences converted once)."""
+    if dt is None or isinstance(dt, (bool, str)):
+        raise TypeError(f"{name} must be a positive real number or array, got {dt!r}")
+    if isinstance(dt, numbers.Real):
+        check_positive_real(dt, name)
+        return xp.asarray(float(dt), dtype=dtype, device=device)
+    if isinstance(dt, complex):
+        raise TypeError(f"{name} must be real, got the complex number {dt!r}")
+    if not hasattr(dt, "dtype"):
+        if not isinstance(dt, (list, tuple)):
+            raise TypeError(f"{name} must be a positive real number or array, got {type(dt).__name__}")
+        try:
+            dt = xp.asarray(dt, device=device)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must be a positive real number or array, got the sequence {dt!r}") from error
+    if xp.isdtype(dt.dtype, "bool"):
+        raise TypeError(f"{name} must be a real array of step sizes, got a bool array of shape {tuple(dt.shape)}")
+    if xp.isdtype(dt.dtype, "complex floating"):
+        raise TypeError(f"{name} must be real, got dtype {dt.dtype}")
+    if not xp.isdtype(dt.dtype, ("real floating", "integral")):
+        raise TypeError(f"{name} must be a real array of step sizes, got dtype {dt.dtype}")
+    step = xp.astype(dt, dtype)
+    if not bool(xp.all(xp.isfinite(step))):
+        raise ValueError(f"{name} must be finite, got non-finite values (shape {tuple(dt.shape)})")
+    if step.ndim and step.shape and 0 in tuple(step.shape):
+        return step
+    if not bool(xp.all(step > 0)):
+        raise ValueError(f"{name} must be positive, got min {float(xp.min(step))} (shape {tuple(dt.shape)})")
+    return step
+
+
+def check_step(
+    dt, xp, *, batch_shape: tuple, modes: bool, dtype, device=None, per_mode: bool = False, name: str = "dt"
+):
+    """Validate a step size and shape it for broadcasting against a system: THE step-size rule.
+
+    The rule (the user guide's Conventions page): without ``per_mode``, the
+    whole shape of ``dt`` is a *batch* shape of systems.  It broadcasts (NumPy's
+    rule) against the system's batch shape ``batch_shape`` (``Lambda.shape[:-1]``
+    for modal systems, ``A.shape[:-2]`` for dense ones), and the result holds
+    one discrete system per element of the broadcast batch: a ``dt (H,)`` with a
+    shared ``Lambda (N2,)`` gives ``H`` systems ``(H, N2)``, whatever ``H`` and
+    ``N2`` are.  With ``per_mode=True`` (modal systems only) the *last* axis of
+    ``dt`` is the mode axis (size N2 or 1) and the axes before it are the batch.
+    No shape is ever read two ways: the reading depends on the keyword only.
+
+    Returns the step as a real array of ``dtype`` on ``device``, ready to
+    multiply: ``dt.shape + (1,)`` for modal systems (``dt.shape`` with
+    ``per_mode=True``), ``dt.shape + (1, 1)`` for dense ones.
 
     Raises
     ------
     ValueError
-        Non-positive or non-finite values, or a shape that does not broadcast.
+        Non-positive or non-finite values, a shape that does not broadcast
+        (the message says how to write the other reading), ``per_mode`` for a
+        dense system.
     TypeError
-        Complex or non-numeric ``dt``.
+        Complex, bool or non-numeric ``dt``, a non-bool ``per_mode``.
     """
-    if isinstance(dt, bool) or dt is None:
-        raise TypeError(f"{name} must be a positive real number or array, got {dt!r}")
-    if isinstance(dt, (int, float)):
-        check_positive_real(dt, name)
-    step = xp.asarray(dt, dtype=dtype, device=device) if isinstance(dt, (int, float)) else dt
-    if not isinstance(dt, (int, float)):
-        if not hasattr(dt, "dtype"):
-            raise TypeError(f"{name} must be a positive real number or array, got {type(dt).__name__}")
-        if xp.isdtype(dt.dtype, "complex floating"):
-            raise TypeError(f"{name} must be real, got dtype {dt.dtype}")
-        step = xp.astype(dt, dtype)
-        if not bool(xp.all(xp.isfinite(step))):
-            raise ValueError(f"{name} must be finite, got non-finite values")
-        if not bool(xp.all(step > 0)):
-            raise ValueError(f"{name} must be positive, got min {float(xp.min(step))}")
-    nb = len(batch_shape)
-    extra = 1 if modes else 2
-    if step.ndim > nb + (1 if modes else 0):
-        raise ValueError(
-            f"{name} has shape {tuple(step.shape)}: too many axes for a system with batch shape {tuple(batch_shape)}"
-            + (" (at most one trailing per-mode axis)" if modes else "")
-        )
-    if not (modes and step.ndim == nb + 1 and nb >= 0 and step.ndim > 0):
-        step = xp.reshape(step, tuple(step.shape) + (1,) * extra)
-        per = tuple(step.shape[:-extra])
+    check_flag(per_mode, "per_mode")
+    given = tuple(getattr(dt, "shape", ()))
+    if isinstance(dt, (list, tuple)):
+        given = None
+    step = step_array(dt, xp, dtype=dtype, device=device, name=name)
+    given = tuple(step.shape) if given is None else given
+    batch_shape = tuple(batch_shape)
+    if per_mode:
+        if not modes:
+            raise ValueError(
+                f"per_mode=True needs a modal (diagonal) system; {name} of a dense system is one per system"
+            )
+        if step.ndim < 1:
+            raise ValueError(f"per_mode=True needs {name} with a trailing mode axis (..., N2), got a scalar")
+        per = given[:-1]
     else:
-        per = tuple(step.shape[:-1])
+        per = given
+        step = xp.reshape(step, given + ((1,) if modes else (1, 1)))
     try:
-        broadcast_shapes(per, tuple(batch_shape))
+        broadcast_shapes(per, batch_shape)
     except ValueError:
+        hint = ""
+        if modes and not per_mode and len(given) >= 1:
+            hint = (
+                f"; {name} is one step per system (its whole shape is a batch shape, see the Conventions page): "
+                f"for one step per mode pass per_mode=True"
+            )
+        elif per_mode:
+            hint = f"; with per_mode=True the last axis of {name} is the mode axis and the axes before it the batch"
         raise ValueError(
-            f"{name} of shape {tuple(dt.shape) if hasattr(dt, 'shape') else ()} does not broadcast against "
-            f"the system's batch shape {tuple(batch_shape)}"
+            f"{name} of shape {given} does not broadcast against the system's batch shape {batch_shape}{hint}"
         ) from None
     return step
 
@@ -166,7 +232,9 @@ def broadcast_shapes(*shapes, names=None) -> tuple:
 
 
 def check_axis(axis: int, ndim: int, described: str) -> int:
-    """``axis`` normalised to ``[0, ndim)``; ``ValueError`` naming ``described`` when out of range."""
+    """``axis`` normalised to ``[0, ndim)``; ``TypeError`` for a non-integer, ``ValueError`` out of range."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an integer, got {axis!r} of type {type(axis).__name__}")
     if not -ndim <= axis < ndim:
         raise ValueError(f"axis {axis} is out of range for {described}")
     return axis % ndim
@@ -193,20 +261,31 @@ def require_modes(x, name: str, n_modes: int | None = None, min_ndim: int = 1):
         )
 
 
-def check_modal_step(dt, xp, Lambda, *, dtype, name: str = "dt"):
-    """:func:`check_step` for a modal system ``Lambda (..., N2)``, plus the size of a per-mode axis (N2 or 1)."""
+def check_modal_step(dt, xp, Lambda, *, dtype, per_mode: bool = False, name: str = "dt", operands: dict | None = None):
+    """:func:`check_step` for a modal system ``Lambda (..., N2)``; a per-mode axis must have size N2 or 1.
+
+    ``operands`` (name → array with a trailing mode axis, or a batch shape tuple) are
+    the system's other arrays (``B``, ``C``, ...): the system's batch shape is that of
+    ``Lambda`` broadcast with theirs, and a mismatch among them is reported by name.
+    """
+    shapes = {"Lambda": tuple(Lambda.shape[:-1])}
+    for key, value in (operands or {}).items():  # arrays with a mode axis, or batch shapes given as tuples
+        if value is not None:
+            shapes[key] = value if isinstance(value, tuple) else tuple(value.shape[:-1])
+    batch = broadcast_shapes(*shapes.values(), names=tuple(shapes))
     step = check_step(
         dt,
         xp,
-        batch_shape=tuple(Lambda.shape[:-1]),
+        batch_shape=batch,
         modes=True,
         dtype=dtype,
         device=array_api_compat.device(Lambda),
+        per_mode=per_mode,
         name=name,
     )
     if step.shape[-1] not in (1, Lambda.shape[-1]):
         raise ValueError(
-            f"{name} of shape {tuple(step.shape)} has a per-mode axis of size {step.shape[-1]}, "
-            f"but Lambda of shape {tuple(Lambda.shape)} has {Lambda.shape[-1]} modes"
+            f"{name} of shape {tuple(step.shape)} has a per-mode axis (per_mode=True) of size {step.shape[-1]}, "
+            f"but Lambda of shape {tuple(Lambda.shape)} has {Lambda.shape[-1]} modes; expected {Lambda.shape[-1]} or 1"
         )
     return step

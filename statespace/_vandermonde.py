@@ -7,12 +7,12 @@ import math
 from ._backend import complex_dtype, device_of, float_dtype, namespace, real_dtype, to_numpy
 from ._cauchy import BLOCK_ELEMENTS
 from ._engines import engine_module, resolve_engine
-from ._validation import broadcast_shapes, check_positive_int, require_modes
+from ._validation import broadcast_shapes, check_flag, check_positive_int, require_modes
 
 __all__ = ["vandermonde"]
 
 
-def vandermonde(v, x, L, conj: bool = True, engine=None):
+def vandermonde(v, x, L: int, conj: bool = True, *, engine: str | None = None):
     r"""Log-Vandermonde sum :math:`\sum_n v_n e^{x_n l}` for :math:`l = 0, \dots, L-1`.
 
     Parameters
@@ -27,7 +27,7 @@ def vandermonde(v, x, L, conj: bool = True, engine=None):
         Each mode stands for itself and its conjugate: return the real
         :math:`2\,\mathrm{Re}\sum_n v_n e^{x_n l}`.  With ``False`` return the
         complex sum.
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba"}, keyword-only
         How the sum runs (:func:`statespace._engines.resolve_engine`).
 
     Returns
@@ -68,11 +68,12 @@ def vandermonde(v, x, L, conj: bool = True, engine=None):
     array([1.   , 0.5  , 0.25 , 0.125])
     """
     xp = namespace(v, x)
+    check_flag(conj, "conj")
     require_modes(v, "v")
     require_modes(x, "x", v.shape[-1])
     L = check_positive_int(L, "L")
     batch = broadcast_shapes(v.shape[:-1], x.shape[:-1], names=("v", "x"))
-    ctype = complex_dtype(xp, float_dtype(xp, v, x))
+    ctype = complex_dtype(xp, float_dtype(xp, v, x, names=("v", "x")))
     v, x = xp.astype(v, ctype), xp.astype(x, ctype)
     # A mode with Re x = -inf (Ā = 0, e.g. bilinear at ΔΛ = -2) contributes v at l = 0 and nothing after, but
     # (-inf)·0 is NaN: any real part below -1e4 gives the same exact zeros for l >= 1 and 1 at l = 0.

@@ -222,7 +222,9 @@ def test_kernel_dplr_batch_and_per_mode_steps(backend, rng):
     Lambda, P, B = random_dplr(rng, n2, 2, batch=(H,))
     C = random_complex(rng, (H, n2))
     for dt in (rng.uniform(0.01, 0.1, H), rng.uniform(0.01, 0.1, (H, n2))):
-        kernel = statespace.kernel_dplr(*(backend.asarray(a) for a in (Lambda, P, B, C, dt)), L, ctilde=False)
+        kernel = statespace.kernel_dplr(
+            *(backend.asarray(a) for a in (Lambda, P, B, C, dt)), L, ctilde=False, per_mode=dt.ndim == 2
+        )
         rows = []
         for h in range(H):
             Ab, Bb = dense_bilinear(Lambda[h], P[h], B[h], dt[h])
@@ -345,7 +347,7 @@ def test_kernel_diag_equals_naive_on_hippo_spectra(measure, clamp, dt, rng):
 def test_kernel_diag_per_mode_step(rng):
     Lambda = -rng.uniform(0.1, 1.0, (2, 4)) + 1j * rng.uniform(-5, 5, (2, 4))
     B, C, dt = random_complex(rng, 4), random_complex(rng, (2, 4)), rng.uniform(0.01, 0.1, (2, 4))
-    kernel = statespace.kernel_diag(Lambda, B, C, dt, 50, method="zoh")
+    kernel = statespace.kernel_diag(Lambda, B, C, dt, 50, method="zoh", per_mode=True)
     assert_close(kernel, diag_reference(Lambda, B, C, dt, 50, "zoh"), kind="kernel")
 
 
@@ -445,8 +447,8 @@ def test_kernel_dplr_rejects_bad_input(backend, rng):
         statespace.kernel_dplr(a["Lambda"], a["P"], a["B"], a["C"], 0.1, 8.0)
     with pytest.raises(ValueError, match="dt must be positive"):
         statespace.kernel_dplr(a["Lambda"], a["P"], a["B"], a["C"], -0.1, 8)
-    with pytest.raises(ValueError, match="per-mode axis of size 3"):
-        statespace.kernel_dplr(a["Lambda"], a["P"], a["B"], a["C"], backend.asarray(np.full(3, 0.1)), 8)
+    with pytest.raises(ValueError, match=r"per-mode axis \(per_mode=True\) of size 3"):
+        statespace.kernel_dplr(a["Lambda"], a["P"], a["B"], a["C"], backend.asarray(np.full(3, 0.1)), 8, per_mode=True)
     with pytest.raises(ValueError, match="batch shapes do not broadcast"):
         statespace.kernel_dplr(
             a["Lambda"], a["P"], backend.asarray(np.ones((2, 4))), backend.asarray(np.ones((3, 4))), 0.1, 8

@@ -159,7 +159,7 @@ def test_selective_scan_channel_blocks(rng, dtype_name):
     operands = [np.asarray(a, dtype=dtype_name) for a in (u, delta, A, B, C, D, z, bias, x0)]
     out, last = selective_scan(
         *operands[:5], D=operands[5], z=operands[6], delta_bias=operands[7], delta_softplus=True, x0=operands[8],
-        return_last_state=True, engine="numba",
+        return_state=True, engine="numba",
     )  # fmt: skip
     want, want_last = mamba_reference(*(a.astype(np.float64) for a in operands))
     assert out.dtype == dtype_name

@@ -39,7 +39,7 @@ def data(rng, shape, complex_):
 def test_matches_loop_and_lfilter(engine, rng, length, complex_, reverse):
     a, b = data(rng, (3, length), complex_)
     x0 = rng.normal(size=3) + (1j * rng.normal(size=3) if complex_ else 0)
-    x, last = linear_scan(a, b, x0=x0, reverse=reverse, engine=engine, return_last=True)
+    x, last = linear_scan(a, b, x0=x0, reverse=reverse, engine=engine, return_state=True)
     want, want_last = loop(a, b, x0, reverse)
     assert x.dtype == (np.complex128 if complex_ else np.float64)
     assert_close(x, want if complex_ else want.real, kind="scan")
@@ -87,7 +87,7 @@ def test_backends(backend, dtype_name, rng):
         backend.asarray(b, dtype_name),
         x0=backend.asarray(x0, dtype_name),
         reverse=True,
-        return_last=True,
+        return_state=True,
     )
     assert x.dtype == backend.dtype(dtype_name)
     if backend.device is not None:

@@ -78,7 +78,7 @@ def test_matches_float64_loop(engine, rng, layout, cplx, options, dtype_name):
     kwc = {
         k: (v.astype(np.result_type(v.dtype, dtype_name)) if isinstance(v, np.ndarray) else v) for k, v in kw.items()
     }
-    out, last = selective_scan(*cast, **kwc, return_last_state=True, engine=engine)
+    out, last = selective_scan(*cast, **kwc, return_state=True, engine=engine)
     assert out.dtype == np.dtype(dtype_name)
     assert last.shape == want_last.shape and (np.iscomplexobj(last) == cplx)
     assert_close(out, want, kind="scan", dtype=dtype_name, rtol_override=None)
@@ -88,16 +88,18 @@ def test_matches_float64_loop(engine, rng, layout, cplx, options, dtype_name):
 @pytest.mark.numba
 def test_engines_agree_float64(rng):
     args, kw = make_case(rng, "groups", True, batch=2, dim=8, N=5, L=40, groups=4)
-    a = selective_scan(*args, **kw, return_last_state=True, engine="xp")
-    b = selective_scan(*args, **kw, return_last_state=True, engine="numba")
+    a = selective_scan(*args, **kw, return_state=True, engine="xp")
+    b = selective_scan(*args, **kw, return_state=True, engine="numba")
     assert_close(b[0], a[0], kind="scan", dtype="float64")
     assert_close(b[1], a[1], kind="scan", dtype="float64")
 
 
-def test_float32_inputs_computed_in_float32_at_least(rng):
+def test_half_precision_is_refused_naming_the_argument(rng):
+    """The one dtype rule (#14): float16 is refused by every function and engine, with the cast to write."""
     args, _kw = make_case(rng, "shared", False)
-    out = selective_scan(*(a.astype(np.float16) for a in args[:2]), *args[2:], engine="xp")
-    assert out.dtype == np.float16
+    for engine in ("xp", "numba"):
+        with pytest.raises(TypeError, match=r"u has dtype float16.*xp.astype\(u, xp.float32\)"):
+            selective_scan(*(a.astype(np.float16) for a in args[:2]), *args[2:], engine=engine)
 
 
 def test_large_delta_skips_softplus(rng):
@@ -113,7 +115,7 @@ def test_backends(backend, rng):
     want, want_last = mamba_loop(*args, **kw)
     xa = [backend.asarray(a) for a in args]
     kwa = {k: (backend.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
-    out, last = selective_scan(*xa, **kwa, return_last_state=True)
+    out, last = selective_scan(*xa, **kwa, return_state=True)
     if backend.device is not None:
         assert out.device == backend.device
     assert_close(out, want, kind="scan")

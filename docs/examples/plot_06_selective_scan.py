@@ -16,7 +16,7 @@ its own input-dependent :math:`B_t` (Mamba's grouped layout ``(batch, G, N, L)``
 :math:`x_t = e^{-\\Delta_t} x_{t-1} + (1 - e^{-\\Delta_t}) u_t` is a convex combination.
 
 Finally the sequence is processed in two halves, carrying the state with ``x0`` and
-``return_last_state``, and compared with one pass.
+``return_state``, and compared with one pass.
 """
 
 import matplotlib.pyplot as plt
@@ -45,12 +45,12 @@ u = np.broadcast_to(signal, (1, 2, L))
 A = -np.ones((2, 1))  # D = 2 channels, N = 1 state each
 B = ((1 - np.exp(-delta)) / delta)[None, :, None, :]  # (batch, G = 2, N = 1, L)
 C = np.ones((1, 2, 1, L))
-out, last = ss.selective_scan(u, raw_delta[None], A, B, C, delta_softplus=True, return_last_state=True)
+out, last = ss.selective_scan(u, raw_delta[None], A, B, C, delta_softplus=True, return_state=True)
 
 # the same in two chunks, carrying the state
 h = L // 2
 first, state = ss.selective_scan(
-    u[..., :h], raw_delta[None, :, :h], A, B[..., :h], C[..., :h], delta_softplus=True, return_last_state=True
+    u[..., :h], raw_delta[None, :, :h], A, B[..., :h], C[..., :h], delta_softplus=True, return_state=True
 )
 second = ss.selective_scan(u[..., h:], raw_delta[None, :, h:], A, B[..., h:], C[..., h:], delta_softplus=True, x0=state)
 chunked = np.concatenate([first, second], axis=-1)

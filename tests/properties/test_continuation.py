@@ -76,8 +76,8 @@ def test_state_continuation(backend, dtype_name, engine, data):
     # linear_scan on the states (a first-order recurrence: the stricter "scan" tolerance)
     b = Bb[..., None] * uu[..., None, :]
     a = Ab[..., None]
-    s1, last1 = ss.linear_scan(a, b[..., :k], x0=xx0, engine=engine, return_last=True)
-    s2, last2 = ss.linear_scan(a, b[..., k:], x0=last1, engine=engine, return_last=True)
+    s1, last1 = ss.linear_scan(a, b[..., :k], x0=xx0, engine=engine, return_state=True)
+    s2, last2 = ss.linear_scan(a, b[..., k:], x0=last1, engine=engine, return_state=True)
     # the "scan" tolerance is against a float64 loop over the very gates and inputs the scan received
     states_ref = _ref_scan(to_host(Ab)[..., None], to_host(b), x0)
     x_ref_scan = states_ref[..., -1] if u.shape[-1] else (np.zeros_like(x_ref) if x0 is None else x0)
@@ -88,8 +88,8 @@ def test_state_continuation(backend, dtype_name, engine, data):
 
     # selective_scan with time-invariant parameters (Mamba's zoh_simplified)
     delta = xp.broadcast_to(dt[:, None], uu.shape)
-    o1, h1 = ss.selective_scan(first, delta[..., :k], Lam, B, C, x0=xx0, return_last_state=True, engine=engine)
-    o2, h2 = ss.selective_scan(second, delta[..., k:], Lam, B, C, x0=h1, return_last_state=True, engine=engine)
+    o1, h1 = ss.selective_scan(first, delta[..., :k], Lam, B, C, x0=xx0, return_state=True, engine=engine)
+    o2, h2 = ss.selective_scan(second, delta[..., k:], Lam, B, C, x0=h1, return_state=True, engine=engine)
     _check({"selective_scan": xp.concat([o1, o2], axis=-1)}, y_ref, backend, dtype_name, "views", context)
     _check({"selective_scan state": h2}, x_ref, backend, dtype_name, "views", context)
 

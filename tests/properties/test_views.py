@@ -126,12 +126,12 @@ def test_diag_views(backend, dtype_name, engine, data):
         ys[f"causal_conv∘{name}"] = ss.causal_conv(uu, K, D=DD) + free
     # scan view: the state recurrence of every mode, then the output contraction
     x_scan, x_last_scan = ss.linear_scan(
-        Ab[..., None], Bb[..., None] * uu[..., None, :], x0=xx0, engine=engine, return_last=True
+        Ab[..., None], Bb[..., None] * uu[..., None, :], x0=xx0, engine=engine, return_state=True
     )
     ys["linear_scan"] = _two_re(xp, xp.sum(C[..., None] * x_scan, axis=-2)) + (0 if DD is None else DD[:, None] * uu)
     if method == "zoh_simplified":  # Mamba's discretization: the selective scan with constant parameters
         delta = xp.broadcast_to(dt[:, None], uu.shape)
-        y_sel, x_sel = ss.selective_scan(uu, delta, Lam, B, C, D=DD, x0=xx0, return_last_state=True, engine=engine)
+        y_sel, x_sel = ss.selective_scan(uu, delta, Lam, B, C, D=DD, x0=xx0, return_state=True, engine=engine)
         ys["selective_scan"] = y_sel
         _agree({"selective_scan state": x_sel}, x_last[..., : system.N2], backend, dtype_name, context=context)
 

@@ -147,7 +147,7 @@ def _blocked(m, shape, dtype):
 def _unblocked(x, shape):
     """Inverse of :func:`_blocked`."""
     channels = math.prod(shape[:-1])
-    return x.transpose(0, 2, 1).reshape(-1, shape[-1])[:channels].reshape(shape)
+    return x.transpose(0, 2, 1).reshape(x.shape[0] * x.shape[2], shape[-1])[:channels].reshape(shape)
 
 
 def _output_rotation(c):
