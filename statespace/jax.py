@@ -238,28 +238,28 @@ def recurrence(Ab, Bb, C, u, D=None, x0=None, *, conj=True, return_state=False, 
 
 
 # --------------------------------------------------------------------------------- kernel_diag
-def _kernel_forward(Lambda, B, C, dt, *, L, method, engine):
-    return (_kernels.kernel_diag(Lambda, B, C, dt, L, method=method, engine=engine),)
+def _kernel_forward(Lambda, B, C, dt, *, L, method, per_mode, engine):
+    return (_kernels.kernel_diag(Lambda, B, C, dt, L, method=method, per_mode=per_mode, engine=engine),)
 
 
-def _kernel_backward(inputs, cts, *, L, method, engine):
-    return vjp.kernel_diag(**inputs, L=L, method=method, grad_y=cts[0], engine=engine)
+def _kernel_backward(inputs, cts, *, L, method, per_mode, engine):
+    return vjp.kernel_diag(**inputs, L=L, method=method, per_mode=per_mode, grad_y=cts[0], engine=engine)
 
 
-def _kernel_shapes(Lambda, B, C, dt, *, L, **_):
+def _kernel_shapes(Lambda, B, C, dt, *, L, per_mode, **_):
     batch = Lambda.shape[:-1]
-    dt_batch = dt.shape[:-1] if dt.ndim == len(batch) + 1 else dt.shape
+    dt_batch = dt.shape[:-1] if per_mode else dt.shape
     batch = np.broadcast_shapes(batch, B.shape[:-1], C.shape[:-1], dt_batch)
     dtype = jnp.result_type(Lambda.dtype, B.dtype, C.dtype, jnp.complex64)
     return (_spec(batch + (L,), jnp.finfo(dtype).dtype),)
 
 
-def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, engine=None):
+def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, per_mode=False, engine=None):
     """Differentiable :func:`statespace.kernel_diag` (zoh, bilinear, zoh_simplified) for JAX arrays.
 
     Parameters
     ----------
-    Lambda, B, C, dt, L, method, engine
+    Lambda, B, C, dt, L, method, per_mode, engine
         As in :func:`statespace.kernel_diag`.
 
     Returns
@@ -276,4 +276,5 @@ def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, engine=None):
     (1,)
     """
     arrays = dict(Lambda=Lambda, B=B, C=C, dt=jnp.asarray(dt))
-    return _call(_kernel_forward, _kernel_backward, _kernel_shapes, arrays, L=int(L), method=method, engine=engine)[0]
+    options = dict(L=int(L), method=method, per_mode=bool(per_mode), engine=engine)
+    return _call(_kernel_forward, _kernel_backward, _kernel_shapes, arrays, **options)[0]

@@ -241,27 +241,31 @@ def recurrence(Ab, Bb, C, u, D=None, x0=None, *, conj=True, return_state=False, 
 
 class _KernelDiag(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, Lambda, B, C, dt, L, method, engine):
-        K = _kernels.kernel_diag(*(_np(t) for t in (Lambda, B, C, dt)), L, method=method, engine=engine)
+    def forward(ctx, Lambda, B, C, dt, L, method, per_mode, engine):
+        K = _kernels.kernel_diag(
+            *(_np(t) for t in (Lambda, B, C, dt)), L, method=method, per_mode=per_mode, engine=engine
+        )
         ctx.save_for_backward(Lambda, B, C, dt if isinstance(dt, torch.Tensor) else None)
-        ctx.options = (dt, L, method, engine)
+        ctx.options = (dt, L, method, per_mode, engine)
         return _tensor(np.asarray(K))
 
     @staticmethod
     def backward(ctx, gK):
         Lambda, B, C, dt_t = ctx.saved_tensors
-        dt, L, method, engine = ctx.options
+        dt, L, method, per_mode, engine = ctx.options
         dt = dt if dt_t is None else dt_t
-        g = vjp.kernel_diag(*(_np(t) for t in (Lambda, B, C, dt)), L, method, grad_y=_np(gK), engine=engine)
+        g = vjp.kernel_diag(
+            *(_np(t) for t in (Lambda, B, C, dt)), L, method, per_mode=per_mode, grad_y=_np(gK), engine=engine
+        )
         return _grads(ctx, g, ("Lambda", "B", "C", "dt"))
 
 
-def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, engine=None):
+def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, per_mode=False, engine=None):
     """Differentiable :func:`statespace.kernel_diag` (zoh, bilinear, zoh_simplified) on CPU tensors.
 
     Parameters
     ----------
-    Lambda, B, C, dt, L, method, engine
+    Lambda, B, C, dt, L, method, per_mode, engine
         As in :func:`statespace.kernel_diag`; ``dt`` may be a tensor (it then gets a gradient).
 
     Returns
@@ -279,7 +283,7 @@ def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, engine=None):
     >>> Lambda.grad.dtype
     torch.complex64
     """
-    return _KernelDiag.apply(Lambda, B, C, dt, L, method, engine)
+    return _KernelDiag.apply(Lambda, B, C, dt, L, method, per_mode, engine)
 
 
 class _Vandermonde(torch.autograd.Function):

@@ -45,11 +45,13 @@ def test_vandermonde_adjoint_identity(conj, engine):
 @pytest.mark.parametrize("dt_shape", [(3,), (3, 4)])
 @pytest.mark.parametrize("method", ["zoh", "bilinear", "zoh_simplified"])
 def test_kernel_diag_adjoint_identity(method, dt_shape, engine):
+    per_mode = len(dt_shape) == 2
+
     def forward(**inputs):
-        return statespace.kernel_diag(**inputs, L=L, method=method, engine="xp")
+        return statespace.kernel_diag(**inputs, L=L, method=method, per_mode=per_mode, engine="xp")
 
     def g(inputs, ws):
-        return vjp.kernel_diag(**inputs, L=L, method=method, grad_y=ws[0], engine=engine)
+        return vjp.kernel_diag(**inputs, L=L, method=method, per_mode=per_mode, grad_y=ws[0], engine=engine)
 
     check_adjoint(forward, g, _kernel_inputs(dt_shape), ["Lambda", "B", "C", "dt"])
 

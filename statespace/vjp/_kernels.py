@@ -92,12 +92,12 @@ def _sums(xp, x, g, batch, engine):
     return s0, s1
 
 
-def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, grad_y, engine=None):
+def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, per_mode=False, grad_y, engine=None):
     r"""Cotangents of ``Lambda``, ``B``, ``C`` and ``dt`` for :func:`statespace.kernel_diag`.
 
     Parameters
     ----------
-    Lambda, B, C, dt, L, method
+    Lambda, B, C, dt, L, method, per_mode
         The forward's arguments; ``method`` one of ``"zoh"``, ``"bilinear"``,
         ``"zoh_simplified"``.
     grad_y : array
@@ -150,7 +150,7 @@ def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, grad_y, engine=None):
     L = check_positive_int(L, "L")
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, B, C))
     Lc, Bc, Cc = xp.astype(Lambda, dtype), xp.astype(B, dtype), xp.astype(C, dtype)
-    step = check_modal_step(dt, xp, Lc, dtype=real_dtype(xp, dtype))
+    step = check_modal_step(dt, xp, Lc, dtype=real_dtype(xp, dtype), per_mode=per_mode, operands={"B": Bc, "C": Cc})
     z = step * Lc
     stepc = xp.astype(step, dtype)
     if method == "bilinear":
