@@ -115,7 +115,7 @@ def selective_scan(
     ):
         fwd._check_same(arr, name, shape)
     a_complex = is_complex(xp, A)
-    real = fwd._compute_dtype(xp, u, delta, A, B, C, D, z, delta_bias, x0)
+    real = fwd._compute_dtype(xp, dict(u=u, delta=delta, A=A, B=B, C=C, D=D, z=z, delta_bias=delta_bias, x0=x0))
     state = complex_dtype(xp, real) if a_complex else real
     dev = device_of(u)
     Bw = fwd._weight(xp, B, "B", A, batch, length, real, a_complex)
