@@ -249,40 +249,41 @@ def _memory_ratio():
 
 
 def main():
-    rows = []
+    """Print the side-by-side table, one row as soon as it is measured (best of 3; torch loops once)."""
+
+    def row(name, value, note=""):
+        print(f"{name:<52}  {value:>10}  {note}", flush=True)
+
     sel = {}
     for impl in ("numba", "torch", "jax"):
         setup = SelectiveScanGradSetup()
         try:
             setup.setup(impl, 2048)
         except NotImplementedError as exc:
-            rows.append((f"selective_scan fwd+bwd B=2 D=512 N=16 L=2048 f32 [{impl}]", "skipped", str(exc)))
+            row(f"selective_scan fwd+bwd 2x512x16x2048 f32 [{impl}]", "skipped", str(exc))
             continue
-        sel[impl] = _best(setup.run, repeat=3 if impl != "torch" else 1)
-        rows.append((f"selective_scan fwd+bwd B=2 D=512 N=16 L=2048 f32 [{impl}]", f"{sel[impl]:.3f} s", ""))
+        sel[impl] = _best(setup.run, repeat=1 if impl == "torch" else 3)
+        row(f"selective_scan fwd+bwd 2x512x16x2048 f32 [{impl}]", f"{sel[impl]:.3f} s")
     for peer in ("torch", "jax"):
         if peer in sel and "numba" in sel:
-            rows.append((f"  ratio {peer} / numba", f"{sel[peer] / sel['numba']:.1f}x", ""))
+            row(f"  ratio {peer} / numba", f"{sel[peer] / sel['numba']:.1f}x")
     lin = {}
     for which in LinearScanGrad.params[0]:
         bench = LinearScanGrad()
         bench.setup(which)
         lin[which] = _best(bench.run)
-        rows.append((f"linear_scan {which} 512x16384 f32 [numba]", f"{lin[which]:.3f} s", ""))
-    rows.append(("  ratio (fwd+bwd) / fwd", f"{lin['forward+backward'] / lin['forward']:.2f}x", ""))
+        row(f"linear_scan {which} 512x16384 f32 [numba]", f"{lin[which]:.3f} s")
+    row("  ratio (fwd+bwd) / fwd", f"{lin['forward+backward'] / lin['forward']:.2f}x")
     ker = {}
     for impl in ("numba", "torch"):
         bench = KernelDiagGrad()
         bench.setup(impl)
-        ker[impl] = _best(bench.run)
-        rows.append((f"kernel_diag grad H=256 N2=32 L=4096 [{impl}]", f"{ker[impl]:.3f} s", ""))
-    rows.append(("  ratio torch(xp) / numba", f"{ker['torch'] / ker['numba']:.1f}x", ""))
+        ker[impl] = _best(bench.run, repeat=1 if impl == "torch" else 3)
+        row(f"kernel_diag grad H=256 N2=32 L=4096 c128 [{impl}]", f"{ker[impl]:.3f} s")
+    row("  ratio torch(xp) / numba", f"{ker['torch'] / ker['numba']:.1f}x")
     peak, io = _memory_ratio()
-    rows.append(("selective_scan bwd peak (tracemalloc) L=16384", f"{peak / 2**20:.0f} MiB", ""))
-    rows.append(("  inputs + outputs", f"{io / 2**20:.0f} MiB", f"ratio {peak / io:.2f}"))
-    width = max(len(r[0]) for r in rows)
-    for name, value, note in rows:
-        print(f"{name:<{width}}  {value:>10}  {note}")
+    row("selective_scan bwd peak (tracemalloc) L=16384", f"{peak / 2**20:.0f} MiB")
+    row("  inputs + outputs", f"{io / 2**20:.0f} MiB", f"ratio {peak / io:.2f}")
 
 
 if __name__ == "__main__":
