@@ -25,11 +25,12 @@ def _vjp_kernel(Ab, Bb, C, u, x0, gy, gs, cf, chunk, gAb, gBb, gC, gu, gx0):  # 
         ck = np.empty((nck, nmodes), x0.dtype)
         xs = np.empty((chunk + 1, nmodes), x0.dtype)
         x = x0[c].copy()
-        for t in range(length):
+        for t in range((nck - 1) * chunk):  # keep the state before each chunk (the last needs none after)
             if t % chunk == 0:
                 ck[t // chunk] = x
             for n in range(nmodes):
                 x[n] = Ab[c, n] * x[n] + Bb[c, n] * u[c, t]
+        ck[nck - 1] = x
         lam = gs[c].copy()
         for k in range(nck - 1, -1, -1):
             t0 = k * chunk

@@ -65,7 +65,7 @@ def _vjp_kernel(
             bg, cg = d // b_per, d // c_per
             kb, kc = (blk if b_var else d), (blk if c_var else d)
             x = x0[b, d].copy()
-            for t in range(length):  # forward: keep the state before each chunk
+            for t in range((nck - 1) * chunk):  # forward: keep the state before each chunk (the last needs none after)
                 if t % chunk == 0:
                     ck[t // chunk] = x
                 v = delta[b, d, t] + bias[d]
@@ -74,6 +74,7 @@ def _vjp_kernel(
                 tb = t if b_var else 0
                 for n in range(nstate):
                     x[n] = np.exp(dt * A[d, n]) * x[n] + du * B[bb, bg, tb, n]
+            ck[nck - 1] = x
             lam[:] = gs[b, d]
             acc_D = 0.0
             acc_bias = 0.0
@@ -185,10 +186,12 @@ def _lanes_vjp_kernel(
         gA = np.zeros((nstate, block))
         accD, accbias = np.zeros(block), np.zeros(block)
         threshold = np.full(1, 20, u.dtype)[0]
-        for c in range(nck):  # forward: keep the state before each chunk
+        for c in range(nck):  # forward: keep the state before each chunk (nothing to run after the last one's)
             t0 = c * chunk
             steps = min(chunk, length - t0)
             ck[c] = x
+            if c == nck - 1:
+                break
             for j in range(block):
                 for s in range(steps):
                     dts[s, j] = delta[b, d0 + j, t0 + s] + bias[d0 + j]
