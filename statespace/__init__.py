@@ -11,8 +11,6 @@ The public functions live in small private topic modules (``_hippo``,
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import (
     _bidirectional,
     _conv,
@@ -26,9 +24,11 @@ from . import (
     _recurrence,
     _scan,
     _selective,
+    _ssd,
+    _streaming,
 )
+from ._app.config import show_config
 from ._bidirectional import *  # noqa: F403
-from ._config import show_config
 from ._conv import *  # noqa: F403
 from ._discretize import *  # noqa: F403
 from ._expm import *  # noqa: F403
@@ -40,6 +40,9 @@ from ._nplr import *  # noqa: F403
 from ._recurrence import *  # noqa: F403
 from ._scan import *  # noqa: F403
 from ._selective import *  # noqa: F403
+from ._ssd import *  # noqa: F403
+from ._streaming import *  # noqa: F403
+from ._version import __version__
 
 __all__ = ["show_config", "__version__"]
 for _module in (
@@ -52,6 +55,8 @@ for _module in (
     _conv,
     _scan,
     _selective,
+    _ssd,
+    _streaming,
     _recurrence,
     _irregular,
     _bidirectional,

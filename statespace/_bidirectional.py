@@ -16,10 +16,9 @@ forward kernel).
 
 from __future__ import annotations
 
-import array_api_compat
-
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, time_last
-from ._conv import _fast_length
+from ._conv import fast_length, fft_product
+from ._dispatch import capabilities
 from ._validation import broadcast_shapes, broadcasts_to, check_axis, check_nonnegative_int
 
 __all__ = ["bidirectional_conv", "bidirectional_kernel"]
@@ -57,6 +56,7 @@ def _wrapped_kernel(xp, k0, k1, L: int, n: int, dtype):
     return xp.concat([k0, middle, xp.flip(k1, axis=-1)], axis=-1)
 
 
+@capabilities(dask="xp")
 def bidirectional_kernel(K_forward, K_backward, L):
     r"""S4's length-``2L`` bidirectional kernel ``pad_right(k0, L) + pad_left(flip(k1), L)``.
 
@@ -97,6 +97,7 @@ def bidirectional_kernel(K_forward, K_backward, L):
     )
 
 
+@capabilities(dask="lazy", dask_note="batch chunks; the time axis in one chunk")
 def bidirectional_conv(u, K_forward, K_backward, D=None, axis: int = -1):
     r"""Bidirectional convolution: a causal pass with ``K_forward`` plus an anti-causal pass with ``K_backward``.
 
@@ -198,19 +199,8 @@ def _circular(xp, u, k0, k1, length, dtype):
     if length == 0:
         shape = tuple(broadcast_shapes(u.shape[:-1], k0.shape[:-1], k1.shape[:-1])) + (0,)
         return xp.zeros(shape, dtype=dtype, device=device_of(u))
-    n = _fast_length(xp, 2 * length, real=not complex_data)
+    n = fast_length(xp, 2 * length, real=not complex_data)
     if complex_data:
         dtype = complex_dtype(xp, dtype)
         u = xp.asarray(u, dtype=dtype)
-    K = _wrapped_kernel(xp, k0, k1, length, n, dtype)
-    if array_api_compat.is_numpy_namespace(xp):
-        import scipy.fft as fft
-
-        kw = {"workers": -1}
-    else:
-        fft, kw = xp.fft, {}
-    if complex_data:
-        y = fft.ifft(fft.fft(u, n=n, axis=-1, **kw) * fft.fft(K, n=n, axis=-1, **kw), n=n, axis=-1, **kw)
-    else:
-        y = fft.irfft(fft.rfft(u, n=n, axis=-1, **kw) * fft.rfft(K, n=n, axis=-1, **kw), n=n, axis=-1, **kw)
-    return y[..., :length]
+    return fft_product(xp, u, _wrapped_kernel(xp, k0, k1, length, n, dtype), n, length, complex_data)

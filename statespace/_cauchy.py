@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
-from . import _dask
-from ._backend import complex_dtype, device_of, float_dtype, namespace, to_numpy
+from ._backend import complex_dtype, device_of, float_dtype, namespace
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
 from ._validation import broadcast_shapes, check_flag, require_modes
 
@@ -22,6 +22,7 @@ __all__ = ["cauchy"]
 BLOCK_ELEMENTS = 2**20
 
 
+@capabilities(engines=("xp", "numba", "cupy"), dask="lazy", dask_note="the mode axis in one chunk")
 def cauchy(v, z, w, conj: bool = True, *, engine: str | None = None):
     r"""Batched Cauchy sum :math:`\sum_n v_n / (z_l - w_n)`.
 
@@ -36,7 +37,7 @@ def cauchy(v, z, w, conj: bool = True, *, engine: str | None = None):
     conj : bool, default True
         Each stored mode also stands for its conjugate: add
         :math:`\bar v_n / (z_l - \bar w_n)` as a separate fraction.
-    engine : {None, "auto", "xp", "numba"}, keyword-only
+    engine : {None, "auto", "xp", "numba", "cupy"}, keyword-only
         How the sum runs (:func:`statespace._engines.resolve_engine`).
 
     Returns
@@ -80,8 +81,6 @@ def cauchy(v, z, w, conj: bool = True, *, engine: str | None = None):
     >>> np.round(statespace.cauchy(v, z, w).real, 4)   # plus the conjugate mode -1 - 2j
     array([0.4, 0.6])
     """
-    if _dask.is_dask(v, z, w):
-        return _dask.cauchy(v, z, w, conj=conj, engine=engine)
     xp = namespace(v, z, w)
     check_flag(conj, "conj")
     require_modes(v, "v")
@@ -91,9 +90,8 @@ def cauchy(v, z, w, conj: bool = True, *, engine: str | None = None):
     ctype = complex_dtype(xp, float_dtype(xp, v, z, w, names=("v", "z", "w")))
     v, z, w = (xp.astype(x, ctype) for x in (v, z, w))
     chosen = resolve_engine(engine, xp, func="cauchy")
-    if chosen == "numba":
-        kernels = engine_module("numba", "kernels")
-        out = kernels.cauchy(to_numpy(v), to_numpy(z), to_numpy(w), bool(conj), batch, to_numpy(v).dtype)
+    if chosen != "xp":  # the engine's kernel takes its own backend's arrays
+        out = engine_module(chosen, "kernels").cauchy(v, z, w, bool(conj), batch, v.dtype)
         return xp.asarray(out)
     return cauchy_blocks(xp, v, z, None, w, bool(conj), batch)
 
@@ -110,10 +108,8 @@ def cauchy_affine(v, a, b, w, conj: bool = True, *, engine: str | None = None):
     xp = namespace(v, a, b, w)
     batch = broadcast_shapes(v.shape[:-1], a.shape[:-1], w.shape[:-1], names=("v", "a", "w"))
     chosen = resolve_engine(engine, xp, func="kernel_dplr")
-    if chosen == "numba":
-        kernels = engine_module("numba", "kernels")
-        arrays = (to_numpy(x) for x in (v, a, b, w))
-        out = kernels.cauchy_affine(*arrays, bool(conj), batch, to_numpy(v).dtype)
+    if chosen != "xp":
+        out = engine_module(chosen, "kernels").cauchy_affine(v, a, b, w, bool(conj), batch, v.dtype)
         return xp.asarray(out)
     return cauchy_blocks(xp, v, a, b, w, bool(conj), batch)
 

@@ -6,8 +6,8 @@ import math
 
 import array_api_compat
 
-from . import _dask
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, time_last
+from ._dispatch import capabilities
 from ._validation import broadcast_shapes, broadcasts_to, check_axis
 
 __all__ = ["causal_conv"]
@@ -31,7 +31,7 @@ def _smooth_length(n: int) -> int:
     return best
 
 
-def _fast_length(xp, n: int, real: bool) -> int:
+def fast_length(xp, n: int, real: bool) -> int:
     if array_api_compat.is_numpy_namespace(xp):
         import scipy.fft
 
@@ -39,6 +39,7 @@ def _fast_length(xp, n: int, real: bool) -> int:
     return _smooth_length(n)
 
 
+@capabilities(dask="lazy", dask_note="batch and time chunks (overlap-add)")
 def causal_conv(u, K, D=None, axis: int = -1):
     """Causal convolution of signals with kernels by FFT, truncated to the input length.
 
@@ -98,8 +99,6 @@ def causal_conv(u, K, D=None, axis: int = -1):
     >>> np.round(y, 12).tolist()
     [3.0, 6.5, 10.0, 13.5]
     """
-    if _dask.is_dask(u, K, D):
-        return _dask.causal_conv(u, K, D, axis=axis)
     xp = namespace(u, K, D)
     for name, arr in (("u", u), ("K", K)):
         if getattr(arr, "ndim", 0) < 1:
@@ -165,9 +164,17 @@ def _fft_conv(xp, u, K, length, complex_data):
     if length == 0 or K.shape[-1] == 0:
         shape = tuple(broadcast_shapes(u.shape[:-1], K.shape[:-1])) + (length,)
         return xp.zeros(shape, dtype=u.dtype, device=device_of(u))
-    n = _fast_length(xp, length + K.shape[-1] - 1, real=not complex_data)
+    return fft_product(xp, u, K, fast_length(xp, length + K.shape[-1] - 1, real=not complex_data), length, complex_data)
+
+
+def fft_product(xp, u, K, n, length, complex_data):
+    """The one FFT core: ``ifft(fft(u, n) · fft(K, n))[..., :length]``, the length-``n`` circular convolution.
+
+    Shared by :func:`causal_conv` (``n`` ≥ the linear length) and
+    :func:`statespace.bidirectional_conv` (a wrapped two-sided kernel).
+    """
     if array_api_compat.is_numpy_namespace(xp):
-        return _fft_conv_numpy(u, K, n, length, complex_data)
+        return _fft_product_numpy(u, K, n, length, complex_data)
     fft = xp.fft
     if complex_data:
         cdtype = complex_dtype(xp, u.dtype)
@@ -178,7 +185,7 @@ def _fft_conv(xp, u, K, length, complex_data):
     return y[..., :length]
 
 
-def _fft_conv_numpy(u, K, n, length, complex_data):
+def _fft_product_numpy(u, K, n, length, complex_data):
     """NumPy: ``scipy.fft`` on every worker thread, the product formed in place in the larger spectrum."""
     import numpy as np
     import scipy.fft

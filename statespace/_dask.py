@@ -1,10 +1,11 @@
-"""Dask arrays as inputs of the hot functions: lazy, chunked, larger than memory.
+"""The Dask plug-in: lazy, chunked, larger-than-memory inputs of the hot functions.
 
-The public functions :func:`~statespace.causal_conv`, :func:`~statespace.linear_scan`,
-:func:`~statespace.selective_scan`, the diagonal :func:`~statespace.recurrence`,
-:func:`~statespace.kernel_diag`, :func:`~statespace.kernel_dplr` and
-:func:`~statespace.cauchy` hand Dask arrays to the functions of this module, which
-build a lazy Dask graph and return Dask arrays; nothing here calls ``compute``.
+This module is imported by the dispatch point (:mod:`statespace._dispatch`) the first
+time a Dask array reaches a public function whose capability record says
+``dask="lazy"``; each function below registers itself, with
+:func:`~statespace._dispatch.dask_implementation`, as the Dask implementation of the
+public function of the same name.  They build a lazy Dask graph and return Dask
+arrays; nothing here calls ``compute``.  No topic module imports this one.
 
 * **Batch / channel chunks** run blockwise (``dask.array.blockwise``): each block goes
   through the public function itself on the block's NumPy (or CuPy) arrays, so the
@@ -20,6 +21,10 @@ build a lazy Dask graph and return Dask arrays; nothing here calls ``compute``.
   them; a kernel shorter than a chunk links only neighbouring chunks (O(chunks)
   tasks), a kernel as long as the sequence links all pairs (O(chunks²) tasks).
 
+* **expm** and the batch-only functions run blockwise; the axes a block needs whole
+  (matrix, mode, rank axes; time for :func:`~statespace.bidirectional_conv`) must be one
+  chunk, and a clear error says which when they are not.
+
 Dask is imported only here, and only when a Dask array arrives.
 """
 
@@ -32,21 +37,18 @@ import array_api_compat
 import numpy as np
 
 from ._backend import complex_dtype, float_dtype, real_dtype, time_last
+from ._dispatch import dask_implementation
 from ._validation import (
     broadcast_shapes,
     broadcasts_to,
     check_axis,
     check_choice,
     check_positive_int,
+    deprecated_keyword,
     require_modes,
 )
 
 _BATCH = string.ascii_lowercase
-
-
-def is_dask(*arrays) -> bool:
-    """True when any argument is a Dask array (checked without importing Dask)."""
-    return any(array_api_compat.is_dask_array(x) for x in arrays if x is not None)
 
 
 def _da():
@@ -85,11 +87,11 @@ def _block_namespace(*arrays):
     return array_api_compat.array_namespace(*metas)
 
 
-def _check_engine(engine, func: str, *arrays):
+def _check_engine(engine, func: str, *arrays, variant=None):
     """Resolve ``engine`` for the blocks' array library now, so a bad one fails before any task runs."""
     from ._engines import resolve_engine
 
-    resolve_engine(engine, _block_namespace(*arrays), func=func)
+    resolve_engine(engine, _block_namespace(*arrays), func=func, variant=variant)
 
 
 def _single_chunk(x, axis: int, name: str, what: str):
@@ -159,11 +161,11 @@ def _time_bounds(x):
     return bounds or [(0, 0)]
 
 
-def _time_slice(x, start: int, stop: int, scale: int = 1):
-    """Steps ``start:stop`` of ``x`` (``scale`` entries a step), one chunk along time; a length-1 axis stays."""
+def _time_slice(x, start: int, stop: int):
+    """Steps ``start:stop`` of ``x``, one chunk along time; a length-1 axis stays."""
     if x is None or x.shape[-1] == 1:
         return x
-    return x[..., scale * start : scale * stop].rechunk({-1: -1})
+    return x[..., start:stop].rechunk({-1: -1})
 
 
 def _chain(decay, last, carry):
@@ -209,8 +211,12 @@ def _chunk_decay(a, group: int = 16):
     return xp.where(negatives % 2 == 1, -magnitude, magnitude)
 
 
-def linear_scan(a, b, x0=None, reverse=False, axis=-1, engine=None, return_last=False):
+@dask_implementation("linear_scan")
+def linear_scan(a, b, x0=None, reverse=False, axis=-1, *, return_state=False, engine=None, return_last=None):
     """:func:`statespace.linear_scan` on Dask arrays (see the module docstring)."""
+    return_state = deprecated_keyword(
+        return_state, return_last, new="return_state", old="return_last", func="linear_scan"
+    )
     from ._scan import scan_shape
 
     da = _da()
@@ -245,7 +251,7 @@ def linear_scan(a, b, x0=None, reverse=False, axis=-1, engine=None, return_last=
         x = da.flip(x, axis=-1)
     if axis != ndim - 1:
         x = da.moveaxis(x, -1, axis)
-    if not return_last:
+    if not return_state:
         return x
     return x, da.broadcast_to(final, shape[:-1])
 
@@ -265,6 +271,7 @@ def _conv_block(u, K, start, length):
     return causal_conv(u[..., :total], K)[..., start:]
 
 
+@dask_implementation("causal_conv")
 def causal_conv(u, K, D=None, axis=-1):
     """:func:`statespace.causal_conv` on Dask arrays: overlap-add across time chunks."""
     from ._conv import conv_batch
@@ -331,7 +338,25 @@ def _diag_block(Ab, Bb, C, u, D, x0, conj, engine, want_state):
     return result[1] if want_state else result
 
 
-def recurrence_diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
+@dask_implementation("recurrence")
+def recurrence(Ab, Bb, C, u, D=None, x0=None, *, conj=True, structure=None, return_state=False, engine=None):
+    """:func:`statespace.recurrence` on Dask arrays: diagonal systems (dense and DPLR are refused)."""
+    from . import _recurrence
+
+    kind = _recurrence.system_structure(Ab, Bb, C, structure)
+    if kind != "diag":
+        raise NotImplementedError(
+            f"recurrence of {kind} systems is not supported on Dask arrays yet (diagonal systems are); "
+            "compute the inputs first (x.compute()) or diagonalize the system"
+        )
+    if conj and np.issubdtype(u.dtype, np.complexfloating):  # the public function splits Re/Im, then comes back
+        return _recurrence.recurrence.__wrapped__(
+            Ab, Bb, C, u, D, x0, conj=conj, structure=kind, return_state=return_state, engine=engine
+        )
+    return _recurrence_diag(Ab, Bb, C, u, D, x0, conj, return_state, engine)
+
+
+def _recurrence_diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
     """The diagonal :func:`statespace.recurrence` on Dask arrays (state carried across time chunks)."""
     from ._recurrence import recurrence
 
@@ -353,7 +378,7 @@ def recurrence_diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
         state_shape = batch + modes[-1:]
         if not broadcasts_to(tuple(x0.shape), state_shape):
             raise ValueError(f"x0 must broadcast to the state shape {state_shape} (batch, N2), got {tuple(x0.shape)}")
-    _check_engine(engine, "recurrence (diagonal systems)", Ab, Bb, C, u)
+    _check_engine(engine, "recurrence", Ab, Bb, C, u, variant="diag")
     tiny = [_tiny(x) for x in (Ab, Bb, C, u, D, x0)]  # the output dtype, by the function's own rules
     y_dtype = recurrence(*tiny, conj=conj, structure="diag", engine="xp").dtype
     state_dtype = _dtype(Ab, Bb, C, u, D, x0)
@@ -399,35 +424,29 @@ def _selective_block(u, delta, A, B, C, D, z, bias, x0, softplus, engine, want_s
     return result[1] if want_state else result
 
 
-def _delta_sum(delta, bias, softplus, dtype):
+def _delta_sum(delta, bias, use_softplus, dtype):
     """``Σ_t Δ_t`` over the block's steps, ``Δ`` as :func:`statespace.selective_scan` forms it."""
-    from ._selective import _softplus
+    from ._selective import softplus
 
     xp = array_api_compat.array_namespace(delta)
     dt = xp.astype(delta, dtype)
     if bias is not None:
         dt = dt + xp.astype(bias, dtype)[:, None]
-    if softplus:
-        dt = _softplus(xp, dt)
+    if use_softplus:
+        dt = softplus(xp, dt)
     return xp.sum(dt, axis=-1)
 
 
-def _weight_index(w, name, interleaved):
-    """blockwise tail of a B/C operand: ``(D, N)``, ``(batch, N, L)`` or ``(batch, G, N, L)``."""
+def _weight_index(w, name):
+    """blockwise tail of a B/C operand in :func:`statespace._selective.selective_weight`'s layout."""
     if w.ndim == 2:
         return "dN"
-    if w.ndim not in (3, 4):
-        raise ValueError(
-            f"{name} must be (D, N), (batch, N, L) or (batch, G, N, L) (Mamba's layouts), got shape {tuple(w.shape)}"
-        )
     _single_chunk(w, -2, name, "the state axis N")
-    time = "U" if interleaved else "T"
-    if w.ndim == 4:
-        _single_chunk(w, 1, name, "the group axis G")
-        return "GN" + time
-    return "N" + time
+    _single_chunk(w, 1, name, "the group axis G")
+    return "GNT"
 
 
+@dask_implementation("selective_scan")
 def selective_scan(
     u,
     delta,
@@ -439,11 +458,16 @@ def selective_scan(
     delta_bias=None,
     delta_softplus=False,
     x0=None,
-    return_last_state=False,
+    *,
+    return_state=False,
     engine=None,
+    return_last_state=None,
 ):
     """:func:`statespace.selective_scan` on Dask arrays (state carried across time chunks)."""
-    from ._selective import _compute_dtype
+    return_state = deprecated_keyword(
+        return_state, return_last_state, new="return_state", old="return_last_state", func="selective_scan"
+    )
+    from ._selective import compute_dtype, selective_weight
 
     da = _da()
     u, delta, A, B, C, D, z, delta_bias, x0 = (_as_dask(x) for x in (u, delta, A, B, C, D, z, delta_bias, x0))
@@ -462,25 +486,21 @@ def selective_scan(
     a_complex = np.issubdtype(A.dtype, np.complexfloating)
     for name, arr in (("A", A), ("x0", x0)):
         _single_chunk(arr, -1, name, "the state axis N")
-    interleaved = {
-        name: a_complex and w.ndim > 2 and not np.issubdtype(w.dtype, np.complexfloating)
-        for name, w in (("B", B), ("C", C))
-    }
-    tails = {name: _weight_index(w, name, interleaved[name]) for name, w in (("B", B), ("C", C))}
+    _check_engine(engine, "selective_scan", u, delta, A)
+    real = compute_dtype(np, *(_probe(x) for x in (u, delta, A, B, C, D, z, delta_bias, x0)))
+    xp = array_api_compat.array_namespace(u)  # Dask's namespace: the layout rule runs lazily
+    B, C = (selective_weight(xp, w, name, A, batch, length, real, a_complex).value for name, w in (("B", B), ("C", C)))
+    tails = {name: _weight_index(w, name) for name, w in (("B", B), ("C", C))}
     grouped = [w for w in (B, C) if w.ndim == 4 and w.shape[1] > 1]
     if grouped:
         for name, arr in (("u", u), ("delta", delta), ("z", z), ("A", A), ("D", D), ("delta_bias", delta_bias)):
             _single_chunk(arr, 1 if name in ("u", "delta", "z") else 0, name, "the channel axis D, with G > 1 groups")
-    _check_engine(engine, "selective_scan", u, delta, A)
-    real = _compute_dtype(np, *(_probe(x) for x in (u, delta, A, B, C, D, z, delta_bias, x0)))
     state_dtype = complex_dtype(np, real) if a_complex else real
     out_dtype = u.dtype if np.issubdtype(u.dtype, np.floating) else real
 
     def operands(start, stop, carry):
         def cut(w, name):
-            if w is None or w.ndim == 2:
-                return w
-            return _time_slice(w, start, stop, 2 if interleaved[name] else 1)
+            return w if w.ndim == 2 else _time_slice(w, start, stop)
 
         return [
             (_time_slice(u, start, stop), "dT"),
@@ -499,13 +519,13 @@ def selective_scan(
     for start, stop in _time_bounds(u):
         run = partial(_selective_block, want_state=False, **options)
         pieces.append(_blockwise(run, "dT", operands(start, stop, carry), 1, out_dtype))
-        if not return_last_state and stop == length:
+        if not return_state and stop == length:
             break
         plain = operands(start, stop, None)
         plain[5], plain[6] = (None, "d"), (None, "dT")  # the state ignores D and z
         last = _blockwise(partial(_selective_block, want_state=True, **options), "dN", plain, 1, state_dtype)
         steps = _blockwise(
-            partial(_delta_sum, softplus=bool(delta_softplus), dtype=real),
+            partial(_delta_sum, use_softplus=bool(delta_softplus), dtype=real),
             "d",
             [plain[1], (delta_bias, "d")],
             1,
@@ -514,7 +534,7 @@ def selective_scan(
         decay = da.exp(A.astype(state_dtype)[None] * steps[..., None])
         carry = _chain(decay, last, carry)
     out = pieces[0] if len(pieces) == 1 else da.concatenate(pieces, axis=-1)
-    if not return_last_state:
+    if not return_state:
         return out
     return out, carry
 
@@ -522,21 +542,22 @@ def selective_scan(
 # --------------------------------------------------------------------------------------
 # kernels and Cauchy sums over a chunked batch
 # --------------------------------------------------------------------------------------
-def _kernel_diag_block(Lambda, B, C, dt, L, method, engine):
+def _kernel_diag_block(Lambda, B, C, dt, L, method, per_mode, engine):
     from ._kernels import kernel_diag
 
-    return kernel_diag(Lambda, B, C, dt, L, method=method, engine=engine)
+    return kernel_diag(Lambda, B, C, dt, L, method=method, per_mode=per_mode, engine=engine)
 
 
-def _step_operand(dt, modal_ndim):
-    """``(dt, tail)``: a per-mode step (as many axes as the modes) carries the mode index."""
-    if array_api_compat.is_dask_array(dt) and dt.ndim == modal_ndim:
+def _step_operand(dt, per_mode):
+    """``(dt, tail)``: one step per system (its whole shape is batch), or per mode (``per_mode=True``)."""
+    if array_api_compat.is_dask_array(dt) and per_mode:
         _single_chunk(dt, -1, "dt", "the mode axis N2")
         return dt, "N"
     return dt, ""
 
 
-def kernel_diag(Lambda, B, C, dt, L, method="zoh", engine=None):
+@dask_implementation("kernel_diag")
+def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, per_mode=False, engine=None):
     """:func:`statespace.kernel_diag` over a chunked batch (blockwise; the mode axis whole)."""
     from ._kernels import DIAG_KERNEL_METHODS
 
@@ -550,22 +571,23 @@ def kernel_diag(Lambda, B, C, dt, L, method="zoh", engine=None):
     _check_engine(engine, "kernel_diag", Lambda, B, C)
     dtype = real_dtype(np, _dtype(Lambda, B, C))
     ndim = max(Lambda.ndim, B.ndim, C.ndim)
-    args = [(Lambda, "N"), (B, "N"), (C, "N"), _step_operand(dt, ndim)]
-    fn = partial(_kernel_diag_block, L=L, method=method, engine=engine)
+    args = [(Lambda, "N"), (B, "N"), (C, "N"), _step_operand(dt, per_mode)]
+    fn = partial(_kernel_diag_block, L=L, method=method, per_mode=bool(per_mode), engine=engine)
     return _blockwise(fn, "K", args, ndim - 1, dtype, new_axes={"K": L})
 
 
-def _kernel_dplr_block(Lambda, P, B, C, dt, x0, L, ctilde, engine):
+def _kernel_dplr_block(Lambda, P, B, C, dt, x0, L, ctilde, per_mode, engine):
     from ._kernels import kernel_dplr
 
-    result = kernel_dplr(Lambda, P, B, C, dt, L, x0=x0, ctilde=ctilde, engine=engine)
+    result = kernel_dplr(Lambda, P, B, C, dt, L, x0=x0, ctilde=ctilde, per_mode=per_mode, engine=engine)
     if x0 is None:
         return result
     xp = array_api_compat.array_namespace(result[0])
     return xp.stack(result, axis=-2)
 
 
-def kernel_dplr(Lambda, P, B, C, dt, L, x0=None, ctilde=True, engine=None):
+@dask_implementation("kernel_dplr")
+def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde=True, per_mode=False, engine=None):
     """:func:`statespace.kernel_dplr` over a chunked batch (blockwise; rank and mode axes whole)."""
     from ._kernels import check_dplr_operands
 
@@ -578,8 +600,8 @@ def kernel_dplr(Lambda, P, B, C, dt, L, x0=None, ctilde=True, engine=None):
     _check_engine(engine, "kernel_dplr", Lambda, P, B, C)
     dtype = real_dtype(np, _dtype(Lambda, P, B, C, x0))
     ndim = max(Lambda.ndim, P.ndim - 1, B.ndim, C.ndim, 0 if x0 is None else x0.ndim)
-    args = [(Lambda, "N"), (P, "RN"), (B, "N"), (C, "N"), _step_operand(dt, ndim), (x0, "N")]
-    fn = partial(_kernel_dplr_block, L=L, ctilde=bool(ctilde), engine=engine)
+    args = [(Lambda, "N"), (P, "RN"), (B, "N"), (C, "N"), _step_operand(dt, per_mode), (x0, "N")]
+    fn = partial(_kernel_dplr_block, L=L, ctilde=bool(ctilde), per_mode=bool(per_mode), engine=engine)
     if x0 is None:
         return _blockwise(fn, "K", args, ndim - 1, dtype, new_axes={"K": L})
     both = _blockwise(fn, "SK", args, ndim - 1, dtype, new_axes={"S": 2, "K": L})
@@ -592,7 +614,8 @@ def _cauchy_block(v, z, w, conj, engine):
     return cauchy(v, z, w, conj=conj, engine=engine)
 
 
-def cauchy(v, z, w, conj=True, engine=None):
+@dask_implementation("cauchy")
+def cauchy(v, z, w, conj=True, *, engine=None):
     """:func:`statespace.cauchy` over a chunked batch and chunked nodes ``z`` (the mode axis whole)."""
     v, z, w = (_as_dask(x) for x in (v, z, w))
     require_modes(v, "v")
@@ -606,3 +629,48 @@ def cauchy(v, z, w, conj=True, engine=None):
     ndim = max(v.ndim, z.ndim, w.ndim)
     fn = partial(_cauchy_block, conj=bool(conj), engine=engine)
     return _blockwise(fn, "K", [(v, "N"), (z, "K"), (w, "N")], ndim - 1, dtype)
+
+
+# --------------------------------------------------------------------------------------
+# blockwise over the batch: expm, bidirectional_conv
+# --------------------------------------------------------------------------------------
+@dask_implementation("expm")
+def expm(A, *, engine=None):
+    """:func:`statespace.expm` over a chunked stack (blockwise; the matrix axes whole)."""
+    from ._expm import expm as public
+
+    A = _as_dask(A)
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"A must be a stack of square matrices (..., n, n), got shape {tuple(A.shape)}")
+    A = A.rechunk({-2: -1, -1: -1})  # each block needs whole matrices (small: n x n)
+    _check_engine(engine, "expm", A)
+    dtype = _dtype(A)
+    return _blockwise(partial(public, engine=engine), "IJ", [(A, "IJ")], A.ndim - 2, dtype)
+
+
+def _bidirectional_block(u, K_forward, K_backward, D):
+    from ._bidirectional import bidirectional_conv
+
+    return bidirectional_conv.__wrapped__(u, K_forward, K_backward, D)
+
+
+@dask_implementation("bidirectional_conv")
+def bidirectional_conv(u, K_forward, K_backward, D=None, axis=-1):
+    """:func:`statespace.bidirectional_conv` over a chunked batch (blockwise); time chunks are refused."""
+    da = _da()
+    u, K_forward, K_backward, D = (_as_dask(x) for x in (u, K_forward, K_backward, D))
+    ndim = max(u.ndim, K_forward.ndim, K_backward.ndim, 1)
+    axis = check_axis(axis, ndim, f"u (shape {tuple(u.shape)})")
+    operands = {"u": u, "K_forward": K_forward, "K_backward": K_backward}
+    for name, x in operands.items():
+        if x.ndim and len(x.chunks[axis - ndim + x.ndim]) > 1:
+            raise NotImplementedError(
+                f"bidirectional_conv is not supported on Dask arrays chunked along time yet: {name} has "
+                f"{len(x.chunks[axis - ndim + x.ndim])} chunks along the time axis; rechunk it to one chunk there"
+            )
+    u, K_forward, K_backward = (time_last(da, x, ndim, axis) for x in operands.values())
+    tiny = [_tiny(x) for x in (u, K_forward, K_backward, D)]
+    dtype = _bidirectional_block(*tiny).dtype
+    args = [(u, "T"), (K_forward, "K"), (K_backward, "J"), (D, "")]
+    y = _blockwise(_bidirectional_block, "T", args, ndim - 1, dtype)
+    return da.moveaxis(y, -1, axis) if axis != ndim - 1 else y

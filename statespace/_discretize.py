@@ -41,7 +41,9 @@ import math
 from dataclasses import dataclass, field, replace
 
 from ._backend import device_of, float_dtype, namespace, real_dtype
+from ._dispatch import capabilities
 from ._expm import expm
+from ._stepexp import MIN_STEPS, expm_steps
 from ._validation import (
     broadcast_shapes,
     check_choice,
@@ -65,7 +67,7 @@ DIAG_METHODS = METHODS
 DENSE_METHODS = tuple(m for m in METHODS if m != "dss")
 
 
-def _resolve_method(method, alpha, allowed: tuple, structure: str, why: str = ""):
+def resolve_method(method, alpha, allowed: tuple, structure: str, why: str = ""):
     """Map ``method`` (or an alias) to its canonical name and the gbt ``alpha`` it implies.
 
     Returns ``(name, alpha)`` where ``alpha`` is a float for the gbt family and
@@ -89,7 +91,7 @@ def _ones_like(xp, x):
     return xp.ones(x.shape, dtype=x.dtype, device=device_of(x))
 
 
-def _phi1(xp, z):
+def phi1(xp, z):
     r""":math:`\varphi_1(z) = (e^z - 1)/z` with :math:`\varphi_1(0) = 1`, through ``expm1`` (no cancellation)."""
     zero = z == 0
     one = _ones_like(xp, z)
@@ -101,7 +103,7 @@ def _phi1(xp, z):
 _PHI2_TAYLOR = tuple(1.0 / math.factorial(k + 2) for k in range(16))
 
 
-def _phi2(xp, z):
+def phi2(xp, z):
     r""":math:`\varphi_2(z) = (e^z - 1 - z)/z^2`: Taylor series for :math:`|z| \le 1/2`, closed form beyond."""
     small = xp.abs(z) <= 0.5
     series = xp.zeros(z.shape, dtype=z.dtype, device=device_of(z))
@@ -112,7 +114,7 @@ def _phi2(xp, z):
     return xp.where(small, series, closed)
 
 
-def _gbt_log(xp, z, name: str, alpha: float):
+def gbt_log(xp, z, name: str, alpha: float):
     r"""Stable :math:`\log \bar A` for the gbt family, :math:`\bar A = (1 + (1-\alpha)z)/(1 - \alpha z)`."""
     if name == "bilinear":
         pole = z == -2  # Ā = 0: log Ā = -inf (atanh(-1) would warn)
@@ -134,6 +136,7 @@ def _log1p_or_minus_inf(xp, y):
     return xp.where(pole, _minus_inf(xp, y), xp.log1p(xp.where(pole, xp.zeros_like(y), y)))
 
 
+@capabilities(dask="xp", methods=DIAG_METHODS)
 def discretize_diag(
     Lambda,
     B,
@@ -241,7 +244,7 @@ def discretize_diag(
     Lambda, B = (xp.asarray(a, device=device) if not hasattr(a, "dtype") else a for a in (Lambda, B))
     dtype = float_dtype(xp, Lambda, B, names=("Lambda", "B"))
     Lambda, B = xp.astype(Lambda, dtype), xp.astype(B, dtype)
-    name, alpha = _resolve_method(method, alpha, DIAG_METHODS, "diagonal")
+    name, alpha = resolve_method(method, alpha, DIAG_METHODS, "diagonal")
     check_flag(return_log, "return_log")
     if Lambda.ndim < 1:
         raise ValueError(f"Lambda must have a trailing mode axis (..., N2), got shape {tuple(Lambda.shape)}")
@@ -283,19 +286,19 @@ def _diag_formulas(xp, name, alpha, z, step, B, L, return_log):
     """``(Ab or log Ab, Bb)`` of one method on ``z = dt * Lambda``, elementwise."""
     if alpha is not None:  # the gbt family
         denominator = 1 - alpha * z
-        Ab = _gbt_log(xp, z, name, alpha) if return_log else (1 + (1 - alpha) * z) / denominator
+        Ab = gbt_log(xp, z, name, alpha) if return_log else (1 + (1 - alpha) * z) / denominator
         return Ab, step * B / denominator
     Ab = xp.exp(z)
     if name == "zoh":
-        Bb = step * _phi1(xp, z) * B
+        Bb = step * phi1(xp, z) * B
     elif name == "zoh_simplified":
         Bb = step * B * _ones_like(xp, z)
     elif name == "impulse":
         Bb = step * Ab * B
     elif name == "foh":
-        Bb = step * (_phi1(xp, z) + xp.expm1(z) * _phi2(xp, z)) * B
+        Bb = step * (phi1(xp, z) + xp.expm1(z) * phi2(xp, z)) * B
     else:  # dss
-        Bb = step * _phi1(xp, z) * B / xp.expm1(L * z)
+        Bb = step * phi1(xp, z) * B / xp.expm1(L * z)
     return (z if return_log else Ab), Bb
 
 
@@ -350,15 +353,19 @@ def _zeros(xp, A, shape):
 
 
 def _dense_gbt(xp, A, B, step, alpha):
-    """``M = I − αΔA``; ``(M⁻¹(I + (1−α)ΔA), M⁻¹ΔB, M)`` with one factorization for both right-hand sides."""
-    n = A.shape[-1]
+    """``M = I − αΔA``; ``(M⁻¹(I + (1−α)ΔA), M⁻¹ΔB, M)`` from one inverse of ``M``.
+
+    ``I + (1−α)ΔA = (I − (1−α)M)/α``, so ``Ā = (M⁻¹ − (1−α)I)/α`` (bilinear: the Cayley form ``2M⁻¹ − I``):
+    one batched inverse and no second ``N × N`` right-hand side to build (measured 1.3–1.6× faster than one
+    ``solve(M, [I + (1−α)ΔA, ΔB])``, same accuracy relative to ``‖Ā‖``).
+    """
     eye = _eye_like(xp, A)
     M = eye - (alpha * step) * A
     if alpha == 0:
         return eye + step * A, step * B, M
-    rhs = xp.concat([eye + ((1 - alpha) * step) * A, step * B], axis=-1)
-    X = xp.linalg.solve(M, rhs)
-    return X[..., :n], X[..., n:], M
+    inverse = xp.linalg.inv(M)
+    Ab = inverse * (1 / alpha) - eye * ((1 - alpha) / alpha) if alpha != 1 else inverse
+    return Ab, inverse @ (step * B), M
 
 
 def _dense_exponential(xp, A, B, step, name):
@@ -391,6 +398,7 @@ def _eye_k(xp, A, k):
     return xp.eye(k, dtype=A.dtype, device=device_of(A))
 
 
+@capabilities(dask="xp", methods=DENSE_METHODS)
 def discretize(A, B, dt, method: str, alpha: float | None = None):
     r"""Discretize dense continuous systems :math:`x' = Ax + Bu`, batched.
 
@@ -457,10 +465,13 @@ def discretize(A, B, dt, method: str, alpha: float | None = None):
     ((3, 4, 4), (3, 4))
     """
     xp, dtype, A, B, column = _dense_operands(A, B, column=True)
-    name, alpha = _resolve_method(
+    name, alpha = resolve_method(
         method, alpha, DENSE_METHODS, "dense", " (dss is defined for diagonal systems: use discretize_diag)"
     )
     step = _dense_step(dt, xp, A, B, dtype)
+    if name == "zoh" and _one_system(A, B) and math.prod(step.shape) >= MIN_STEPS:
+        Ab, Bb = _zoh_steps(xp, A, B, step)
+        return Ab, (Bb[..., 0] if column else Bb)
     step, A, B = _broadcast_batch(xp, step, A, B)
     if alpha is not None:
         Ab, Bb, _ = _dense_gbt(xp, A, B, step, alpha)
@@ -469,11 +480,27 @@ def discretize(A, B, dt, method: str, alpha: float | None = None):
     return Ab, (Bb[..., 0] if column else Bb)
 
 
+def _one_system(A, B) -> bool:
+    return math.prod(A.shape[:-2]) == 1 and math.prod(B.shape[:-2]) == 1
+
+
+def _zoh_steps(xp, A, B, step):
+    """ZOH of one system at many steps: :math:`e^{t_k G}` of the one block ``G = [[A, B], [0, 0]]`` (``_stepexp``)."""
+    n, m = A.shape[-1], B.shape[-1]
+    batch = broadcast_shapes(tuple(step.shape[:-2]), tuple(A.shape[:-2]), tuple(B.shape[:-2]))
+    top = xp.concat([xp.reshape(A, (n, n)), xp.reshape(B, (n, m))], axis=-1)
+    G = xp.concat([top, xp.zeros((m, n + m), dtype=A.dtype, device=device_of(A))], axis=-2)
+    E, _ = expm_steps(xp, G, xp.reshape(step, (-1,)))
+    E = xp.reshape(E, batch + (n + m, n + m))
+    return E[..., :n, :n], E[..., :n, n:]
+
+
 def _dense_step(dt, xp, A, B, dtype):
     batch = broadcast_shapes(tuple(A.shape[:-2]), tuple(B.shape[:-2]))
     return check_step(dt, xp, batch_shape=batch, modes=False, dtype=real_dtype(xp, dtype), device=device_of(A))
 
 
+@capabilities(dask="no", dask_note="needs batched linear solves", methods=DENSE_METHODS)
 def cont2discrete(system: tuple, dt, method: str = "zoh", alpha: float | None = None) -> tuple:
     r"""Discretize state-space systems with ``scipy.signal.cont2discrete``'s conventions, batched.
 
@@ -542,7 +569,7 @@ def cont2discrete(system: tuple, dt, method: str = "zoh", alpha: float | None = 
     xp, dtype, A, B, _ = _dense_operands(A, B)
     C, D = xp.astype(xp.asarray(C, device=device_of(A)), dtype), xp.astype(xp.asarray(D, device=device_of(A)), dtype)
     _check_output_matrices(A, B, C, D)
-    name, alpha = _resolve_method(
+    name, alpha = resolve_method(
         method,
         alpha,
         tuple(m for m in DENSE_METHODS if m != "zoh_simplified"),
@@ -659,6 +686,7 @@ def _project(xp, P, x):
     return 2 * xp.real(xp.sum(xp.conj(P) * x[..., None, :], axis=-1))
 
 
+@capabilities(dask="xp")
 def dplr_dense(Lambda, P, B):
     r"""The dense conj-extended DPLR system ``(A (..., N, N), B (..., N))``.
 
@@ -695,6 +723,7 @@ def dplr_dense(Lambda, P, B):
     return A, xp.concat([B, xp.conj(B)], axis=-1)
 
 
+@capabilities(dask="no", dask_note="needs batched linear solves", methods=DPLR_DENSE_METHODS)
 def discretize_dplr(Lambda, P, B, dt, method: str, *, alpha: float | None = None, dense: bool = False):
     r"""Discretize DPLR systems :math:`A = \operatorname{diag}([\Lambda,\bar\Lambda]) - pp^*` through Woodbury.
 
@@ -763,7 +792,7 @@ def discretize_dplr(Lambda, P, B, dt, method: str, *, alpha: float | None = None
     check_flag(dense, "dense")
     allowed = DPLR_DENSE_METHODS if dense else DPLR_METHODS
     why = "" if dense else " without dense=True (e^{dt A} of a DPLR matrix is dense)"
-    name, alpha = _resolve_method(method, alpha, allowed, "DPLR", why)
+    name, alpha = resolve_method(method, alpha, allowed, "DPLR", why)
     if Lambda.ndim < 1:
         raise ValueError(f"Lambda must have a trailing mode axis (..., N2), got shape {tuple(Lambda.shape)}")
     if P.ndim < 2 or P.shape[-1] != Lambda.shape[-1]:

@@ -13,6 +13,9 @@ from __future__ import annotations
 import math
 
 from ._backend import device_of, float_dtype, namespace, real_dtype
+from ._dispatch import capabilities
+from ._engines import requested_engine, resolve_engine
+from ._validation import outside_stacklevel
 
 __all__ = ["expm"]
 
@@ -53,6 +56,7 @@ _THETA = (
 )
 
 
+@capabilities(dask="lazy", dask_note="batch chunks; the matrix axes are made one chunk")
 def expm(A, *, engine=None):
     r"""Matrix exponential of a stack of square matrices.
 
@@ -60,12 +64,14 @@ def expm(A, *, engine=None):
     ----------
     A : array (..., n, n)
         Real or complex, float32 or float64 (integers count as float64).
-    engine : {None, "auto", "xp", "scipy"}, optional
-        ``"xp"`` runs the array-API scaling and squaring below on any backend;
-        ``"scipy"`` calls ``scipy.linalg.expm`` (NumPy arrays only; float32 is
-        widened to float64 like the xp path).  ``None`` and ``"auto"`` mean
-        ``"scipy"`` for NumPy arrays with ``n >= 16`` and ``"xp"`` otherwise
-        (measured, see Notes).
+    engine : {None, "auto", "xp"}, optional
+        ``"xp"`` runs the array-API scaling and squaring below on any backend.
+        ``None``/``"auto"`` (or ``STATESPACE_ENGINE``, as for every function)
+        chooses: on NumPy arrays with ``n >= 16`` it calls
+        ``scipy.linalg.expm`` (measured faster there, see Notes; float32 is
+        widened to float64 like the xp path), otherwise ``"xp"``.  The former
+        spelling ``engine="scipy"`` still forces SciPy on NumPy arrays, with a
+        :class:`DeprecationWarning`.
 
     Returns
     -------
@@ -77,7 +83,7 @@ def expm(A, *, engine=None):
     ValueError
         ``A`` is not a stack of square matrices, or an unknown ``engine``.
     TypeError
-        ``engine="scipy"`` with arrays that are not NumPy arrays.
+        ``engine="scipy"`` (deprecated) with arrays that are not NumPy arrays.
 
     Notes
     -----
@@ -139,16 +145,25 @@ def expm(A, *, engine=None):
 
 
 def _resolve_engine(engine, A):
+    """``"scipy"`` or ``"xp"``: SciPy is the automatic choice for NumPy stacks of order >= SCIPY_MIN_ORDER."""
+    import warnings
+
     import numpy as np
 
-    if engine not in (None, "auto", "xp", "scipy"):
-        raise ValueError(f"unknown engine {engine!r}; expected one of None, 'auto', 'xp', 'scipy'")
     is_numpy = isinstance(A, np.ndarray)
-    if engine == "scipy" and not is_numpy:
-        raise TypeError(f"engine 'scipy' takes NumPy arrays only, got {type(A).__module__}.{type(A).__name__}")
-    if engine in (None, "auto"):
-        return "scipy" if is_numpy and A.shape[-1] >= SCIPY_MIN_ORDER else "xp"
-    return engine
+    if engine == "scipy":
+        warnings.warn(
+            'expm(engine="scipy") is deprecated: engine=None chooses SciPy for NumPy arrays of order >= '
+            f'{SCIPY_MIN_ORDER}; pass engine="xp" for the array-API code',
+            DeprecationWarning,
+            stacklevel=outside_stacklevel(),
+        )
+        if not is_numpy:
+            raise TypeError(f"engine 'scipy' takes NumPy arrays only, got {type(A).__module__}.{type(A).__name__}")
+        return "scipy"
+    requested = requested_engine(engine)
+    resolve_engine(engine, namespace(A), func="expm")
+    return "scipy" if requested != "xp" and is_numpy and A.shape[-1] >= SCIPY_MIN_ORDER else "xp"
 
 
 def _expm_pade(xp, A):

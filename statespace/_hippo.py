@@ -18,6 +18,7 @@ import array_api_compat
 import numpy as np
 
 from ._backend import device_of, float_dtype, is_complex, namespace, place
+from ._dispatch import capabilities
 from ._validation import check_choice, check_even, check_finite_real, check_nonnegative_int, check_positive_int
 
 __all__ = [
@@ -77,7 +78,7 @@ def _fourier_B(N: int):
     return B
 
 
-def _transition(measure: str, N: int, alpha: float = 0.0, beta: float = 0.01):
+def hippo_transition(measure: str, N: int, alpha: float = 0.0, beta: float = 0.01):
     """Host float64 ``(A (N, N), B (N,))`` of a validated measure."""
     n = np.arange(N, dtype=np.float64)
     r = np.sqrt(2.0 * n + 1.0)
@@ -110,7 +111,7 @@ def _transition(measure: str, N: int, alpha: float = 0.0, beta: float = 0.01):
     raise AssertionError(measure)  # unreachable: measures are validated by the callers
 
 
-def _rank_correction(measure: str, N: int, rank: int):
+def hippo_rank_correction(measure: str, N: int, rank: int):
     """Host float64 ``P (rank, N)`` with ``A + PᵀP`` normal (rows beyond the needed rank are zero)."""
     P = np.zeros((rank, N))
     n = np.arange(N, dtype=np.float64)
@@ -127,7 +128,7 @@ def _rank_correction(measure: str, N: int, rank: int):
     return P
 
 
-def _check_rank(measure: str, rank) -> int:
+def check_rank(measure: str, rank) -> int:
     needed = NEEDED_RANK[measure]
     if rank is None:
         return max(needed, 1)
@@ -139,7 +140,7 @@ def _check_rank(measure: str, rank) -> int:
     return rank
 
 
-def _check_nplr_measure(measure) -> str:
+def check_nplr_measure(measure) -> str:
     measure = _check_measure(measure)
     if measure not in NEEDED_RANK:
         valid = ", ".join(repr(m) for m in NPLR_MEASURES)
@@ -158,6 +159,7 @@ def _glagt_parameters(alpha, beta):
 
 
 # --------------------------------------------------------------------------- public construction
+@capabilities(dask=None)
 def hippo(measure, N, *, alpha=0.0, beta=0.01, xp=None, dtype=None, device=None):
     r"""HiPPO transition matrices ``(A, B)`` of a measure.
 
@@ -236,10 +238,11 @@ def hippo(measure, N, *, alpha=0.0, beta=0.01, xp=None, dtype=None, device=None)
     measure = _check_measure(measure)
     N = _check_size(measure, N)
     alpha, beta = _glagt_parameters(alpha, beta) if measure == "glagt" else (0.0, 0.01)
-    A, B = _transition(measure, N, alpha, beta)
+    A, B = hippo_transition(measure, N, alpha, beta)
     return place(A, xp=xp, dtype=dtype, device=device), place(B, xp=xp, dtype=dtype, device=device)
 
 
+@capabilities(dask=None)
 def low_rank(measure, N, rank=None, *, xp=None, dtype=None, device=None):
     r"""Low-rank correction ``P`` of shape ``(rank, N)`` making ``A + PᵀP`` normal.
 
@@ -286,10 +289,10 @@ def low_rank(measure, N, rank=None, *, xp=None, dtype=None, device=None):
     >>> bool(np.allclose(S + S.T, 0))
     True
     """
-    measure = _check_nplr_measure(measure)
+    measure = check_nplr_measure(measure)
     N = _check_size(measure, N)
-    rank = _check_rank(measure, rank)
-    return place(_rank_correction(measure, N, rank), xp=xp, dtype=dtype, device=device)
+    rank = check_rank(measure, rank)
+    return place(hippo_rank_correction(measure, N, rank), xp=xp, dtype=dtype, device=device)
 
 
 # --------------------------------------------------------------------------- basis functions
@@ -350,6 +353,7 @@ def _fourier_functions(xp, x, N: int):
     return values
 
 
+@capabilities(dask="xp")
 def hippo_basis(measure, N, t, *, xp=None, dtype=None, device=None):
     r"""The functions that turn a HiPPO state back into the input's history.
 
@@ -435,6 +439,7 @@ def hippo_basis(measure, N, t, *, xp=None, dtype=None, device=None):
     return xp.stack(values, axis=-1)
 
 
+@capabilities(dask="xp")
 def reconstruct(x, measure, t):
     r"""Approximate the input history from a HiPPO state.
 

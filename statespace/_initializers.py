@@ -7,7 +7,8 @@ import math
 import numpy as np
 
 from ._backend import place
-from ._nplr import _nplr_host
+from ._dispatch import capabilities
+from ._nplr import nplr_host
 from ._validation import check_choice, check_even, check_positive_int, check_positive_real
 
 __all__ = ["S4D_KINDS", "s4d_init", "log_dt_init"]
@@ -36,7 +37,7 @@ def _s4d_host(kind: str, N: int, rng) -> np.ndarray:
     elif kind == "quad":
         frequency = (2 * j + 1) ** 2 / math.pi
     elif kind == "legs":
-        frequency = -_nplr_host("legs", N, 1)[0].imag
+        frequency = -nplr_host("legs", N, 1)[0].imag
     elif kind == "real":
         decay, frequency = j + 1, np.zeros(N // 2)
     else:  # "rand"
@@ -44,6 +45,7 @@ def _s4d_host(kind: str, N: int, rng) -> np.ndarray:
     return -decay - 1j * frequency
 
 
+@capabilities(dask=None)
 def s4d_init(kind, N, *, rng=None, xp=None, dtype=None, device=None):
     r"""Diagonal state matrix of an S4D model: N/2 complex modes, conjugates implied.
 
@@ -98,6 +100,7 @@ def s4d_init(kind, N, *, rng=None, xp=None, dtype=None, device=None):
     return place(_s4d_host(kind, N, rng), xp=xp, dtype=dtype, device=device)
 
 
+@capabilities(dask=None)
 def log_dt_init(H, dt_min=1e-3, dt_max=1e-1, rng=None, *, xp=None, dtype=None, device=None):
     r"""Log step sizes drawn log-uniformly in ``[dt_min, dt_max]``, one per channel.
 

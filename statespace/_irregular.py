@@ -24,10 +24,11 @@ time from ``x0`` to the first sample.
 from __future__ import annotations
 
 from ._backend import device_of, float_dtype, is_complex, namespace, real_dtype
-from ._discretize import _resolve_method, discretize, discretize_diag
+from ._discretize import discretize, discretize_diag, resolve_method
+from ._dispatch import capabilities
 from ._engines import resolve_engine
 from ._expm import expm
-from ._recurrence import _dense_fits, _dense_prepare, _diag_fits, _diag_prepare, _output, _skip
+from ._recurrence import add_skip, dense_prepare, diag_prepare, output_part, system_structure
 from ._scan import associative_scan, linear_scan
 from ._validation import broadcast_shapes, check_choice, check_flag
 
@@ -56,20 +57,7 @@ def _unpack(system, structure):
             raise TypeError(f"system's {name} must be an array, got {type(arr).__name__}")
     if structure is not None:
         check_choice(structure, "structure", ("dense", "diag"))
-    shapes = f"A/Lambda {tuple(A.shape)}, B {tuple(B.shape)}, C {tuple(C.shape)}"
-    dense, diag = _dense_fits(A, B, C), _diag_fits(A, B, C)
-    if (structure == "dense" and not dense) or (structure == "diag" and not diag):
-        raise ValueError(f"system shapes {shapes} do not form a {structure} system")
-    if structure is None:
-        if dense and diag and A.ndim == B.ndim == C.ndim:
-            raise ValueError(f"system shapes {shapes} fit both a dense and a diagonal system; pass structure=")
-        if not (dense or diag):
-            raise ValueError(
-                "system shapes match no structure: expected dense A (..., N, N), B (..., N) or (..., N, M), "
-                f"C (..., N) or (..., P, N), or diagonal Lambda, B, C all (..., N2); got {shapes}"
-            )
-        structure = "dense" if dense else "diag"
-    return A, B, C, D, structure
+    return A, B, C, D, system_structure(A, B, C, structure, names=("A/Lambda", "B", "C"))
 
 
 def _real_axis_array(xp, value, name, device):
@@ -140,6 +128,7 @@ def _check_length(intervals, length, times):
 # --------------------------------------------------------------------------------------
 # response at the samples
 # --------------------------------------------------------------------------------------
+@capabilities(engines={"diag": ("xp", "numba"), "dense": ("xp",)}, dask="xp", methods=IRREGULAR_METHODS)
 def irregular_response(
     system,
     u,
@@ -266,11 +255,11 @@ def irregular_response(
             "a complex u needs conj=False (with every mode); with conj=True the system is real, "
             "so run the real and imaginary parts of u separately"
         )
-    name, alpha = _resolve_method(method, alpha, IRREGULAR_METHODS, "irregularly sampled", _WHY)
+    name, alpha = resolve_method(method, alpha, IRREGULAR_METHODS, "irregularly sampled", _WHY)
     intervals = _intervals(xp, times, steps, start, device_of(u))
     if kind == "diag":
         return _diag_response(xp, A, B, C, D, u, x0, intervals, times, name, alpha, conj, return_state, engine)
-    resolve_engine(engine, xp, supported=("xp",), func="irregular_response (dense systems)")
+    resolve_engine(engine, xp, func="irregular_response", variant="dense")
     return _dense_response(xp, A, B, C, D, u, x0, intervals, times, name, alpha, conj, return_state)
 
 
@@ -282,7 +271,7 @@ def _safe(xp, intervals, dtype):
 
 
 def _diag_response(xp, Lambda, B, C, D, u, x0, intervals, times, name, alpha, conj, return_state, engine):
-    Lambda, B, C, u, D, x0, batch, nmodes, dtype = _diag_prepare(xp, Lambda, B, C, u, D, x0)
+    Lambda, B, C, u, D, x0, batch, nmodes, dtype = diag_prepare(xp, Lambda, B, C, u, D, x0)
     _check_length(intervals, u.shape[-1], times)
     length = u.shape[-1]
     batch = _sampling_batch(batch, intervals, times)
@@ -297,13 +286,13 @@ def _diag_response(xp, Lambda, B, C, D, u, x0, intervals, times, name, alpha, co
     y = xp.sum(C[..., None] * states, axis=-2)
     if conj and is_complex(xp, y):
         y = 2 * xp.real(y)
-    y = _skip(xp, y, D, u, batch)
+    y = add_skip(xp, y, D, u, batch)
     return (y, last) if return_state else y
 
 
 def _dense_response(xp, A, B, C, D, u, x0, intervals, times, name, alpha, conj, return_state):
     multi_in = B.ndim == A.ndim
-    A, B, C2, u_in, D, x0, batch, dtype, multi_out = _dense_prepare(xp, A, B, C, u, D, x0)
+    A, B, C2, u_in, D, x0, batch, dtype, multi_out = dense_prepare(xp, A, B, C, u, D, x0)
     length, n = u_in.shape[-1], A.shape[-1]
     _check_length(intervals, length, times)
     batch = _sampling_batch(batch, intervals, times)
@@ -324,13 +313,13 @@ def _dense_response(xp, A, B, C, D, u, x0, intervals, times, name, alpha, conj, 
     else:
         states = xp.zeros(shape + (1,), dtype=dtype, device=device_of(u_in))
     y = xp.moveaxis((C2[..., None, :, :] @ states)[..., 0], -1, -2)  # (..., P, L)
-    y = _output(xp, y, conj)
+    y = output_part(xp, y, conj)
     if not multi_out:
         y = y[..., 0, :]
     if D is not None and multi_in:
         y = y + _feedthrough(xp, D, u_in, C2.shape[-2], multi_out)
     elif D is not None:
-        y = _skip(xp, y, D, u_in if multi_out else u_in[..., 0, :], tuple(y.shape[:-1]))
+        y = add_skip(xp, y, D, u_in if multi_out else u_in[..., 0, :], tuple(y.shape[:-1]))
     if not return_state:
         return y
     if length:
@@ -364,6 +353,7 @@ def _compose(earlier, later):
 # --------------------------------------------------------------------------------------
 # free evolution
 # --------------------------------------------------------------------------------------
+@capabilities(dask="xp")
 def evolve(system, x, delta, *, conj: bool = True, structure=None, return_state: bool = False):
     r"""Output (and state) of a continuous LTI system at later times, without input: forecasting.
 
@@ -436,7 +426,7 @@ def evolve(system, x, delta, *, conj: bool = True, structure=None, return_state:
         _batch([A.shape[:-2], C2.shape[:-2], x.shape[:-1], delta.shape[:-1]], ["A", "C", "x", "delta"])
         grown = expm(A[..., None, :, :] * delta[..., None, None]) @ x[..., None, :, None]  # (..., K, N, 1)
         states = xp.moveaxis(grown[..., 0], -1, -2)
-        y = _output(xp, xp.moveaxis((C2[..., None, :, :] @ grown)[..., 0], -1, -2), conj)
+        y = output_part(xp, xp.moveaxis((C2[..., None, :, :] @ grown)[..., 0], -1, -2), conj)
         y = y if multi_out else y[..., 0, :]
     return (y, states) if return_state else y
 

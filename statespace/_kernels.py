@@ -20,10 +20,10 @@ from __future__ import annotations
 import math
 import warnings
 
-from . import _dask
 from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, real_dtype
 from ._cauchy import cauchy, cauchy_affine
 from ._discretize import discretize_diag, dplr_dense
+from ._dispatch import capabilities
 from ._validation import (
     broadcast_shapes,
     check_choice,
@@ -52,6 +52,7 @@ DIAG_KERNEL_METHODS = ("zoh", "bilinear", "zoh_simplified", "dss")
 # --------------------------------------------------------------------------------------
 # the reference: powers
 # --------------------------------------------------------------------------------------
+@capabilities(dask="xp")
 def kernel_naive(Ab, Bb, C, L, *, conj: bool = True, structure=None):
     r"""Kernel :math:`K_l = C \bar A^l \bar B` by explicit powers (the slow reference).
 
@@ -154,6 +155,9 @@ def _naive_diag(xp, Ab, Bb, C, L, conj):
 # --------------------------------------------------------------------------------------
 # S4D: diagonal systems through log-Vandermonde sums
 # --------------------------------------------------------------------------------------
+@capabilities(
+    engines=("xp", "numba", "cupy"), dask="lazy", dask_note="the mode axis in one chunk", methods=DIAG_KERNEL_METHODS
+)
 def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool = False, engine: str | None = None):
     r"""S4D kernel :math:`K_l = 2\,\mathrm{Re}\sum_n C_n \bar B_n \bar A_n^{\,l}` of a diagonal system.
 
@@ -174,7 +178,7 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool
         Discretization (see Notes).
     per_mode : bool, default False
         Read the last axis of ``dt`` as the mode axis (see :ref:`conventions-steps`).
-    engine : {None, "auto", "xp", "numba"}, keyword-only
+    engine : {None, "auto", "xp", "numba", "cupy"}, keyword-only
         Engine of the Vandermonde sum.
 
     Returns
@@ -237,8 +241,6 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool
     >>> np.round(K, 5)            # 2 (1 - e^{-0.05})/0.5 · e^{-0.05 l}
     array([0.19508, 0.18557, 0.17652])
     """
-    if _dask.is_dask(Lambda, B, C, dt):
-        return _dask.kernel_diag(Lambda, B, C, dt, L, method=method, engine=engine)
     xp = namespace(Lambda, B, C, dt)
     check_choice(method, "method", DIAG_KERNEL_METHODS)
     Lambda, B, C = _as_arrays(xp, (Lambda, B, C), dt)
@@ -284,6 +286,7 @@ def _warn_unstable(xp, unstable, func: str):
 # --------------------------------------------------------------------------------------
 # S4: DPLR systems through Cauchy sums and the Woodbury identity
 # --------------------------------------------------------------------------------------
+@capabilities(engines=("xp", "numba", "cupy"), dask="lazy", dask_note="the rank and mode axes in one chunk")
 def kernel_dplr(
     Lambda,
     P,
@@ -327,7 +330,7 @@ def kernel_dplr(
         :math:`O(N^3 \log L)` per system).
     per_mode : bool, default False
         Read the last axis of ``dt`` as the mode axis (see :ref:`conventions-steps`).
-    engine : {None, "auto", "xp", "numba"}, keyword-only
+    engine : {None, "auto", "xp", "numba", "cupy"}, keyword-only
         Engine of the Cauchy sums.
 
     Returns
@@ -400,8 +403,6 @@ def kernel_dplr(
     >>> K.shape, K.dtype
     ((8,), dtype('float64'))
     """
-    if _dask.is_dask(Lambda, P, B, C, dt, x0):
-        return _dask.kernel_dplr(Lambda, P, B, C, dt, L, x0=x0, ctilde=ctilde, engine=engine)
     xp = namespace(Lambda, P, B, C, dt, x0)
     Lambda, P, B, C, x0 = _as_arrays(xp, (Lambda, P, B, C, x0), dt)
     check_flag(ctilde, "ctilde")
@@ -537,6 +538,7 @@ def _ctilde_setup(Lambda, P, C, dt, L, name, per_mode):
     return xp, Lambda, P, C, step, L
 
 
+@capabilities(dask="no", dask_note="needs batched linear solves")
 def dplr_ctilde(Lambda, P, C, dt, L, *, per_mode: bool = False):
     r""":math:`\tilde C = (I - \bar A^L)^T C`: the output vector S4 stores, attuned to length ``L``.
 
@@ -584,14 +586,14 @@ def dplr_ctilde(Lambda, P, C, dt, L, *, per_mode: bool = False):
     return _ctilde_apply(xp, Lambda, P, C, step, L, sign=-1)
 
 
+@capabilities(dask="no", dask_note="needs batched linear solves")
 def dplr_ctilde_inverse(Lambda, P, Ctilde, dt, L, *, per_mode: bool = False):
     r"""Recover :math:`C` from :math:`\tilde C = (I - \bar A^L)^T C` (inverse of :func:`dplr_ctilde`).
 
     Parameters
     ----------
-    Lambda, P, dt, L
-        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`,
-        ``per_mode`` too).
+    Lambda, P, dt, L, per_mode
+        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`).
     Ctilde : array, shape ``(..., N2)``
 
     Returns
@@ -629,14 +631,14 @@ def dplr_ctilde_inverse(Lambda, P, Ctilde, dt, L, *, per_mode: bool = False):
     return xp.linalg.solve(system, full[..., None])[..., 0][..., :n2]
 
 
+@capabilities(dask="no", dask_note="needs batched linear solves")
 def dplr_ctilde_double(Lambda, P, Ctilde, dt, L, *, per_mode: bool = False):
     r"""Length doubling :math:`\tilde C_{2L} = (I + \bar A^L)^T \tilde C_L`.
 
     Parameters
     ----------
-    Lambda, P, dt
-        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`,
-        ``per_mode`` too).
+    Lambda, P, dt, per_mode
+        As :func:`dplr_ctilde` (``dt`` by the :ref:`step-size rule <conventions-steps>`).
     Ctilde : array, shape ``(..., N2)``
         :math:`\tilde C` attuned to length ``L``.
     L : int

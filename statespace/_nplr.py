@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import namespace, place
-from ._hippo import _check_nplr_measure, _check_rank, _rank_correction, _transition
+from ._dispatch import capabilities
+from ._hippo import check_nplr_measure, check_rank, hippo_rank_correction, hippo_transition
 from ._validation import check_even, check_positive_real
 
 __all__ = ["NPLR", "nplr"]
@@ -111,6 +112,7 @@ def _half_eigenbasis(S: np.ndarray):
     return np.concatenate([w[negative], np.zeros(m)]), np.concatenate([V_negative, V_zero], axis=1)
 
 
+@capabilities(dask=None)
 def nplr(measure, N, rank=None, *, B_clip=None, real_clamp=None, xp=None, dtype=None, device=None):
     r"""Diagonalize a HiPPO matrix in normal-plus-low-rank form (the S4 initialization).
 
@@ -181,12 +183,12 @@ def nplr(measure, N, rank=None, *, B_clip=None, real_clamp=None, xp=None, dtype=
     >>> bool(np.allclose(statespace.nplr("legs", 8).dense()[0], A, atol=1e-12))
     True
     """
-    measure = _check_nplr_measure(measure)
+    measure = check_nplr_measure(measure)
     N = check_even(N, "N", "the N modes pair into N/2 conjugate pairs")
-    rank = _check_rank(measure, rank)
+    rank = check_rank(measure, rank)
     B_clip = None if B_clip is None else check_positive_real(B_clip, "B_clip")
     real_clamp = None if real_clamp is None else check_positive_real(real_clamp, "real_clamp")
-    Lambda, P, B, V = _nplr_host(measure, N, rank)
+    Lambda, P, B, V = nplr_host(measure, N, rank)
     if B_clip is not None:
         B = B.real + 1j * np.clip(B.imag, -B_clip, B_clip)
     if real_clamp is not None:
@@ -194,10 +196,10 @@ def nplr(measure, N, rank=None, *, B_clip=None, real_clamp=None, xp=None, dtype=
     return NPLR(*(place(a, xp=xp, dtype=dtype, device=device) for a in (Lambda, P, B, V)))
 
 
-def _nplr_host(measure: str, N: int, rank: int):
+def nplr_host(measure: str, N: int, rank: int):
     """Host complex128 ``(Lambda, P̃, B̃, V)`` of validated arguments."""
-    A, B = _transition(measure, N)
-    P = _rank_correction(measure, N, rank)
+    A, B = hippo_transition(measure, N)
+    P = hippo_rank_correction(measure, N, rank)
     M = A + P.T @ P
     c = float(np.mean(np.diag(M)))
     if abs(c) <= N * np.finfo(np.float64).eps * float(np.max(np.abs(np.diag(A)))):

@@ -15,7 +15,6 @@ Three structures share one signature, told apart by shapes (see :func:`recurrenc
 
 from __future__ import annotations
 
-from . import _dask
 from ._backend import (
     complex_dtype,
     device_of,
@@ -24,9 +23,10 @@ from ._backend import (
     namespace,
     quiet_floating_point,
     real_dtype,
-    to_numpy,
 )
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
+from ._packed import packed_run
 from ._scan import linear_scan
 from ._validation import broadcast_shapes, broadcasts_to, check_choice, check_flag
 
@@ -54,8 +54,11 @@ def _diag_fits(Ab, Bb, C) -> bool:
     return min(Ab.ndim, Bb.ndim, C.ndim) >= 1 and Ab.shape[-1] == Bb.shape[-1] == C.shape[-1]
 
 
-def _structure(Ab, Bb, C, structure) -> str:
-    """The system's structure: the record test, then the shape rules of the module docstring."""
+def system_structure(Ab, Bb, C, structure, names=("Ab", "Bb", "C")) -> str:
+    """The system's structure: the record test, then the shape rules of the module docstring.
+
+    Shared with :func:`statespace.irregular_response`; ``names`` are the operands' names in errors.
+    """
     if _is_dplr_record(Ab):
         if structure not in (None, "dplr"):
             raise ValueError(f"Ab is a DPLR record (it has .transition and .Bb) but structure={structure!r}")
@@ -68,24 +71,28 @@ def _structure(Ab, Bb, C, structure) -> str:
             raise TypeError(f"structure='dplr' needs a record with .transition and .Bb as Ab, got {type(Ab).__name__}")
     if Bb is None:
         raise ValueError("Bb is required unless Ab is a DPLR record (an object with .transition and .Bb)")
-    shapes = f"Ab {tuple(Ab.shape)}, Bb {tuple(Bb.shape)}, C {tuple(C.shape)}"
+    a, b, c = names
+    shapes = f"{a} {tuple(Ab.shape)}, {b} {tuple(Bb.shape)}, {c} {tuple(C.shape)}"
     dense, diag = _dense_fits(Ab, Bb, C), _diag_fits(Ab, Bb, C)
     if structure == "dense" and not dense:
         raise ValueError(
-            f"structure='dense' needs Ab (..., N, N), Bb (..., N) or (..., N, M), C (..., N) or (..., P, N); "
-            f"got {shapes}"
+            f"structure='dense' needs {a} (..., N, N), {b} (..., N) or (..., N, M), {c} (..., N) or (..., P, N): "
+            f"these do not form a dense system; got {shapes}"
         )
     if structure == "diag" and not diag:
-        raise ValueError(f"structure='diag' needs Ab, Bb and C all (..., N2) with one N2; got {shapes}")
+        raise ValueError(
+            f"structure='diag' needs {a}, {b} and {c} all (..., N2) with one N2: "
+            f"these do not form a diagonal system; got {shapes}"
+        )
     if structure is not None:
         return structure
     if dense and diag and Ab.ndim == Bb.ndim == C.ndim:
         raise ValueError(f"shapes {shapes} fit both a dense and a diagonal system; pass structure='dense' or 'diag'")
     if not (dense or diag):
         raise ValueError(
-            "shapes match no system: expected dense Ab (..., N, N) with Bb (..., N) or (..., N, M) and "
-            "C (..., N) or (..., P, N) (Bb/C with Ab.ndim − 1 or Ab.ndim axes), or diagonal Ab, Bb, C all "
-            f"(..., N2); got {shapes}"
+            f"shapes match no system structure: expected dense {a} (..., N, N) with {b} (..., N) or (..., N, M) "
+            f"and {c} (..., N) or (..., P, N) ({b}/{c} with {a}.ndim − 1 or {a}.ndim axes), or diagonal {a}, {b}, "
+            f"{c} all (..., N2); got {shapes}"
         )
     return "dense" if dense else "diag"
 
@@ -98,7 +105,7 @@ def _broadcast(shapes, names):
         raise ValueError(f"batch shapes do not broadcast: {listing}") from None
 
 
-def _output(xp, y, real_out):
+def output_part(xp, y, real_out):
     return xp.real(y) if real_out and xp.isdtype(y.dtype, "complex floating") else y
 
 
@@ -110,7 +117,7 @@ def _as_skip(xp, D, dtype, device):
     return xp.asarray(D, dtype=dtype if is_complex(xp, D) else real_dtype(xp, dtype))
 
 
-def _skip(xp, y, D, u, batch_shape):
+def add_skip(xp, y, D, u, batch_shape):
     """``y + D·u`` with ``D`` broadcasting against the batch shape."""
     if D is None:
         return y
@@ -121,6 +128,11 @@ def _skip(xp, y, D, u, batch_shape):
     return y + xp.expand_dims(D, axis=-1) * u
 
 
+@capabilities(
+    engines={"diag": ("xp", "numba", "cupy"), "dense": ("xp",), "dplr": ("xp",)},
+    dask="lazy",
+    dask_note="diagonal systems, batch and time chunks (state carried)",
+)
 def recurrence(
     Ab,
     Bb,
@@ -133,6 +145,8 @@ def recurrence(
     structure: str | None = None,
     return_state: bool = False,
     engine: str | None = None,
+    seq_idx=None,
+    cu_seqlens=None,
 ):
     """Run a discrete LTI system ``x_k = Ā x_{k−1} + B̄ u_k``, ``y_k = C x_k + D u_k`` over a sequence.
 
@@ -162,10 +176,19 @@ def recurrence(
         e.g. ``Ab (N, N), Bb (N, N), C (N, N)``).
     return_state : bool
         Also return the final state (``x0``, or zeros, when ``L = 0``).
-    engine : {None, "auto", "xp", "numba"}
+    engine : {None, "auto", "xp", "numba", "cupy"}
         The diagonal structure has a fused numba engine (parallel over channels, inner
-        loop over modes, the state never stored over time); dense and DPLR run
-        sequentially in array-API code.
+        loop over modes, the state never stored over time) and a fused CUDA kernel
+        (``"cupy"``, CuPy arrays); dense and DPLR run sequentially in array-API code.
+    seq_idx : array of int, optional, keyword-only
+        Packed sequences (see :doc:`/user_guide/sequences`): ``(..., L)``, broadcasting
+        against the output's batch, the sequence of each position; the state restarts
+        from zero wherever it changes. ``x0`` belongs to the first sequence.
+    cu_seqlens : sequence of int, optional, keyword-only
+        Packed sequences by cumulative lengths ``[0, L_0, ..., L]`` (every row alike);
+        ``x0``, if given, holds one initial state per sequence ``(S, *state)``, and
+        ``return_state=True`` returns the final states ``(S, *state)``. Both markings run
+        one engine call per sequence boundary, carrying the state across.
 
     Returns
     -------
@@ -205,8 +228,14 @@ def recurrence(
     """
     check_flag(conj, "conj")
     check_flag(return_state, "return_state")
-    kind = _structure(Ab, Bb, C, structure)
-    if conj and _complex_input(u):
+    kind = system_structure(Ab, Bb, C, structure)
+    if seq_idx is not None or cu_seqlens is not None:
+
+        def run(part, start):
+            return recurrence(Ab, Bb, C, part, D, start, conj=conj, structure=kind, return_state=True, engine=engine)
+
+        return packed_run(run, u, x0, seq_idx, cu_seqlens, return_state)
+    if conj and complex_input(u):
         # conj=True describes a real system; by linearity its response to a complex input is
         # y(Re u) + i·y(Im u) (the kernel view's answer), but the final state then has no conj-paired form.
         if return_state:
@@ -224,20 +253,20 @@ def recurrence(
     if kind == "diag":
         return _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine)
     xp = namespace(Ab.Bb if kind == "dplr" else Ab, Bb, C, u, D, x0)
-    resolve_engine(engine, xp, supported=("xp",), func=f"recurrence ({kind} systems)")
+    resolve_engine(engine, xp, func="recurrence", variant=kind)
     if kind == "dplr":
         return _dplr(xp, Ab, C, u, D, x0, conj, return_state)
     return _dense(xp, Ab, Bb, C, u, D, x0, conj, return_state)
 
 
-def _complex_input(u) -> bool:
+def complex_input(u) -> bool:
     return isinstance(u, complex) or (hasattr(u, "dtype") and is_complex(namespace(u), u))
 
 
 # --------------------------------------------------------------------------------------
 # diagonal
 # --------------------------------------------------------------------------------------
-def _diag_prepare(xp, Ab, Bb, C, u, D, x0):
+def diag_prepare(xp, Ab, Bb, C, u, D, x0):
     if u.ndim < 1:
         raise ValueError("u must be (..., L), got a 0-d array")
     dtype = float_dtype(xp, Ab, Bb, C, u, D, x0, names=("Ab", "Bb", "C", "u", "D", "x0"))
@@ -257,19 +286,15 @@ def _diag_prepare(xp, Ab, Bb, C, u, D, x0):
 
 
 def _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
-    if _dask.is_dask(Ab, Bb, C, u, D, x0):
-        return _dask.recurrence_diag(Ab, Bb, C, u, D, x0, conj, return_state, engine)
     xp = namespace(Ab, Bb, C, u, D, x0)
-    Ab, Bb, C, u, D, x0, batch, nmodes, dtype = _diag_prepare(xp, Ab, Bb, C, u, D, x0)
-    name = resolve_engine(engine, xp, func="recurrence (diagonal systems)")
-    if name == "numba":
-        y, state = engine_module("numba", "recurrence").diag(
-            *(to_numpy(a) for a in (Ab, Bb, C, u)), None if x0 is None else to_numpy(x0), batch, conj
-        )
+    Ab, Bb, C, u, D, x0, batch, nmodes, dtype = diag_prepare(xp, Ab, Bb, C, u, D, x0)
+    name = resolve_engine(engine, xp, func="recurrence", variant="diag")
+    if name != "xp":  # the engine's kernel takes its own backend's arrays
+        y, state = engine_module(name, "recurrence").diag(Ab, Bb, C, u, x0, batch, conj)
     else:
         with quiet_floating_point(xp):  # as quiet as the numba engine on overflow and inf - inf
             y, state = _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj)
-    y = _skip(xp, y, D, u, batch)
+    y = add_skip(xp, y, D, u, batch)
     y = xp.broadcast_to(y, batch + (u.shape[-1],))
     return (y, state) if return_state else y
 
@@ -302,7 +327,7 @@ def _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj):
 # --------------------------------------------------------------------------------------
 # dense and DPLR: sequential in time
 # --------------------------------------------------------------------------------------
-def _dense_prepare(xp, Ab, Bb, C, u, D, x0):
+def dense_prepare(xp, Ab, Bb, C, u, D, x0):
     dtype = float_dtype(xp, Ab, Bb, C, u, D, x0, names=("Ab", "Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
     Ab, Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Ab, Bb, C))
@@ -338,7 +363,7 @@ def _dense_step(xp, Ab, Bb, C2, x, u_t):
 
 
 def _dense(xp, Ab, Bb, C, u, D, x0, conj, return_state):
-    Ab, Bb, C2, u_in, D, x0, batch, dtype, multi_out = _dense_prepare(xp, Ab, Bb, C, u, D, x0)
+    Ab, Bb, C2, u_in, D, x0, batch, dtype, multi_out = dense_prepare(xp, Ab, Bb, C, u, D, x0)
     n, length = Ab.shape[-1], u_in.shape[-1]
     x = xp.zeros(batch + (n,), dtype=dtype, device=device_of(u_in)) if x0 is None else xp.broadcast_to(x0, batch + (n,))
     ys = []
@@ -347,12 +372,12 @@ def _dense(xp, Ab, Bb, C, u, D, x0, conj, return_state):
         ys.append(y_t)
     p = C2.shape[-2]
     y = xp.stack(ys, axis=-1) if ys else xp.zeros(batch + (p, 0), dtype=dtype, device=device_of(u_in))
-    y = _output(xp, y, conj)
+    y = output_part(xp, y, conj)
     if not multi_out:
         y = y[..., 0, :]
     if D is not None:
         u_skip = u_in if multi_out else u_in[..., 0, :]
-        y = _skip(xp, y, D, u_skip, tuple(y.shape[:-1]))
+        y = add_skip(xp, y, D, u_skip, tuple(y.shape[:-1]))
     return (y, x) if return_state else y
 
 
@@ -383,7 +408,7 @@ def _dplr(xp, rec, C, u, D, x0, conj, return_state):
         y_t, x = _dplr_step(xp, rec, Bb, C, x, u[..., t : t + 1], conj)
         ys.append(y_t)
     y = xp.stack(ys, axis=-1) if ys else xp.zeros(batch + (0,), dtype=dtype, device=dev)
-    y = _skip(xp, y, _as_skip(xp, D, dtype, dev), u, batch)
+    y = add_skip(xp, y, _as_skip(xp, D, dtype, dev), u, batch)
     return (y, x) if return_state else y
 
 
@@ -396,6 +421,7 @@ def _dplr_step(xp, rec, Bb, C, x, u_t, conj):
 # --------------------------------------------------------------------------------------
 # one step
 # --------------------------------------------------------------------------------------
+@capabilities(dask="xp")
 def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
     """Advance a discrete LTI system by one step: ``x' = Ā x + B̄ u_t``, ``y_t = C x' + D u_t``.
 
@@ -438,8 +464,8 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
     (1.0, [(1+0j)])
     """
     check_flag(conj, "conj")
-    kind = _structure(Ab, Bb, C, structure)
-    if conj and _complex_input(u_t):
+    kind = system_structure(Ab, Bb, C, structure)
+    if conj and complex_input(u_t):
         raise TypeError(
             "step with conj=True needs a real input u_t: a complex input breaks the conjugate symmetry of the state; "
             "pass conj=False with every mode, or step the real and imaginary parts of u separately"
@@ -459,7 +485,7 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
         u2 = u_t if multi_in else xp.expand_dims(u_t, axis=-1)
         C2 = C if multi_out else xp.expand_dims(C, axis=-2)
         y, x = _dense_step(xp, Ab, Bb2, C2, x, u2)
-        y = _output(xp, y, conj)
+        y = output_part(xp, y, conj)
         y = y if multi_out else y[..., 0]
     else:
         Bb_, C = (xp.asarray(a, dtype=dtype, device=dev) for a in ((Ab.Bb if kind == "dplr" else Bb), C))

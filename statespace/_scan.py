@@ -9,9 +9,10 @@ immutable array libraries too.
 
 from __future__ import annotations
 
-from . import _dask
-from ._backend import device_of, float_dtype, namespace, quiet_floating_point, time_last, to_numpy
+from ._backend import device_of, float_dtype, namespace, quiet_floating_point, time_last
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
+from ._packed import check_initial, final_states, packing, restart_gates
 from ._validation import broadcast_shapes, broadcasts_to, check_axis, check_flag, deprecated_keyword
 
 __all__ = ["linear_scan", "associative_scan"]
@@ -88,6 +89,7 @@ def _unflatten(structure, leaves):
     return kind(_unflatten(s, leaves) for s in structure[1])
 
 
+@capabilities(dask="xp")
 def associative_scan(fn, elems, reverse: bool = False, axis: int = -1):
     """Inclusive prefix of an associative operator, computed in parallel: ``jax.lax.associative_scan``'s semantics.
 
@@ -277,6 +279,7 @@ def scan_shape(a_shape, b_shape, x0_shape=None) -> tuple:
     return shape
 
 
+@capabilities(engines=("xp", "numba", "cupy"), dask="lazy", dask_note="batch and time chunks (state carried)")
 def linear_scan(
     a,
     b,
@@ -286,6 +289,8 @@ def linear_scan(
     *,
     return_state: bool = False,
     engine: str | None = None,
+    seq_idx=None,
+    cu_seqlens=None,
     return_last: bool | None = None,
 ):
     """States of the first-order linear recurrence ``x_t = a_t·x_{t−1} + b_t``.
@@ -308,10 +313,20 @@ def linear_scan(
     return_state : bool, keyword-only
         Also return the final state (``x_{L−1}``, or ``x_0`` when ``reverse``;
         ``x0`` — or zeros — when ``L = 0``).
-    engine : {None, "auto", "xp", "numba"}, keyword-only
+    engine : {None, "auto", "xp", "numba", "cupy"}, keyword-only
         ``"xp"``: the odd/even tree scan in array-API code (any backend, any length).
         ``"numba"``: sequential in time, parallel over channels (NumPy arrays).
-        ``None`` chooses (numba for NumPy arrays when installed).
+        ``"cupy"``: CUDA kernels (CuPy arrays): a thread per channel, or a chunked
+        parallel scan over time when channels are few.
+        ``None`` chooses (numba for NumPy arrays when installed, cupy for CuPy arrays).
+    seq_idx : array of int, optional, keyword-only
+        Packed sequences (see :doc:`/user_guide/sequences`): an integer per position
+        (broadcasting against the states, time last) naming its sequence; the state
+        restarts from zero wherever it changes. ``x0`` belongs to the first sequence.
+    cu_seqlens : sequence of int, optional, keyword-only
+        Packed sequences by cumulative lengths ``[0, L_0, L_0 + L_1, ..., L]``. ``x0``, if
+        given, is one initial state per sequence ``(S, *state)``, and ``return_state=True``
+        returns each sequence's final state ``(S, *state)``. Not with ``reverse``.
     return_last : bool, optional
         Deprecated spelling of ``return_state`` (warns; removed in 0.3).
 
@@ -353,15 +368,14 @@ def linear_scan(
     )
     check_flag(return_state, "return_state")
     check_flag(reverse, "reverse")
-    return_last = return_state  # the name the Dask hook reads
-    if _dask.is_dask(a, b, x0):
-        return _dask.linear_scan(a, b, x0, reverse=reverse, axis=axis, engine=engine, return_last=return_last)
+    if seq_idx is not None or cu_seqlens is not None:
+        if reverse:
+            raise ValueError("packed sequences (seq_idx / cu_seqlens) run forward only: reverse must be False")
+        return _packed_linear_scan(a, b, x0, axis, return_state, engine, seq_idx, cu_seqlens)
     xp, a, b, x0, shape, axis, ndim, dtype = _prepare(a, b, x0, axis)
     name = resolve_engine(engine, xp, func="linear_scan")
-    if name == "numba":
-        x = engine_module("numba", "scan").linear_scan(
-            to_numpy(a), to_numpy(b), None if x0 is None else to_numpy(x0), shape, reverse
-        )
+    if name != "xp":  # the engine's kernel takes its own backend's arrays
+        x = engine_module(name, "scan").linear_scan(a, b, x0, shape, reverse)
     else:
         with quiet_floating_point(xp):  # as quiet as the numba engine on overflow and inf - inf
             x = _linear_scan_xp(xp, a, b, x0, shape, reverse)
@@ -388,3 +402,31 @@ def _linear_scan_xp(xp, a, b, x0, shape, reverse):
     if x is b:
         x = xp.asarray(b, copy=True)
     return xp.flip(x, axis=-1) if reverse else x
+
+
+def _packed_linear_scan(a, b, x0, axis, return_state, engine, seq_idx, cu_seqlens):
+    """:func:`statespace.linear_scan` over packed sequences: restarts folded into the gates, any engine."""
+    xp = namespace(a, b, x0, seq_idx)
+    dtype = float_dtype(xp, a, b, x0)
+    device = device_of(b) if device_of(b) is not None else device_of(a)
+    a, b = xp.asarray(a, dtype=dtype, device=device), xp.asarray(b, dtype=dtype, device=device)
+    ndim = max(a.ndim, b.ndim, 1)
+    axis = check_axis(axis, ndim, f"a (shape {tuple(a.shape)}) and b (shape {tuple(b.shape)})")
+    a, b = time_last(xp, a, ndim, axis), time_last(xp, b, ndim, axis)
+    shape = scan_shape(a.shape, b.shape)
+    pack = packing(xp, seq_idx, cu_seqlens, shape[-1], device)
+    if not broadcasts_to(tuple(pack.restart.shape), shape):
+        raise ValueError(f"seq_idx must broadcast to the scan's shape {shape} (time last), got {seq_idx.shape}")
+    if pack.bounds is None:  # seq_idx: restart from zero, x0 is the first sequence's
+        gates, inputs = restart_gates(xp, a, b, pack, None)
+        out = linear_scan(gates, inputs, x0=x0, return_state=return_state, engine=engine)
+        x, last = out if return_state else (out, None)
+    else:
+        check_initial(x0, pack, shape[:-1])
+        x0 = None if x0 is None else xp.asarray(x0, dtype=dtype, device=device)
+        gates, inputs = restart_gates(xp, a, b, pack, x0)
+        x = linear_scan(gates, inputs, engine=engine)
+        last = final_states(xp, x, pack, x0) if return_state else None
+    if axis != ndim - 1:
+        x = xp.moveaxis(x, -1, axis)
+    return (x, last) if return_state else x

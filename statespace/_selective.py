@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
-from . import _dask
-from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, quiet_floating_point, to_numpy
+from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, quiet_floating_point
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
+from ._packed import check_initial, packing
 from ._scan import linear_scan
 from ._validation import check_flag, deprecated_keyword
 
@@ -25,10 +27,12 @@ class _Weight:
     groups: int
 
 
-def _compute_dtype(xp, arrays: dict):
+_NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "x0")
+
+
+def compute_dtype(xp, *arrays, names=_NAMES):
     """The real working precision of the inputs: THE dtype rule of the Conventions page (ints count as float64)."""
-    present = {k: v for k, v in arrays.items() if v is not None}
-    return float_dtype(xp, *present.values(), complex_ok=False, names=tuple(present))
+    return float_dtype(xp, *arrays, complex_ok=False, names=names)
 
 
 def _deinterleave(xp, w, cdtype, name, length):
@@ -46,7 +50,14 @@ def _deinterleave(xp, w, cdtype, name, length):
     return re + im * xp.asarray(1j, dtype=cdtype, device=device_of(w))
 
 
-def _weight(xp, w, name, A, batch, length, real, a_complex):
+def selective_weight(xp, w, name, A, batch, length, real, a_complex):
+    """The one home of Mamba's B/C layouts: any accepted layout → a :class:`_Weight` record.
+
+    ``(D, N)`` stays time-invariant; ``(batch, N, L)`` and ``(batch, G, N, L)`` become variable
+    ``(batch or 1, G, N, L)``; with complex ``A`` a real variable weight holds interleaved (re, im)
+    pairs along a ``2L`` time axis and becomes complex. The xp path, the engines and the Dask
+    plug-in all read the record, never the caller's layout.
+    """
     dim, nstate = A.shape
     given = tuple(w.shape)  # error messages quote the caller's shape, never the internal (batch, 1, N, L) view
     if is_complex(xp, w) and not a_complex:
@@ -81,11 +92,12 @@ def _weight(xp, w, name, A, batch, length, real, a_complex):
     return _Weight(w, True, groups)
 
 
-def _check_same(x, name, shape):
+def check_same(x, name, shape):
     if x is not None and tuple(x.shape) != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(x.shape)}")
 
 
+@capabilities(engines=("xp", "numba", "cupy"), dask="lazy", dask_note="batch and time chunks (state carried)")
 def selective_scan(
     u,
     delta,
@@ -100,6 +112,8 @@ def selective_scan(
     *,
     return_state: bool = False,
     engine: str | None = None,
+    seq_idx=None,
+    cu_seqlens=None,
     return_last_state: bool | None = None,
 ):
     """Mamba's selective scan: an input-dependent diagonal SSM run over a sequence.
@@ -110,7 +124,7 @@ def selective_scan(
         Input ``(batch, D, L)``, real.
     delta : array_like
         Step sizes ``(batch, D, L)``, real: one per channel and time step, broadcast
-        over the ``N`` states of ``A`` (Mamba's layout; see :ref:`conventions-steps`).
+        over the ``N`` states of ``A`` (Mamba's layout; the :ref:`step-size rule <conventions-steps>`).
         Without ``delta_softplus`` any real value is used as given (see Notes).
     A : array_like
         Diagonal state matrices ``(D, N)``, real or complex (typically negative real parts).
@@ -133,10 +147,19 @@ def selective_scan(
         Initial state ``(batch, D, N)`` (complex when ``A`` is); zero by default.
     return_state : bool, keyword-only
         Also return the state after the last step.
-    engine : {None, "auto", "xp", "numba"}, keyword-only
+    engine : {None, "auto", "xp", "numba", "cupy"}, keyword-only
         ``"numba"`` fuses discretization, scan and output in one pass per channel
         (never materialises ``(batch, D, L, N)``); ``"xp"`` runs the tree scan of
-        :func:`linear_scan` over chunks of time. ``None`` chooses.
+        :func:`linear_scan` over chunks of time; ``"cupy"`` is the fused pass as a
+        CUDA kernel (CuPy arrays). ``None`` chooses.
+    seq_idx : array of int, optional, keyword-only
+        Packed sequences (see :doc:`/user_guide/sequences`): ``(batch, L)`` (or ``(L,)``),
+        the sequence of each position; the state restarts from zero wherever it changes
+        (Mamba-2's ``seq_idx``). ``x0`` belongs to each row's first sequence.
+    cu_seqlens : sequence of int, optional, keyword-only
+        Packed sequences by cumulative lengths ``[0, L_0, ..., L]``, the same for every row.
+        ``x0``, if given, is one initial state per sequence ``(S, batch, D, N)``, and
+        ``return_state=True`` returns each sequence's final state ``(S, batch, D, N)``.
     return_last_state : bool, optional
         Deprecated spelling of ``return_state`` (warns; removed in 0.3).
 
@@ -201,33 +224,31 @@ def selective_scan(
         return_state, return_last_state, new="return_state", old="return_last_state", func="selective_scan"
     )
     check_flag(return_state, "return_state")
-    return_last_state = return_state  # the name the Dask hook reads
-    if _dask.is_dask(u, delta, A, B, C, D, z, delta_bias, x0):
-        return _dask.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, x0, return_last_state, engine)
     xp = namespace(u, delta, A, B, C, D, z, delta_bias, x0)
     u, delta, A, B, C, D, z, delta_bias, x0 = _as_arrays(xp, u, delta, A, B, C, D, z, delta_bias, x0)
     check_flag(delta_softplus, "delta_softplus")
     if u.ndim != 3:
         raise ValueError(f"u must be (batch, D, L), got shape {tuple(u.shape)}")
     batch, dim, length = u.shape
-    _check_same(delta, "delta", u.shape)
+    check_same(delta, "delta", u.shape)
     if A.ndim != 2 or A.shape[0] != dim:
         raise ValueError(f"A must be (D, N) with D = {dim} (u's channels), got shape {tuple(A.shape)}")
     for name, arr in (("u", u), ("delta", delta), ("D", D), ("z", z), ("delta_bias", delta_bias)):
         if arr is not None and is_complex(xp, arr):
             raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
     D, delta_bias = (w if w is None or w.ndim else xp.broadcast_to(w, (dim,)) for w in (D, delta_bias))
-    _check_same(D, "D", (dim,))
-    _check_same(delta_bias, "delta_bias", (dim,))
-    _check_same(z, "z", u.shape)
-    _check_same(x0, "x0", (batch, dim, A.shape[1]))
+    check_same(D, "D", (dim,))
+    check_same(delta_bias, "delta_bias", (dim,))
+    check_same(z, "z", u.shape)
+    if cu_seqlens is None:  # per-sequence initial states are checked with the packing
+        check_same(x0, "x0", (batch, dim, A.shape[1]))
     a_complex = is_complex(xp, A)
     if x0 is not None and is_complex(xp, x0) and not a_complex:
         raise TypeError("x0 is complex but A is real; the state of a real system is real")
-    real = _compute_dtype(xp, dict(u=u, delta=delta, A=A, B=B, C=C, D=D, z=z, delta_bias=delta_bias, x0=x0))
+    real = compute_dtype(xp, u, delta, A, B, C, D, z, delta_bias, x0)
     state = complex_dtype(xp, real) if a_complex else real
-    Bw = _weight(xp, B, "B", A, batch, length, real, a_complex)
-    Cw = _weight(xp, C, "C", A, batch, length, real, a_complex)
+    Bw = selective_weight(xp, B, "B", A, batch, length, real, a_complex)
+    Cw = selective_weight(xp, C, "C", A, batch, length, real, a_complex)
     args = dict(
         u=xp.asarray(u, dtype=real),
         delta=xp.asarray(delta, dtype=real),
@@ -240,13 +261,18 @@ def selective_scan(
         use_softplus=bool(delta_softplus),
         x0=None if x0 is None else xp.asarray(x0, dtype=state),
     )
+    pack = packing(xp, seq_idx, cu_seqlens, length, device_of(u))
+    if pack is not None and pack.bounds is not None and (x0 is not None or return_state):
+        check_initial(x0, pack, (batch, dim, A.shape[1]))
+        return _per_sequence(xp, pack, u, delta, A, B, C, D, z, delta_bias, delta_softplus, x0, return_state, engine)
+    if pack is not None:
+        restart = pack.restart if pack.restart.ndim == 2 else pack.restart[None, :]
+        if restart.ndim != 2 or restart.shape[0] not in (1, batch):
+            raise ValueError(f"seq_idx must be (batch, L) or (L,) with batch = {batch}, got shape {seq_idx.shape}")
+        args["restart"] = restart
     name = resolve_engine(engine, xp, func="selective_scan")
-    if name == "numba":
-        numpy_args = {k: (to_numpy(v) if hasattr(v, "shape") else v) for k, v in args.items()}
-        for key in ("B", "C"):
-            w = args[key]
-            numpy_args[key] = _Weight(to_numpy(w.value), w.variable, w.groups)
-        out, last = engine_module("numba", "selective").selective_scan(**numpy_args)
+    if name != "xp":  # the engine's kernel takes its own backend's arrays and the _Weight records
+        out, last = engine_module(name, "selective").selective_scan(**args)
     else:
         with quiet_floating_point(xp):  # as quiet as numba: overflow (e.g. delta < 0) gives inf/NaN on both
             out, last = _selective_scan_xp(xp, **args)
@@ -263,7 +289,7 @@ def _as_arrays(xp, *values):
 # --------------------------------------------------------------------------------------
 # xp engine
 # --------------------------------------------------------------------------------------
-def _softplus(xp, x):
+def softplus(xp, x):
     """``log1p(exp(x))``, and ``x`` itself above 20 (PyTorch's / Mamba's threshold)."""
     return xp.where(x > 20, x, xp.log1p(xp.exp(xp.minimum(x, xp.asarray(20, dtype=x.dtype, device=device_of(x))))))
 
@@ -279,12 +305,33 @@ def _grouped(w: _Weight, xp, x, t0, t1):
     return xp.reshape(prod, (prod.shape[0], dim, prod.shape[3], steps))
 
 
-def _selective_scan_xp(xp, u, delta, A, B, C, D, z, bias, use_softplus, x0):
+def _per_sequence(xp, pack, u, delta, A, B, C, D, z, bias, softplus, x0, return_state, engine):
+    """``cu_seqlens`` with per-sequence initial or final states: each sequence is one call on its slice."""
+    length, outs, lasts = u.shape[-1], [], []
+    for s, (t0, t1) in enumerate(itertools.pairwise(pack.bounds)):
+
+        def cut(v, t0=t0, t1=t1):
+            if v is None or v.ndim < 3:
+                return v  # time-invariant (D, N) weights, D, delta_bias
+            step = 2 if v.shape[-1] == 2 * length and length else 1  # interleaved (re, im) pairs of complex A
+            return v[..., step * t0 : step * t1]
+
+        y, last = selective_scan(
+            cut(u), cut(delta), A, cut(B), cut(C), D, cut(z), bias, softplus, None if x0 is None else x0[s, ...],
+            return_state=True, engine=engine,
+        )  # fmt: skip
+        outs.append(y)
+        lasts.append(last)
+    y = xp.concat(outs, axis=-1)
+    return (y, xp.stack(lasts, axis=0)) if return_state else y
+
+
+def _selective_scan_xp(xp, u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None):
     batch, dim, length = u.shape
     nstate = A.shape[1]
     dt = delta if bias is None else delta + bias[:, None]
     if use_softplus:
-        dt = _softplus(xp, dt)
+        dt = softplus(xp, dt)
     state = A.dtype
     dev = device_of(u)
     x = xp.zeros((batch, dim, nstate), dtype=state, device=dev) if x0 is None else x0
@@ -294,6 +341,8 @@ def _selective_scan_xp(xp, u, delta, A, B, C, D, z, bias, use_softplus, x0):
         t1 = min(length, t0 + chunk)
         dt_c = dt[:, :, None, t0:t1]  # (batch, D, 1, T)
         gate = xp.exp(xp.asarray(dt_c, dtype=state) * A[:, :, None])  # (batch, D, N, T)
+        if restart is not None:  # a packed sequence starts: the carried state is dropped (gate 0)
+            gate = xp.where(restart[:, None, None, t0:t1], xp.zeros((), dtype=state, device=dev), gate)
         drive = _grouped(B, xp, xp.asarray(dt_c * u[:, :, None, t0:t1], dtype=state), t0, t1)
         drive = xp.broadcast_to(drive, gate.shape)
         states, x = linear_scan(gate, drive, x0=x, engine="xp", return_state=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 import array_api_compat
 
@@ -112,9 +113,21 @@ def deprecated_keyword(new_value, old_value, *, new: str, old: str, func: str, d
     warnings.warn(
         f"{func}(): {old}= is deprecated and will be removed in 0.3; use {new}= instead",
         DeprecationWarning,
-        stacklevel=3,
+        stacklevel=outside_stacklevel(),
     )
     return old_value
+
+
+def outside_stacklevel() -> int:
+    """The ``stacklevel`` of a warning that points at the first caller outside :mod:`statespace`.
+
+    The public functions reach their bodies through the dispatch decorator, so the number of
+    package frames between the user and a warning is not fixed.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("statespace."):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def step_array(dt, xp, *, dtype, device=None, name: str = "dt"):

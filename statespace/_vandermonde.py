@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 
-from ._backend import complex_dtype, device_of, float_dtype, namespace, real_dtype, to_numpy
+from ._backend import complex_dtype, device_of, float_dtype, namespace, real_dtype
 from ._cauchy import BLOCK_ELEMENTS
+from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
 from ._validation import broadcast_shapes, check_flag, check_positive_int, require_modes
 
 __all__ = ["vandermonde"]
 
 
+@capabilities(engines=("xp", "numba", "cupy"), dask="xp")
 def vandermonde(v, x, L: int, conj: bool = True, *, engine: str | None = None):
     r"""Log-Vandermonde sum :math:`\sum_n v_n e^{x_n l}` for :math:`l = 0, \dots, L-1`.
 
@@ -27,7 +29,7 @@ def vandermonde(v, x, L: int, conj: bool = True, *, engine: str | None = None):
         Each mode stands for itself and its conjugate: return the real
         :math:`2\,\mathrm{Re}\sum_n v_n e^{x_n l}`.  With ``False`` return the
         complex sum.
-    engine : {None, "auto", "xp", "numba"}, keyword-only
+    engine : {None, "auto", "xp", "numba", "cupy"}, keyword-only
         How the sum runs (:func:`statespace._engines.resolve_engine`).
 
     Returns
@@ -80,10 +82,8 @@ def vandermonde(v, x, L: int, conj: bool = True, *, engine: str | None = None):
     x = xp.where(xp.real(x) < -1e4, xp.asarray(-1e4, dtype=ctype, device=device_of(x)) + 1j * xp.imag(x), x)
     out_dtype = real_dtype(xp, ctype) if conj else ctype
     chosen = resolve_engine(engine, xp, func="vandermonde")
-    if chosen == "numba":
-        kernels = engine_module("numba", "kernels")
-        v_np = to_numpy(v)
-        out = kernels.vandermonde(v_np, to_numpy(x), L, bool(conj), batch, v_np.real.dtype if conj else v_np.dtype)
+    if chosen != "xp":  # the engine's kernel takes its own backend's arrays
+        out = engine_module(chosen, "kernels").vandermonde(v, x, L, bool(conj), batch, out_dtype)
         return xp.asarray(out)
     return _vandermonde_blocks(xp, v, x, L, bool(conj), batch, out_dtype)
 

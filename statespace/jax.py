@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import functools
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from . import _kernels, _recurrence, _scan, _selective, vjp
-from .vjp._common import forward_with_state
+from ._engines import optional_library
+from .vjp._selective import CHUNK
+
+jax, jnp = optional_library("jax"), optional_library("jax.numpy")  # optional libraries come through _engines only
+if jax is None or jnp is None:
+    raise ImportError("statespace.jax needs JAX: pip install jax")
 
 __all__ = ["linear_scan", "selective_scan", "recurrence", "kernel_diag"]
 
@@ -127,10 +130,9 @@ def linear_scan(a, b, x0=None, *, reverse=False, return_state=False, engine=None
 
 # ------------------------------------------------------------------------------- selective_scan
 def _selective_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, x0=None, *, delta_softplus, engine, chunk):
-    out, last = forward_with_state(
-        _selective.selective_scan, u, delta, A, B, C, D, z, delta_bias, delta_softplus=delta_softplus, x0=x0,
-        engine=engine,
-    )  # fmt: skip
+    out, last = _selective.selective_scan(
+        u, delta, A, B, C, D, z, delta_bias, delta_softplus=delta_softplus, x0=x0, return_state=True, engine=engine
+    )
     return out, last
 
 
@@ -151,7 +153,7 @@ def _selective_shapes(u, delta, A, B, C, D=None, z=None, delta_bias=None, x0=Non
 
 def selective_scan(
     u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, x0=None, *,
-    return_state=False, engine=None, chunk=vjp._selective.CHUNK,
+    return_state=False, engine=None, chunk=CHUNK,
 ):  # fmt: skip
     """Differentiable :func:`statespace.selective_scan` (Mamba's layouts) for JAX arrays on the CPU.
 

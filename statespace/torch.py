@@ -20,10 +20,14 @@ is not itself differentiable).
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from . import _kernels, _recurrence, _scan, _selective, _vandermonde, vjp
-from .vjp._common import forward_with_state
+from ._engines import optional_library
+from .vjp._selective import CHUNK
+
+torch = optional_library("torch")  # the package reaches optional libraries through _engines only
+if torch is None:
+    raise ImportError("statespace.torch needs PyTorch: pip install torch")
 
 __all__ = ["linear_scan", "selective_scan", "recurrence", "kernel_diag", "vandermonde"]
 
@@ -112,8 +116,8 @@ class _SelectiveScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, x0, engine, chunk):
         arrays = [_np(t) for t in (u, delta, A, B, C, D, z, delta_bias)]
-        out, last = forward_with_state(
-            _selective.selective_scan, *arrays, delta_softplus=delta_softplus, x0=_np(x0), engine=engine
+        out, last = _selective.selective_scan(
+            *arrays, delta_softplus=delta_softplus, x0=_np(x0), return_state=True, engine=engine
         )
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, x0)
         ctx.options = (delta_softplus, engine, chunk)
@@ -149,7 +153,7 @@ def selective_scan(
     *,
     return_state=False,
     engine=None,
-    chunk=vjp._selective.CHUNK,
+    chunk=CHUNK,
 ):
     """Differentiable :func:`statespace.selective_scan` (Mamba's layouts) on CPU tensors.
 

@@ -121,18 +121,27 @@ def dtype_name(request) -> str:
 
 
 # --- engines -------------------------------------------------------------------------
-def _engines():
-    params = [pytest.param("xp", id="xp")]
-    params.append(
-        pytest.param(
-            "numba",
-            id="numba",
-            marks=[
-                pytest.mark.numba,
-                pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba not installed"),
-            ],
-        )
-    )
+def _engines(func: str | None = None):
+    """pytest params of the engines that serve NumPy arrays, read from the capability records.
+
+    ``func=None`` takes every engine some function has (the ``engine`` fixture); a name takes that
+    function's engines (``@pytest.mark.parametrize("engine", _engines("cauchy"))``).  cupy's are
+    tested in the cupy env.
+    """
+    import statespace  # noqa: F401  (fills the records)
+    from statespace._dispatch import CAPABILITIES
+
+    records = CAPABILITIES.values() if func is None else [CAPABILITIES[func]]
+    names = dict.fromkeys(e for record in records for e in record.engines_for() if e != "cupy")
+    params = []
+    for name in names:
+        marks = []
+        if name != "xp":
+            marks = [
+                getattr(pytest.mark, name),
+                pytest.mark.skipif(importlib.util.find_spec(name) is None, reason=f"{name} not installed"),
+            ]
+        params.append(pytest.param(name, id=name, marks=marks))
     return params
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from statespace import _backend, show_config
+from statespace._dispatch import CAPABILITIES, Capabilities
 from statespace._engines import ENV_VAR, resolve_engine
 from statespace.testing import assert_close, relative_error, rtol
 
@@ -74,45 +75,54 @@ class TestResolveEngine:
 
     def test_unknown_engine_lists_valid(self):
         with pytest.raises(ValueError, match="'xp', 'numba', 'cupy'"):
-            resolve_engine("fortran", self.np_xp)
+            resolve_engine("fortran", self.np_xp, func="linear_scan")
 
     def test_unsupported_engine_for_function(self):
         with pytest.raises(ValueError, match="has no 'numba' engine"):
-            resolve_engine("numba", self.np_xp, supported=("xp",), func="causal_conv")
+            resolve_engine("numba", self.np_xp, func="causal_conv")  # its record: xp only
 
     def test_numba_refuses_other_backends(self):
         import array_api_strict as xps
 
         with pytest.raises(TypeError, match="NumPy arrays only"):
-            resolve_engine("numba", xps)
+            resolve_engine("numba", xps, func="linear_scan")
 
-    def test_cupy_refuses_numpy(self):
+    def test_cupy_refuses_numpy(self, monkeypatch):
+        monkeypatch.setitem(CAPABILITIES, "gpu_function", Capabilities("gpu_function", ("xp", "cupy")))
         with pytest.raises(TypeError, match="CuPy arrays only"):
-            resolve_engine("cupy", self.np_xp, supported=("xp", "cupy"))
+            resolve_engine("cupy", self.np_xp, func="gpu_function")
+
+    def test_engines_come_from_the_record(self, monkeypatch):
+        variants = {"diag": ("xp", "numba"), "dense": ("xp",)}
+        monkeypatch.setitem(CAPABILITIES, "two_structures", Capabilities("two_structures", variants))
+        with pytest.raises(ValueError, match=r"two_structures \(dense systems\) has no 'numba' engine"):
+            resolve_engine("numba", self.np_xp, func="two_structures", variant="dense")
+        assert resolve_engine(None, self.np_xp, func="two_structures", variant="dense") == "xp"
+        assert resolve_engine("xp", self.np_xp, func="two_structures", variant="diag") == "xp"
 
     def test_auto(self):
         expected = "numba" if HAVE_NUMBA else "xp"
-        assert resolve_engine(None, self.np_xp) == expected
-        assert resolve_engine("auto", self.np_xp) == expected
-        assert resolve_engine(None, self.np_xp, supported=("xp",)) == "xp"
+        assert resolve_engine(None, self.np_xp, func="linear_scan") == expected
+        assert resolve_engine("auto", self.np_xp, func="linear_scan") == expected
+        assert resolve_engine(None, self.np_xp, func="causal_conv") == "xp"
 
     def test_strict_auto_is_xp(self):
         import array_api_strict as xps
 
-        assert resolve_engine(None, xps) == "xp"
+        assert resolve_engine(None, xps, func="linear_scan") == "xp"
 
     def test_env_var(self, monkeypatch):
         monkeypatch.setenv(ENV_VAR, "xp")
-        assert resolve_engine(None, self.np_xp) == "xp"
+        assert resolve_engine(None, self.np_xp, func="linear_scan") == "xp"
         monkeypatch.setenv(ENV_VAR, "bogus")
         with pytest.raises(ValueError, match=ENV_VAR):
-            resolve_engine(None, self.np_xp)
+            resolve_engine(None, self.np_xp, func="linear_scan")
 
     def test_env_var_does_not_force_unservable_engine(self, monkeypatch):
         import array_api_strict as xps
 
         monkeypatch.setenv(ENV_VAR, "numba")
-        assert resolve_engine(None, xps) == "xp"
+        assert resolve_engine(None, xps, func="linear_scan") == "xp"
 
 
 def test_tolerance_table():

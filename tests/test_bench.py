@@ -12,8 +12,8 @@ import sys
 import pytest
 
 import statespace
-from statespace import _bench
-from statespace.cli import main as cli_main
+from statespace._app import bench as _bench
+from statespace._app.cli import main as cli_main
 
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 
@@ -52,7 +52,7 @@ def test_progress_goes_to_stderr(quick_run):
 
 def test_xp_engine_only_never_imports_numba():
     code = (
-        "import sys; from statespace.cli import main; "
+        "import sys; from statespace._app.cli import main; "
         "status = main(['bench', '--quick', '--engines', 'xp', '--only', 'linear_scan']); "
         "assert 'numba' not in sys.modules, 'numba imported'; sys.exit(status)"
     )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import statespace
-from statespace import _check
+from statespace._app import check as _check
 
 
 def test_check_passes_and_prints_table(capsys):

@@ -76,7 +76,7 @@ def _scan_loop(a, b, x0):
 @pytest.mark.parametrize("chunks", [(2, -1), (-1, 20), (3, 25)], ids=["batch", "time", "both"])
 def test_linear_scan_chunks_match_in_memory(rng, complex_, chunks, no_compute):
     a, b, x0 = _scan_data(rng, complex_)
-    x, last = ss.linear_scan(da.from_array(a, chunks=chunks), da.from_array(b, chunks=chunks), x0=x0, return_last=True)
+    x, last = ss.linear_scan(da.from_array(a, chunks=chunks), da.from_array(b, chunks=chunks), x0=x0, return_state=True)
     assert isinstance(x, da.Array) and isinstance(last, da.Array)
     assert x.chunks[:-1] == da.from_array(a, chunks=chunks).chunks[:-1]
     with dask.config.set(scheduler="synchronous"):
@@ -94,8 +94,8 @@ def test_linear_scan_time_invariant_gate_reverse_and_axis(rng, reverse):
     x = ss.linear_scan(gate, da.from_array(b, chunks=(2, 30)), x0=x0, reverse=reverse)
     assert_close(sync(x), ss.linear_scan(gate, b, x0=x0, reverse=reverse), kind="scan")
     # time on axis 0, chunked
-    xt, lt = ss.linear_scan(da.from_array(a.T, chunks=(17, 5)), b.T, x0=x0, axis=0, reverse=reverse, return_last=True)
-    ref, ref_last = ss.linear_scan(a.T, b.T, x0=x0, axis=0, reverse=reverse, return_last=True)
+    xt, lt = ss.linear_scan(da.from_array(a.T, chunks=(17, 5)), b.T, x0=x0, axis=0, reverse=reverse, return_state=True)
+    ref, ref_last = ss.linear_scan(a.T, b.T, x0=x0, axis=0, reverse=reverse, return_state=True)
     assert_close(sync(xt), ref, kind="scan")
     assert_close(sync(lt), ref_last, kind="scan")
 
@@ -106,7 +106,7 @@ def test_linear_scan_time_chunks_signed_and_zero_gates(rng):
     a[1, 40] = 0.0
     b = rng.normal(size=(4, 90))
     x0 = rng.normal(size=4)
-    x, last = ss.linear_scan(da.from_array(a, chunks=(2, 15)), b, x0=x0, return_last=True)
+    x, last = ss.linear_scan(da.from_array(a, chunks=(2, 15)), b, x0=x0, return_state=True)
     ref = _scan_loop(a, b, x0)
     x, last = sync(x, last)
     assert_close(x, ref, kind="scan")
@@ -240,8 +240,8 @@ def test_selective_scan_matches_in_memory(rng, complex_, time_chunk, no_compute)
     (u, delta, A, B, C), x0, extra = _selective_data(rng, complex_)
     lazy = [da.from_array(v, chunks=(1, -1, time_chunk)) for v in (u, delta)]
     Cd = da.from_array(C, chunks=(1, -1, 16))
-    out, last = ss.selective_scan(*lazy, A, B, Cd, **extra, delta_softplus=True, x0=x0, return_last_state=True)
-    ref, ref_last = ss.selective_scan(u, delta, A, B, C, **extra, delta_softplus=True, x0=x0, return_last_state=True)
+    out, last = ss.selective_scan(*lazy, A, B, Cd, **extra, delta_softplus=True, x0=x0, return_state=True)
+    ref, ref_last = ss.selective_scan(u, delta, A, B, C, **extra, delta_softplus=True, x0=x0, return_state=True)
     assert out.dtype == ref.dtype and last.dtype == ref_last.dtype
     out, last = sync(out, last)
     assert_close(out, ref, kind="scan")
@@ -285,9 +285,9 @@ def _modal(rng, H=6, N2=4):
 def test_kernel_diag_chunked_batch(rng, per_mode, no_compute):
     Lambda, B, C = _modal(rng)
     dt = rng.uniform(0.01, 0.1, size=(6, 4) if per_mode else 6)
-    K = ss.kernel_diag(da.from_array(Lambda, chunks=(2, -1)), B, C, da.from_array(dt), 40)
+    K = ss.kernel_diag(da.from_array(Lambda, chunks=(2, -1)), B, C, da.from_array(dt), 40, per_mode=per_mode)
     assert K.chunks == ((2, 2, 2), (40,))
-    assert_close(sync(K), ss.kernel_diag(Lambda, B, C, dt, 40), kind="kernel")
+    assert_close(sync(K), ss.kernel_diag(Lambda, B, C, dt, 40, per_mode=per_mode), kind="kernel")
 
 
 def test_kernel_dplr_chunked_batch_with_state(rng):
@@ -330,11 +330,11 @@ def test_kernel_mode_axis_chunk_errors(rng):
 def test_on_local_cluster(client, rng):
     a, b, x0 = _scan_data(rng, True, shape=(6, 200))
     x, last = ss.linear_scan(
-        da.from_array(a, chunks=(3, 50)), da.from_array(b, chunks=(3, 50)), x0=x0, return_last=True
+        da.from_array(a, chunks=(3, 50)), da.from_array(b, chunks=(3, 50)), x0=x0, return_state=True
     )
     (u, delta, A, B, C), sx0, extra = _selective_data(rng, True)
     out, state = ss.selective_scan(
-        da.from_array(u, chunks=(1, -1, 16)), delta, A, B, C, **extra, x0=sx0, return_last_state=True
+        da.from_array(u, chunks=(1, -1, 16)), delta, A, B, C, **extra, x0=sx0, return_state=True
     )
     uc = rng.normal(size=(4, 150))
     K = rng.normal(size=(4, 150))
@@ -343,7 +343,7 @@ def test_on_local_cluster(client, rng):
     ref = _scan_loop(a, b, x0)
     assert_close(x, ref, kind="scan")
     assert_close(last, ref[..., -1], kind="scan")
-    ref_out, ref_state = ss.selective_scan(u, delta, A, B, C, **extra, x0=sx0, return_last_state=True)
+    ref_out, ref_state = ss.selective_scan(u, delta, A, B, C, **extra, x0=sx0, return_state=True)
     assert_close(out, ref_out, kind="scan")
     assert_close(state, ref_state, kind="scan")
     assert_close(y, ss.causal_conv(uc, K), kind="kernel")

@@ -9,8 +9,9 @@ import re
 import numpy as np
 import pytest
 
-from statespace import demo, hippo_basis
-from statespace.cli import main
+from statespace import hippo_basis
+from statespace._app import demo
+from statespace._app.cli import main
 
 
 def _number(label, text):

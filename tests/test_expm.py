@@ -40,7 +40,7 @@ def test_expm_matches_scipy(backend, dtype_name, rng, n, complex_):
     A = _matrices(rng, n, complex_)
     name = {"float32": "complex64", "float64": "complex128"}[dtype_name] if complex_ else dtype_name
     Ax = backend.asarray(A, name)
-    got = statespace.expm(Ax, engine="scipy" if backend.name == "numpy" else None)
+    got = statespace.expm(Ax)  # NumPy: SciPy from n = 16 on, the xp code below
     assert got.dtype == Ax.dtype and got.shape == A.shape
     ref = scipy.linalg.expm(to_host(Ax).astype(np.complex128 if complex_ else np.float64))  # same rounded input
     for i in range(len(A)):
@@ -91,8 +91,27 @@ def test_expm_scalar_batch_shapes(backend):
 def test_expm_errors(backend):
     with pytest.raises(ValueError, match=r"A must be a stack of square matrices \(\.\.\., n, n\), got shape \(2, 3\)"):
         statespace.expm(backend.asarray(np.ones((2, 3))))
-    with pytest.raises(ValueError, match=r"unknown engine 'numba'"):
+    with pytest.raises(ValueError, match=r"expm has no 'numba' engine; it supports 'xp'"):
         statespace.expm(backend.asarray(np.eye(2)), engine="numba")
+    with pytest.raises(ValueError, match=r"unknown engine 'fortran'"):
+        statespace.expm(backend.asarray(np.eye(2)), engine="fortran")
     if backend.name != "numpy":
-        with pytest.raises(TypeError, match="engine 'scipy' takes NumPy arrays only"):
+        with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="engine 'scipy' takes NumPy arrays only"):
             statespace.expm(backend.asarray(np.eye(2)), engine="scipy")
+
+
+def test_expm_engine_vocabulary(rng, monkeypatch):
+    """expm speaks the engine vocabulary: "scipy" is the automatic choice's delegation, not an engine."""
+    A = _matrices(rng, 16, False)
+    calls = []
+    real_expm = scipy.linalg.expm
+    monkeypatch.setattr(scipy.linalg, "expm", lambda M: calls.append(M.shape) or real_expm(M))
+    auto = statespace.expm(A)
+    assert calls, "engine=None hands NumPy stacks of order 16 to SciPy"
+    calls.clear()
+    monkeypatch.setenv("STATESPACE_ENGINE", "xp")
+    assert_close(statespace.expm(A), auto)
+    assert not calls, "STATESPACE_ENGINE=xp runs the array-API code"
+    with pytest.warns(DeprecationWarning, match=r'expm\(engine="scipy"\) is deprecated'):
+        assert_close(statespace.expm(A, engine="scipy"), auto)
+    assert calls, 'the deprecated engine="scipy" still forces SciPy'

@@ -347,7 +347,7 @@ def test_bad_system_and_input(rng, small):
         irregular_response(system[0], u, steps=np.ones(5))
     with pytest.raises(TypeError, match=r"system must be a tuple .* of length 2"):
         irregular_response(system[:2], u, steps=np.ones(5))
-    with pytest.raises(ValueError, match="match no structure"):
+    with pytest.raises(ValueError, match="match no system structure"):
         irregular_response((system[0], system[1][:1], np.ones(3)), u, steps=np.ones(5))
     with pytest.raises(ValueError, match="do not form a dense system"):
         irregular_response(system, u, steps=np.ones(5), structure="dense")

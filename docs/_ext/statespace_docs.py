@@ -10,8 +10,9 @@
   eigenvector matrix of HiPPO-LegS (direct diagonalisation) at build time.
 * ``.. statespace-s4d-forms::`` measures the float32 error of the naive and the
   stable (``expm1``, ``atanh``) S4D discretization formulas at build time.
-* ``.. statespace-engine-table::`` lists the functions with an ``engine=``
-  argument and the engines their docstrings name.
+* ``.. statespace-engine-table::`` renders the capability records
+  (:mod:`statespace._dispatch`): engines, Dask support and methods of every
+  public function.
 """
 
 from __future__ import annotations
@@ -56,14 +57,15 @@ API_GROUPS = [
     (
         "Outputs",
         "Running a system over a sequence: FFT convolution (causal and bidirectional), recurrence and "
-        "step, linear, associative and selective scans, irregularly sampled sequences and forecasting.",
-        ("_conv", "_bidirectional", "_recurrence", "_scan", "_selective", "_irregular"),
+        "step, linear, associative and selective scans, Mamba-2's chunked scan (SSD), streaming with carried "
+        "state, irregularly sampled sequences and forecasting.",
+        ("_conv", "_bidirectional", "_recurrence", "_scan", "_selective", "_ssd", "_streaming", "_irregular"),
     ),
     (
         "Engines and configuration",
         "What this installation can run on. Hot functions take ``engine=None`` (automatic), "
         '``"xp"``, ``"numba"`` or ``"cupy"``; see :doc:`user_guide/engines`.',
-        ("_config",),
+        ("_app.config",),
     ),
 ]
 TESTING_BLURB = (
@@ -316,35 +318,39 @@ class S4DFormsDirective(_TableDirective):
 
 
 class EngineTableDirective(_TableDirective):
-    """List the public functions that take ``engine=`` and the engines their docstrings name."""
+    """The capability records of the public functions: engines, Dask, methods (``statespace._dispatch``)."""
 
     has_content = False
 
     def run(self):
-        from numpydoc.docscrape import FunctionDoc
-
         import statespace
+        from statespace._dispatch import CAPABILITIES
 
+        dask = {"lazy": "lazy", "xp": "lazy (array-API code)", "no": "not yet", None: "(no array input)"}
         rst = [
-            ".. list-table:: Functions with an ``engine=`` argument, read from their signatures and "
-            "docstrings when this page was built",
+            ".. list-table:: What each public function can do, read from its capability record when this page "
+            "was built",
             "   :header-rows: 1",
             "",
             "   * - function",
-            '     - engines it accepts (besides ``None``/``"auto"``)',
+            '     - engines (besides ``None``/``"auto"``)',
+            "     - Dask arrays",
+            "     - methods",
         ]
         for name in statespace.__all__:
-            obj = getattr(statespace, name)
-            if not callable(obj) or inspect.isclass(obj):
+            record = CAPABILITIES.get(name)
+            if record is None:
                 continue
-            if "engine" not in inspect.signature(obj).parameters:
-                continue
-            types = [p.type for p in FunctionDoc(obj)["Parameters"] if p.name == "engine"]
-            engines = re.findall(r'"(\w+)"', types[0]) if types else []
-            engines = [e for e in engines if e != "auto"]
+            if isinstance(record.engines, dict):
+                engines = "; ".join(f"{v}: " + ", ".join(f"``{e}``" for e in es) for v, es in record.engines.items())
+            else:
+                engines = ", ".join(f"``{e}``" for e in record.engines)
+            note = f" ({record.dask_note})" if record.dask_note else ""
             rst += [
                 f"   * - :func:`statespace.{name}`",
-                "     - " + (", ".join(f"``{e}``" for e in engines) or "(not documented)"),
+                f"     - {engines}",
+                f"     - {dask[record.dask]}{note}",
+                "     - " + (", ".join(f"``{m}``" for m in record.methods) or "\\-"),
             ]
         return self.render(rst)
 

@@ -17,7 +17,7 @@ sizes) see :doc:`/user_guide/performance`.
 """
 
 import importlib.util
-import time
+import timeit
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -36,12 +36,7 @@ Ab, Bb = ss.discretize_diag(Lam, np.ones(N2), dt, "zoh")
 
 def best_time(fn, repeat=2):
     fn()  # warm-up: numba compiles (or loads its cache) on the first call
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(timeit.repeat(fn, number=1, repeat=repeat))
 
 
 def scan_case(L, engine):

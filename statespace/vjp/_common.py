@@ -46,18 +46,3 @@ def zeros_or(xp, g, shape, dtype, device):
 def conj(xp, x):
     """Complex conjugate (the identity on real arrays)."""
     return xp.conj(x) if is_complex(xp, x) else x
-
-
-def forward_with_state(func, *args, **kwargs):
-    """Call forward ``func`` asking for its final state, whatever its keyword is called.
-
-    The keyword is ``return_state`` (the 0.2 spelling); older forwards call it
-    ``return_last`` / ``return_last_state``.
-    """
-    import inspect
-
-    parameters = inspect.signature(func).parameters
-    for name in ("return_state", "return_last_state", "return_last"):
-        if name in parameters:
-            return func(*args, **kwargs, **{name: True})
-    raise TypeError(f"{func.__name__} has no keyword that returns the final state")

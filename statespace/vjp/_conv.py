@@ -7,12 +7,14 @@ import math
 from .. import _conv
 from .._backend import complex_dtype, float_dtype, namespace, time_last
 from .._cauchy import BLOCK_ELEMENTS
+from .._dispatch import capabilities
 from .._validation import broadcast_shapes, check_axis, require_modes
 from ._common import conj, like, unbroadcast, zeros_or
 
 __all__ = ["causal_conv", "cauchy"]
 
 
+@capabilities(name="vjp.causal_conv", engines=("xp",))
 def causal_conv(u, K, D=None, axis=-1, *, grad_y):
     r"""Cotangents of ``u``, ``K`` and ``D`` for :func:`statespace.causal_conv`.
 
@@ -78,6 +80,7 @@ def causal_conv(u, K, D=None, axis=-1, *, grad_y):
     return {"u": like(xp, gu, u), "K": like(xp, gK, K), "D": gD}
 
 
+@capabilities(name="vjp.cauchy", engines=("xp",))
 def cauchy(v, z, w, conj=True, *, grad_y):
     r"""Cotangents of ``v``, ``z`` and ``w`` for :func:`statespace.cauchy`.
 

@@ -7,6 +7,7 @@ import math
 from .. import _discretize
 from .._backend import complex_dtype, device_of, float_dtype, namespace, real_dtype, to_numpy
 from .._cauchy import BLOCK_ELEMENTS
+from .._dispatch import capabilities
 from .._engines import engine_module, resolve_engine
 from .._validation import broadcast_shapes, check_choice, check_modal_step, check_positive_int, require_modes
 from ._common import like, unbroadcast, zeros_or
@@ -17,6 +18,7 @@ __all__ = ["vandermonde", "kernel_diag"]
 KERNEL_DIAG_METHODS = ("zoh", "bilinear", "zoh_simplified")
 
 
+@capabilities(name="vjp.vandermonde", engines=("xp", "numba"))
 def vandermonde(v, x, L, conj=True, *, grad_y, engine=None):
     r"""Cotangents of ``v`` and ``x`` for :func:`statespace.vandermonde`.
 
@@ -92,6 +94,7 @@ def _sums(xp, x, g, batch, engine):
     return s0, s1
 
 
+@capabilities(name="vjp.kernel_diag", engines=("xp", "numba"), methods=KERNEL_DIAG_METHODS)
 def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, per_mode=False, grad_y, engine=None):
     r"""Cotangents of ``Lambda``, ``B``, ``C`` and ``dt`` for :func:`statespace.kernel_diag`.
 
@@ -154,7 +157,7 @@ def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, per_mode=False, grad_y, en
     z = step * Lc
     stepc = xp.astype(step, dtype)
     if method == "bilinear":
-        x = _discretize._gbt_log(xp, z, "bilinear", 0.5)
+        x = _discretize.gbt_log(xp, z, "bilinear", 0.5)
         denominator = 1 - z / 2
         dB_dB = stepc / denominator
         dx_dz = 1 / (1 - z * z / 4)
@@ -162,10 +165,10 @@ def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, per_mode=False, grad_y, en
         dB_dstep = Bc / denominator
     elif method == "zoh":
         x = z
-        phi1 = _discretize._phi1(xp, z)
+        phi1 = _discretize.phi1(xp, z)
         dB_dB = stepc * phi1
         dx_dz = None
-        dB_dz = stepc * xp.exp(z) * _discretize._phi2(xp, -z) * Bc
+        dB_dz = stepc * xp.exp(z) * _discretize.phi2(xp, -z) * Bc
         dB_dstep = phi1 * Bc
     else:
         x = z

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from .. import _recurrence as fwd
 from .._backend import device_of, is_complex, namespace, to_numpy
+from .._dispatch import capabilities
 from .._engines import engine_module, resolve_engine
 from .._scan import linear_scan as _forward_scan
 from ._common import conj as conjugate
 from ._common import like, zeros_or
-from ._scan import _linear_scan_vjp_xp
+from ._scan import linear_scan_vjp_xp
 
 __all__ = ["recurrence"]
 
@@ -16,6 +17,7 @@ __all__ = ["recurrence"]
 CHUNK = 2048
 
 
+@capabilities(name="vjp.recurrence", engines=("xp", "numba"))
 def recurrence(Ab, Bb, C, u, D=None, x0=None, *, conj=True, grad_y, grad_state=None, engine=None, chunk=CHUNK):
     r"""Cotangents of ``Ab``, ``Bb``, ``C``, ``u``, ``D``, ``x0`` for the diagonal :func:`statespace.recurrence`.
 
@@ -74,16 +76,16 @@ def recurrence(Ab, Bb, C, u, D=None, x0=None, *, conj=True, grad_y, grad_state=N
     >>> np.round(g["u"], 12).tolist()
     [0.0, 0.5, 1.0]
     """
-    if fwd._structure(Ab, Bb, C, None) != "diag":
+    if fwd.system_structure(Ab, Bb, C, None) != "diag":
         raise ValueError(
             f"vjp.recurrence differentiates diagonal systems (Ab, Bb, C all (..., N2)); got Ab {tuple(Ab.shape)}, "
             f"Bb {tuple(Bb.shape)}, C {tuple(C.shape)}"
         )
-    if conj and fwd._complex_input(u):
+    if conj and fwd.complex_input(u):
         raise TypeError("vjp.recurrence with conj=True needs a real input u (the forward splits a complex one)")
     xp = namespace(Ab, Bb, C, u, D, x0, grad_y, grad_state)
     inputs = dict(Ab=Ab, Bb=Bb, C=C, u=u, D=D, x0=x0)
-    Ab_, Bb_, C_, u_, D_, x0_, batch, nmodes, dtype = fwd._diag_prepare(xp, Ab, Bb, C, u, D, x0)
+    Ab_, Bb_, C_, u_, D_, x0_, batch, nmodes, dtype = fwd.diag_prepare(xp, Ab, Bb, C, u, D, x0)
     dev = device_of(u_)
     cf = 2 if conj and is_complex(xp, dtype) else 1
     real_out = cf == 2 or not is_complex(xp, dtype)
@@ -131,7 +133,7 @@ def _diag_vjp_xp(xp, Ab, Bb, C, u, x0, gy, gs, batch, nmodes, cf):
     states = _forward_scan(gate, xp.broadcast_to(drive, shape), x0, engine="xp")
     gyn = xp.expand_dims(gy, axis=-2)
     gC = cf * xp.sum(gyn * conjugate(xp, states), axis=-1)
-    ga, lam, gx0 = _linear_scan_vjp_xp(
+    ga, lam, gx0 = linear_scan_vjp_xp(
         xp, gate, drive, x0, cf * gyn * conjugate(xp, C)[..., None], gs, states, shape, False
     )
     gBb = xp.sum(lam * conjugate(xp, xp.expand_dims(u, axis=-2)), axis=-1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import _scan
 from .._backend import device_of, float_dtype, namespace, to_numpy
+from .._dispatch import capabilities
 from .._engines import engine_module, resolve_engine
 from .._validation import check_axis
 from ._common import conj, like, zeros_or
@@ -16,6 +17,7 @@ def _time_last(xp, x, ndim, axis):
     return x if axis == ndim - 1 else xp.moveaxis(x, axis, -1)
 
 
+@capabilities(name="vjp.linear_scan", engines=("xp", "numba"))
 def linear_scan(a, b, x0=None, *, grad_y=None, grad_state=None, reverse=False, axis=-1, states=None, engine=None):
     r"""Cotangents of ``a``, ``b`` and ``x0`` for :func:`statespace.linear_scan`.
 
@@ -90,7 +92,7 @@ def linear_scan(a, b, x0=None, *, grad_y=None, grad_state=None, reverse=False, a
         )
         ga, gb, gx0 = (xp.asarray(v, device=dev) for v in (ga, gb, gx0))
     else:
-        ga, gb, gx0 = _linear_scan_vjp_xp(xp, a_t, b_t, x0_t, g, gs, states, shape, reverse)
+        ga, gb, gx0 = linear_scan_vjp_xp(xp, a_t, b_t, x0_t, g, gs, states, shape, reverse)
     if axis != ndim - 1:
         ga, gb = xp.moveaxis(ga, -1, axis), xp.moveaxis(gb, -1, axis)
     return {
@@ -107,12 +109,12 @@ def _real_or(xp, x, dtype):
     return xp.float32 if dtype == xp.complex64 else xp.float64
 
 
-def _linear_scan_vjp_xp(xp, a, b, x0, g, gs, states, shape, reverse):
+def linear_scan_vjp_xp(xp, a, b, x0, g, gs, states, shape, reverse):
     """Time-last core: ``a (..., 1 or L)``, ``b``, ``g`` broadcast to ``shape``; ``x0``/``gs`` state-shaped."""
     if reverse:  # mirror time, run the forward rule, mirror back
         a_f = a if a.shape[-1] == 1 else xp.flip(a, axis=-1)
         flip = None if states is None else xp.flip(states, axis=-1)
-        ga, gb, gx0 = _linear_scan_vjp_xp(
+        ga, gb, gx0 = linear_scan_vjp_xp(
             xp, a_f, xp.flip(xp.broadcast_to(b, shape), axis=-1), x0, xp.flip(g, axis=-1), gs, flip, shape, False
         )
         return (ga if ga.shape[-1] == 1 else xp.flip(ga, axis=-1)), xp.flip(gb, axis=-1), gx0

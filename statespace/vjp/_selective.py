@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from .. import _selective as fwd
 from .._backend import complex_dtype, device_of, is_complex, namespace, to_numpy
+from .._dispatch import capabilities
 from .._engines import engine_module, resolve_engine
 from .._scan import linear_scan as _forward_scan
 from ._common import conj, like, zeros_or
-from ._scan import _linear_scan_vjp_xp
+from ._scan import linear_scan_vjp_xp
 
 __all__ = ["selective_scan"]
 
@@ -15,6 +18,7 @@ __all__ = ["selective_scan"]
 CHUNK = 2048
 
 
+@capabilities(name="vjp.selective_scan", engines=("xp", "numba"))
 def selective_scan(
     u,
     delta,
@@ -113,13 +117,13 @@ def selective_scan(
         ("grad_y", grad_y, u.shape),
         ("grad_state", grad_state, (batch, dim, A.shape[1])),
     ):
-        fwd._check_same(arr, name, shape)
+        fwd.check_same(arr, name, shape)
     a_complex = is_complex(xp, A)
-    real = fwd._compute_dtype(xp, dict(u=u, delta=delta, A=A, B=B, C=C, D=D, z=z, delta_bias=delta_bias, x0=x0))
+    real = fwd.compute_dtype(xp, u, delta, A, B, C, D, z, delta_bias, x0)
     state = complex_dtype(xp, real) if a_complex else real
     dev = device_of(u)
-    Bw = fwd._weight(xp, B, "B", A, batch, length, real, a_complex)
-    Cw = fwd._weight(xp, C, "C", A, batch, length, real, a_complex)
+    Bw = fwd.selective_weight(xp, B, "B", A, batch, length, real, a_complex)
+    Cw = fwd.selective_weight(xp, C, "C", A, batch, length, real, a_complex)
     args = dict(
         u=xp.asarray(u, dtype=real),
         delta=xp.asarray(delta, dtype=real),
@@ -139,7 +143,7 @@ def selective_scan(
         numpy_args = {k: (to_numpy(v) if hasattr(v, "shape") else v) for k, v in args.items()}
         for key in ("B", "C"):
             w = args[key]
-            numpy_args[key] = fwd._Weight(to_numpy(w.value), w.variable, w.groups)
+            numpy_args[key] = dataclasses.replace(w, value=to_numpy(w.value))
         grads = engine_module("numba", "selective_vjp").selective_scan_vjp(**numpy_args, chunk=int(chunk))
         grads = {k: None if v is None else xp.asarray(v, device=dev) for k, v in grads.items()}
     else:
@@ -196,7 +200,7 @@ def _selective_scan_vjp_xp(xp, u, delta, A, B, C, D, z, bias, use_softplus, x0, 
     state = A.dtype
     cf = 2 if is_complex(xp, state) else 1
     v = delta if bias is None else delta + bias[:, None]
-    dt = fwd._softplus(xp, v) if use_softplus else v
+    dt = fwd.softplus(xp, v) if use_softplus else v
     dts = xp.asarray(dt[:, :, None, :], dtype=state)
     alpha = xp.exp(dts * A[:, :, None])
     Bf, Cf = _expand(B, xp, dim), _expand(C, xp, dim)
@@ -215,7 +219,7 @@ def _selective_scan_vjp_xp(xp, u, delta, A, B, C, D, z, bias, use_softplus, x0, 
     gyn = xp.asarray(gy[:, :, None, :], dtype=state)
     gX = cf * gyn * conj(xp, Cf)
     gC = _group(cf * gyn * conj(xp, X), C, xp, dim)
-    galpha, gbeta, gx0 = _linear_scan_vjp_xp(xp, alpha, beta, x0, gX, gs, X, alpha.shape, False)
+    galpha, gbeta, gx0 = linear_scan_vjp_xp(xp, alpha, beta, x0, gX, gs, X, alpha.shape, False)
     gB = _group(gbeta * xp.asarray(du[:, :, None, :], dtype=state), B, xp, dim)
     gdu = xp.sum(xp.real(gbeta * conj(xp, Bf)), axis=2)
     ga = galpha * conj(xp, alpha)  # the cotangent of dt·A

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from strategies import (
     COMPLEX,
@@ -268,6 +268,8 @@ def test_cauchy_sum(backend, dtype_name, engine, data):
     )
     v = rounded(system.C * Bb, dtype_name)
     z = rounded(np.exp(2j * np.pi * np.arange(L) / L), dtype_name)
+    # rounding to float32 can put a mode exactly on a root of unity: the sum is undefined at a pole
+    assume(np.abs(z[:, None] - np.concatenate([Ab, Ab.conj()], axis=-1)[..., None, :]).min() > 0)
     ref = (v[..., None, :] / (z[:, None] - Ab[..., None, :])).sum(-1)
     ref = ref + (v.conj()[..., None, :] / (z[:, None] - Ab.conj()[..., None, :])).sum(-1)
     out = ss.cauchy(

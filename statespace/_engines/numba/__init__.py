@@ -1,25 +1,164 @@
 """Numba engine: fused CPU loops for NumPy arrays.
 
 This folder is the only place :mod:`numba` is imported.  Every kernel is
-compiled with ``cache=True`` (compiled once per machine, reused across
-processes; set ``NUMBA_CACHE_DIR`` to move the cache) and ``nogil=True``.
-Kernels use ``fastmath=False``: reference-quality rounding, NaN propagates.
-Parallel kernels use ``prange`` over independent channels; the thread count
-follows ``NUMBA_NUM_THREADS`` / :func:`numba.set_num_threads`.
+compiled lazily, on its first call, for the argument types of that call, with
+``cache=True`` (compiled once per machine, reused across processes; set
+``NUMBA_CACHE_DIR`` to move the cache) and ``nogil=True``.  Kernels use
+``fastmath=False`` (or only ``{"contract"}``): reference-quality rounding, NaN
+propagates.  Wrappers in the topic modules validate shapes *before* a kernel is
+reached, so no jitted loop can read out of bounds.
 
-Wrappers in the topic modules validate shapes *before* a kernel is reached,
-so no jitted loop can read out of bounds.
+Serial or parallel, and which threads
+-------------------------------------
+A loop written with ``prange`` over independent channels is compiled twice,
+lazily, by :func:`kernel`: a serial version (``prange`` is ``range``) and a
+parallel one.  A call runs the parallel version only when
+
+* its amount of work (element updates, counted by the wrapper) is at least the
+  kernel's measured threshold (:data:`PARALLEL_MIN_WORK`, scaled per kernel),
+  and it has at least two independent tasks;
+* more than one thread is configured (``NUMBA_NUM_THREADS`` /
+  :func:`numba.set_num_threads`); and
+* no other Python thread is inside a parallel kernel of this engine at that
+  moment (a non-blocking process-wide lock).  A thread that finds the pool
+  busy runs the serial version in its own thread instead of waiting, so
+  several threads calling at once proceed in parallel with each other, on
+  disjoint outputs, and give bitwise the results of one thread: both versions
+  perform the same operations on every element in the same order.
+
+Numba's threading layer is chosen here, before the first parallel call, unless
+the user chose one with ``NUMBA_THREADING_LAYER``: ``workqueue``, Numba's own
+pthread pool (see ``docs/user_guide/performance.rst`` for the measurement).
+It survives ``fork`` (GNU OpenMP does not: a fork-based ``multiprocessing``
+pool after one parallel call hangs) and its idle workers sleep instead of
+spinning (OpenMP's spinning at barriers made every call of two processes
+sharing two cores take milliseconds).  It is not safe against concurrent
+launches from several threads, which the lock above rules out for this
+engine's kernels.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import threading
+import types
 
 import numba
 
-__all__ = ["jit", "pjit", "numba"]
+__all__ = ["jit", "pjit", "kernel", "compile_all", "numba", "PARALLEL_MIN_WORK", "THREADING_LAYER"]
+
+#: The threading layer used when the user did not set ``NUMBA_THREADING_LAYER``.
+THREADING_LAYER = "workqueue"
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = THREADING_LAYER
+
+#: Work below which a kernel runs serially, in units of one ``linear_scan`` element update (a kernel's ``cost``
+#: is its element update's price in those units, from serial timings side by side): about 0.1–0.2 ms of
+#: serial work. ``asv_bench/parallel_threshold.py`` prints the serial/parallel crossover per kernel; on the
+#: shared development machine (load average 7 on 2 cores) parallel won only from ~8M units, so this value
+#: is the quiet-machine estimate (a parallel launch costs tens of µs) and is to be re-measured there.
+#: ``STATESPACE_PARALLEL_MIN_WORK`` overrides it (0: always parallel).
+PARALLEL_MIN_WORK = int(os.environ.get("STATESPACE_PARALLEL_MIN_WORK", 1 << 17))
 
 #: Serial kernel decorator (compile once, cache on disk, release the GIL).
 jit = functools.partial(numba.njit, cache=True, nogil=True)
-#: Parallel kernel decorator (``prange`` over channels).
+#: Parallel kernel decorator (``prange`` over channels); prefer :func:`kernel`, which adds the serial path.
 pjit = functools.partial(numba.njit, cache=True, nogil=True, parallel=True)
+
+_POOL = threading.Lock()
+
+
+def _renamed(func, suffix: str):
+    """A copy of ``func`` under another qualified name (its own entry in Numba's disk cache)."""
+    copy = types.FunctionType(
+        func.__code__, func.__globals__, func.__name__ + suffix, func.__defaults__, func.__closure__
+    )
+    copy.__qualname__ = func.__qualname__ + suffix
+    copy.__module__ = func.__module__
+    copy.__doc__ = func.__doc__
+    return copy
+
+
+class Kernel:
+    """A ``prange`` loop compiled on demand as a serial and a parallel function; called with ``work=``."""
+
+    def __init__(self, func, cost: float, options: dict):
+        self.__wrapped__ = func
+        self.__name__ = func.__name__
+        self.__doc__ = func.__doc__
+        self.serial = jit(**options)(_renamed(func, "__serial"))
+        self.parallel = pjit(**options)(func)
+        self.cost = cost
+
+    def __call__(self, *args, work: float, tasks: int):
+        if tasks > 1 and work * self.cost >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1:
+            if _POOL.acquire(blocking=False):
+                try:
+                    return self.parallel(*args)
+                finally:
+                    _POOL.release()
+        return self.serial(*args)
+
+    @property
+    def dispatchers(self):
+        """The serial and the parallel Numba dispatchers (for :func:`compile_all`)."""
+        return self.serial, self.parallel
+
+
+def kernel(func=None, *, cost: float = 1.0, **options):
+    """Decorate a ``prange`` loop as a :class:`Kernel` (``cost``: relative price of one element update)."""
+    if func is None:
+        return functools.partial(kernel, cost=cost, **options)
+    return Kernel(func, cost, options)
+
+
+def compile_all(progress=None, *, parallel: bool | None = None) -> int:
+    """Compile (or load from the disk cache) every kernel of the engine ahead of time; return the count.
+
+    Kernels otherwise compile lazily, on their first call, for that call's dtype and only in the version
+    (serial or parallel) that call needs: the library stays silent and pays only for what is used. This
+    function is for the opposite wish: pay the whole first-use cost now (``statespace compile``, a
+    Docker image build, before a benchmark).
+
+    Parameters
+    ----------
+    progress : callable, optional
+        ``progress(done, total, label, seconds)``: called before each step with ``seconds=None`` and after
+        it with the step's duration.
+    parallel : bool, optional
+        Compile the parallel versions too; default: when more than one thread is configured.
+
+    Returns
+    -------
+    int
+        The number of compile steps run.
+
+    Examples
+    --------
+    >>> from statespace._engines.numba import compile_all
+    >>> compile_all(lambda done, total, label, seconds: None) > 0  # doctest: +SKIP
+    True
+    """
+    import time
+
+    from .warm import calls
+
+    global PARALLEL_MIN_WORK
+    versions = [("serial", 1 << 62)]
+    if parallel if parallel is not None else numba.get_num_threads() > 1:
+        versions.append(("parallel", 0))
+    steps = [(f"{label} ({version})", threshold, thunk) for label, thunk in calls() for version, threshold in versions]
+    default = PARALLEL_MIN_WORK
+    try:
+        for done, (label, threshold, thunk) in enumerate(steps):
+            if progress is not None:
+                progress(done, len(steps), label, None)
+            start = time.perf_counter()
+            PARALLEL_MIN_WORK = threshold
+            thunk()
+            if progress is not None:
+                progress(done + 1, len(steps), label, time.perf_counter() - start)
+    finally:
+        PARALLEL_MIN_WORK = default
+    return len(steps)

@@ -35,7 +35,7 @@ import math
 import numpy as np
 from numba import prange
 
-from . import pjit
+from . import kernel
 
 __all__ = ["BLOCK_L", "cauchy", "cauchy_affine", "vandermonde"]
 
@@ -61,6 +61,11 @@ def _split(x: np.ndarray, batch: tuple, size: int):
     return np.ascontiguousarray(rows.real, dtype=np.float64), np.ascontiguousarray(rows.imag, dtype=np.float64)
 
 
+def _tasks(shape, span):
+    """Parallel tasks of a ``(rows, L)`` output cut into ``span``-long pieces."""
+    return shape[0] * -(-shape[1] // span)
+
+
 def cauchy(v, z, w, conj: bool, batch: tuple, out_dtype) -> np.ndarray:
     """``Σ_n v_n / (z_l − w_n)`` (+ the conjugate-mode term), output ``batch + (L,)``."""
     size = math.prod(batch)
@@ -69,7 +74,7 @@ def cauchy(v, z, w, conj: bool, batch: tuple, out_dtype) -> np.ndarray:
     zr, zi = _split(z, batch, size)
     out = np.empty((size, z.shape[-1]), dtype=out_dtype)
     if size and z.shape[-1]:
-        _cauchy_kernel(vr, vi, wr, wi, zr, zi, out, conj)
+        _cauchy_kernel(vr, vi, wr, wi, zr, zi, out, conj, work=out.size * vr.shape[1], tasks=_tasks(out.shape, BLOCK_L))
     return out.reshape(batch + (z.shape[-1],))
 
 
@@ -82,7 +87,9 @@ def cauchy_affine(v, a, b, w, conj: bool, batch: tuple, out_dtype) -> np.ndarray
     br, bi = _split(b, batch, size)
     out = np.empty((size, a.shape[-1]), dtype=out_dtype)
     if size and a.shape[-1]:
-        _cauchy_affine_kernel(vr, vi, wr, wi, ar, ai, br, bi, out, conj)
+        _cauchy_affine_kernel(
+            vr, vi, wr, wi, ar, ai, br, bi, out, conj, work=out.size * vr.shape[1], tasks=_tasks(out.shape, BLOCK_L)
+        )
     return out.reshape(batch + (a.shape[-1],))
 
 
@@ -94,12 +101,13 @@ def vandermonde(v, x, L: int, conj: bool, batch: tuple, out_dtype) -> np.ndarray
     out_r = np.empty((size, L))
     out_i = np.empty((0, 0) if conj else (size, L))
     if size:
-        _vandermonde_kernel(vr, vi, xr, xi, out_r, out_i)
+        tasks = _tasks(out_r.shape, BLOCK_L * GROUP_BLOCKS)
+        _vandermonde_kernel(vr, vi, xr, xi, out_r, out_i, work=out_r.size * vr.shape[1], tasks=tasks)
     out = out_r if conj else out_r + 1j * out_i
     return out.astype(out_dtype, copy=False).reshape(batch + (L,))
 
 
-@pjit
+@kernel(cost=4.0)
 def _cauchy_kernel(vr, vi, wr, wi, zr, zi, out, conj):  # pragma: no cover - compiled
     size, length = out.shape
     n_modes = vr.shape[1]
@@ -140,7 +148,7 @@ def _cauchy_kernel(vr, vi, wr, wi, zr, zi, out, conj):  # pragma: no cover - com
             out[b, l0 + j] = complex(acc_r[j], acc_i[j])
 
 
-@pjit
+@kernel(cost=4.0)
 def _cauchy_affine_kernel(vr, vi, wr, wi, ar, ai, br, bi, out, conj):  # pragma: no cover - compiled
     size, length = out.shape
     n_modes = vr.shape[1]
@@ -182,7 +190,7 @@ def _cauchy_affine_kernel(vr, vi, wr, wi, ar, ai, br, bi, out, conj):  # pragma:
             out[b, l0 + j] = complex(acc_r[j], acc_i[j])
 
 
-@pjit
+@kernel(cost=0.5)
 def _vandermonde_kernel(vr, vi, xr, xi, out_r, out_i):  # pragma: no cover - compiled
     """Σ_n v_n e^{x_n l} into ``out_r`` (real part; 2·Re when ``out_i`` is empty) and ``out_i``.
 

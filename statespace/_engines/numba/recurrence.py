@@ -31,12 +31,15 @@ import math
 
 import numpy as np
 
-from . import jit, numba, pjit
+from . import jit, kernel, numba
 
 __all__ = ["diag"]
 
 #: Channels per SIMD block (measured: 16 loses to the per-pass alias check; 32 to 128 are alike).
 _BLOCK = 64
+#: Fewest channels per block when there are too few channels to give every thread a block of ``_BLOCK``
+#: (one iteration of the vectorised lane loop; see :func:`_block_size`).
+_MIN_BLOCK = 32
 #: Time steps staged per block (input and output buffers of ``_CHUNK × _BLOCK``).
 _CHUNK = 64
 
@@ -68,7 +71,7 @@ def _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - com
             xi[n, j] = pi
 
 
-@pjit(fastmath={"contract"})
+@kernel(cost=0.5, fastmath={"contract"})
 def _diag_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, want_imag):  # pragma: no cover - compiled
     nblocks, nmodes, block = ar.shape
     channels, length = ur.shape
@@ -135,13 +138,28 @@ def _diag_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, want_ima
                         yi[h0 + j, t0 + s] = o_i[s, j]
 
 
-def _blocked(m, shape, dtype):
-    """``m`` broadcast to ``batch + (N2,)`` as ``(blocks, N2, _BLOCK)``: channel blocks, mode-major, zero-padded."""
+def _block_size(channels: int) -> int:
+    """Channels per block: ``_BLOCK``, or fewer (down to ``_MIN_BLOCK``) so that every thread gets a block.
+
+    Measured at H = 16, L = 65536 (``python asv_bench/perf19.py blocks``, interleaved, load average 13–15 on
+    two cores): blocks of 32 lanes 127 ms, of 8, 16 or 64 lanes 320 ms (the split prange peer: 247 ms).
+    LLVM's vector loop takes 32 lanes per iteration (AVX-512: 8 × 4 interleaved); narrower blocks run its
+    scalar remainder, wider ones compute padding.
+    """
+    threads = numba.get_num_threads()
+    block = _BLOCK
+    while block > _MIN_BLOCK and -(-channels // block) < threads:
+        block //= 2
+    return block
+
+
+def _blocked(m, shape, dtype, block):
+    """``m`` broadcast to ``batch + (N2,)`` as ``(blocks, N2, block)``: channel blocks, mode-major, zero-padded."""
     channels, nmodes = math.prod(shape[:-1]), shape[-1]
-    nblocks = -(-channels // _BLOCK)
-    out = np.zeros((nblocks * _BLOCK, nmodes), dtype)
+    nblocks = -(-channels // block)
+    out = np.zeros((nblocks * block, nmodes), dtype)
     out[:channels] = np.broadcast_to(m, shape).reshape(channels, nmodes)
-    return np.ascontiguousarray(out.reshape(nblocks, _BLOCK, nmodes).transpose(0, 2, 1))
+    return np.ascontiguousarray(out.reshape(nblocks, block, nmodes).transpose(0, 2, 1))
 
 
 def _unblocked(x, shape):
@@ -171,9 +189,10 @@ def diag(Ab, Bb, C, u, x0, batch, conj):
     cdtype = np.result_type(common, np.complex64)
     real = np.finfo(cdtype).dtype
     mode_shape = batch + (nmodes,)
-    a, b, c = (_blocked(m, mode_shape, cdtype) for m in (Ab, Bb, C))
+    block = _block_size(math.prod(batch))
+    a, b, c = (_blocked(m, mode_shape, cdtype, block) for m in (Ab, Bb, C))
     rotation, cmag = _output_rotation(c)
-    xc = rotation * _blocked(np.zeros((), cdtype) if x0 is None else x0, mode_shape, cdtype)
+    xc = rotation * _blocked(np.zeros((), cdtype) if x0 is None else x0, mode_shape, cdtype, block)
     xr, xi = np.ascontiguousarray(xc.real), np.ascontiguousarray(xc.imag)  # fresh copies: the kernel writes back
     uf = np.broadcast_to(u, batch + (length,)).reshape(math.prod(batch), length)
     ur = np.ascontiguousarray(uf.real, dtype=real)
@@ -185,7 +204,10 @@ def diag(Ab, Bb, C, u, x0, batch, conj):
     yi = np.empty(ur.shape if want_imag else (0, 0), real)
     if yr.size and nmodes:
         parts = [np.ascontiguousarray(p) for m in (a, rotation * b) for p in (m.real, m.imag)]
-        _diag_kernel(*parts, cmag, ur, ui, xr, xi, yr, yi, real.type(scale), want_imag)
+        _diag_kernel(
+            *parts, cmag, ur, ui, xr, xi, yr, yi, real.type(scale), want_imag,
+            work=yr.size * nmodes, tasks=a.shape[0],
+        )  # fmt: skip
     elif yr.size:
         yr[...] = 0
         yi[...] = 0

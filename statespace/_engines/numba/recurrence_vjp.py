@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import numba, pjit
+from . import kernel, numba
 
 __all__ = ["diag_vjp"]
 
 
-@pjit(fastmath={"contract"})
+@kernel(cost=1.5, fastmath={"contract"})  # two forward passes (checkpoint, recompute) + the adjoint
 def _vjp_kernel(Ab, Bb, C, u, x0, gy, gs, cf, chunk, gAb, gBb, gC, gu, gx0):  # pragma: no cover - compiled
     channels, length = u.shape
     nmodes = Ab.shape[1]
@@ -75,5 +75,5 @@ def diag_vjp(Ab, Bb, C, u, x0, gy, gs, batch, cf, chunk):
     gAb, gBb, gC = (np.zeros((channels, nmodes), acc) for _ in range(3))
     gu = np.empty((channels, length), dtype)
     gx0 = np.empty((channels, nmodes), dtype)
-    _vjp_kernel(*args, u2, x02, gy2, gs2, cf, chunk, gAb, gBb, gC, gu, gx0)
+    _vjp_kernel(*args, u2, x02, gy2, gs2, cf, chunk, gAb, gBb, gC, gu, gx0, work=gu.size * nmodes, tasks=channels)
     return tuple(v.reshape(batch + v.shape[1:]) for v in (gAb, gBb, gC, gu, gx0))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import numba, pjit
+from . import kernel, numba
 
 __all__ = ["linear_scan"]
 
@@ -26,7 +26,7 @@ __all__ = ["linear_scan"]
 _GROUP = 4
 
 
-@pjit(fastmath={"contract"})
+@kernel(fastmath={"contract"})
 def _scan_kernel(a, b, carry, out, reverse):  # pragma: no cover - compiled
     channels, length = out.shape
     a_const = a.shape[1] == 1
@@ -66,5 +66,6 @@ def linear_scan(a, b, x0, shape, reverse):
     start = np.zeros(batch, dtype=dtype) if x0 is None else x0
     carry_dtype = np.complex128 if np.iscomplexobj(out) else np.float64
     carry = np.array(np.broadcast_to(start, batch), dtype=carry_dtype).reshape(-1)
-    _scan_kernel(a2, b2, carry, out.reshape(-1, length), reverse)
+    channels = carry.shape[0]
+    _scan_kernel(a2, b2, carry, out.reshape(-1, length), reverse, work=channels * length, tasks=-(-channels // _GROUP))
     return out

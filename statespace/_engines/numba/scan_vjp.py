@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import numba, pjit
+from . import kernel, numba
 from .scan import linear_scan
 
 __all__ = ["linear_scan_vjp"]
 
 
-@pjit(fastmath={"contract"})
+@kernel(cost=2.0, fastmath={"contract"})  # reads a, x, g; writes ga, gb: ~2 forward updates
 def _vjp_kernel(a, x, x0, g, gs, ga, gb, gx0, carry, reverse):  # pragma: no cover - compiled
     channels, length = x.shape
     a_const = a.shape[1] == 1
@@ -69,5 +69,5 @@ def linear_scan_vjp(a, b, x0, g, gs, states, shape, reverse):
     gb = np.empty(x2.shape, dtype)
     gx0 = np.empty(x2.shape[0], dtype)
     carry = np.zeros(x2.shape[0], np.complex128 if np.iscomplexobj(gb) else np.float64)
-    _vjp_kernel(a2, x2, x02, g2, gs2, ga, gb, gx0, carry, reverse)
+    _vjp_kernel(a2, x2, x02, g2, gs2, ga, gb, gx0, carry, reverse, work=gb.size, tasks=gb.shape[0])
     return ga.reshape(batch + (a_time,)), gb.reshape(shape), gx0.reshape(batch)

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from . import numba, pjit
+from . import kernel, numba
 from ._vecmath import vexp
 
 __all__ = ["selective_scan"]
@@ -43,8 +43,8 @@ _BLOCK = 64
 _CHUNK = 32
 
 
-@pjit(fastmath={"contract"}, error_model="numpy")
-def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block):  # pragma: no cover - compiled
+@kernel(cost=1.5, fastmath={"contract"}, error_model="numpy")
+def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block, restart):  # pragma: no cover
     """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block)."""
     batch, dim, length = u.shape
     nstate = At.shape[0]
@@ -82,6 +82,8 @@ def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block):
                         dts[s, j] = soft if v <= threshold else v
             for s in range(steps):
                 t = t0 + s
+                if restart.shape[1] and restart[b if restart.shape[0] > 1 else 0, t]:  # a packed sequence starts
+                    x[:, :] = 0
                 dt, ut, yt = dts[s], us[s], ys[s]
                 for j in range(block):
                     du[j] = dt[j] * ut[j]
@@ -106,8 +108,8 @@ def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block):
         xt[b, :, d0 : d0 + block] = x
 
 
-@pjit
-def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last):  # pragma: no cover - compiled
+@kernel(cost=1.5)
+def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last, restart):  # pragma: no cover
     batch, dim, length = u.shape
     nstate = A.shape[1]
     b_per, c_per = dim // B.shape[1], dim // C.shape[1]
@@ -118,6 +120,8 @@ def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last):  #
         x = x0[b, d].copy()
         gate = np.empty_like(x)
         for t in range(length):
+            if restart.shape[1] and restart[b if restart.shape[0] > 1 else 0, t]:  # a packed sequence starts
+                x[:] = 0
             dt = delta[b, d, t] + bias[d]
             if softplus and dt <= 20:
                 dt = math.log1p(math.exp(dt))
@@ -137,9 +141,9 @@ def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last):  #
         last[b, d] = x
 
 
-@pjit
+@kernel(cost=3.0)
 def _complex_kernel(
-    u, delta, bias, softplus, Ar, Ai, Br, Bi, Cr, Ci, Dskip, z, x0r, x0i, out, lastr, lasti
+    u, delta, bias, softplus, Ar, Ai, Br, Bi, Cr, Ci, Dskip, z, x0r, x0i, out, lastr, lasti, restart
 ):  # pragma: no cover
     batch, dim, length = u.shape
     nstate = Ar.shape[1]
@@ -151,6 +155,9 @@ def _complex_kernel(
         xr, xi = x0r[b, d].copy(), x0i[b, d].copy()
         gr, gi = np.empty_like(xr), np.empty_like(xr)
         for t in range(length):
+            if restart.shape[1] and restart[b if restart.shape[0] > 1 else 0, t]:  # a packed sequence starts
+                xr[:] = 0
+                xi[:] = 0
             dt = delta[b, d, t] + bias[d]
             if softplus and dt <= 20:
                 dt = math.log1p(math.exp(dt))
@@ -176,7 +183,7 @@ def _complex_kernel(
         lasti[b, d] = xi
 
 
-def _layout(w, real):
+def layout(w, real):
     """Weight as ``(batch or 1, groups, L or 1, N)`` contiguous, in ``real`` or the matching complex dtype."""
     value = w.value
     if not w.variable:  # (D, N): one "group" per channel, constant in time
@@ -186,15 +193,20 @@ def _layout(w, real):
     return np.ascontiguousarray(value)
 
 
-def _lane_block(dim, B, C):
+def lane_block(dim, B, C):
     """Channels per SIMD block of :func:`_lanes_kernel` (inside one B and one C group); 0: per-channel kernel."""
     if not (B.variable and C.variable):
         return 0
     return math.gcd(dim // B.groups, dim // C.groups, _BLOCK)
 
 
-def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0):
-    """Fused selective scan for validated NumPy operands (see :func:`statespace.selective_scan`)."""
+def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None):
+    """Fused selective scan for validated NumPy operands (see :func:`statespace.selective_scan`).
+
+    ``restart`` (``(batch or 1, L)`` bool, optional) zeroes the state before the flagged steps
+    (the starts of packed sequences).
+    """
+    restart = np.zeros((1, 0), np.bool_) if restart is None else np.ascontiguousarray(restart, np.bool_)
     batch, dim, length = u.shape
     nstate = A.shape[1]
     real = u.dtype
@@ -202,17 +214,23 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0):
     Dskip = np.zeros(dim, real) if D is None else D
     z = np.zeros((0, 0, 0), real) if z is None else z
     out = np.empty((batch, dim, length), real)
-    Bl, Cl = _layout(B, real), _layout(C, real)
+    Bl, Cl = layout(B, real), layout(C, real)
+    work = out.size * nstate
     if not np.iscomplexobj(A):
         x = np.zeros((batch, dim, nstate), real) if x0 is None else np.ascontiguousarray(x0)
         last = np.empty((batch, dim, nstate), real)
-        block = _lane_block(dim, B, C)
+        block = lane_block(dim, B, C)
         if out.size and nstate and block:
             state = np.array(np.swapaxes(x, 1, 2), order="C")  # (batch, N, D), a copy updated in place
-            _lanes_kernel(u, delta, bias, use_softplus, np.ascontiguousarray(A.T), Bl, Cl, Dskip, z, state, out, block)
+            _lanes_kernel(
+                u, delta, bias, use_softplus, np.ascontiguousarray(A.T), Bl, Cl, Dskip, z, state, out, block, restart,
+                work=work, tasks=batch * (dim // block),
+            )  # fmt: skip
             last[...] = np.swapaxes(state, 1, 2)
         elif out.size and nstate:
-            _real_kernel(u, delta, bias, use_softplus, A, Bl, Cl, Dskip, z, x, out, last)
+            _real_kernel(
+                u, delta, bias, use_softplus, A, Bl, Cl, Dskip, z, x, out, last, restart, work=work, tasks=batch * dim
+            )
         else:
             _empty_case(out, last, x, D, u, z)
         return out, last
@@ -224,7 +242,8 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0):
             np.ascontiguousarray(A.real), np.ascontiguousarray(A.imag),
             np.ascontiguousarray(Bl.real), np.ascontiguousarray(Bl.imag) if np.iscomplexobj(Bl) else np.zeros_like(Bl),
             np.ascontiguousarray(Cl.real), np.ascontiguousarray(Cl.imag) if np.iscomplexobj(Cl) else np.zeros_like(Cl),
-            Dskip, z, np.ascontiguousarray(x.real), np.ascontiguousarray(x.imag), out, lastr, lasti,
+            Dskip, z, np.ascontiguousarray(x.real), np.ascontiguousarray(x.imag), out, lastr, lasti, restart,
+            work=work, tasks=batch * dim,
         )  # fmt: skip
         last = lastr + 1j * lasti
     else:

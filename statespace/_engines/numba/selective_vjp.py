@@ -33,14 +33,14 @@ import math
 
 import numpy as np
 
-from . import jit, numba, pjit
+from . import jit, kernel, numba
 from ._vecmath import vexp
-from .selective import _lane_block, _layout
+from .selective import lane_block, layout
 
 __all__ = ["selective_scan_vjp"]
 
 
-@pjit(fastmath={"contract"})
+@kernel(cost=4.5, fastmath={"contract"})  # two forward passes + the adjoint: ~3 forward updates
 def _vjp_kernel(
     u, delta, bias, softplus, A, B, C, Dskip, z, x0, gout, gs, cf, chunk, block,
     gu, gdelta, gz, gA, gB, gC, gD, gbias, gx0,
@@ -143,7 +143,7 @@ def _lane_sum(v):  # pragma: no cover - compiled
     return total
 
 
-@pjit(fastmath={"contract"}, error_model="numpy")
+@kernel(cost=4.5, fastmath={"contract"}, error_model="numpy")
 def _lanes_vjp_kernel(
     u, delta, bias, softplus, At, B, C, Dskip, z, xt, gout, gst, chunk, block,
     gu, gdelta, gz, gAt, gB, gC, gD, gbias, gxt,
@@ -335,11 +335,12 @@ def selective_scan_vjp(u, delta, A, B, C, D, z, bias, use_softplus, x0, gout, gs
     real = u.dtype
     acc = np.complex128 if np.iscomplexobj(A) else np.float64
     cf = 2 if np.iscomplexobj(A) else 1
-    lanes = 0 if np.iscomplexobj(A) else _lane_block(dim, B, C)
+    lanes = 0 if np.iscomplexobj(A) else lane_block(dim, B, C)
     block = lanes or _block(dim, B, C)
     nblk = dim // block
-    Bl = _layout(B, real)
-    Cl = _layout(C, real)
+    work = batch * dim * length * nstate
+    Bl = layout(B, real)
+    Cl = layout(C, real)
     gu, gdelta = np.zeros((batch, dim, length), real), np.zeros((batch, dim, length), real)
     gz = np.zeros((batch, dim, length) if z is not None else (0, 0, 0), real)
     gA, gx0 = np.zeros((batch, dim, nstate), acc), np.empty((batch, dim, nstate), A.dtype)
@@ -353,7 +354,7 @@ def selective_scan_vjp(u, delta, A, B, C, D, z, bias, use_softplus, x0, gout, gs
             np.zeros(dim, real) if D is None else D, np.zeros((0, 0, 0), real) if z is None else z,
             np.array(np.swapaxes(x0, 1, 2), order="C"), np.ascontiguousarray(gout),
             np.array(np.swapaxes(gs, 1, 2), order="C"), max(1, min(int(chunk), length)), block,
-            gu, gdelta, gz, gAt, gB, gC, gD, gbias, gxt,
+            gu, gdelta, gz, gAt, gB, gC, gD, gbias, gxt, work=work, tasks=batch * nblk,
         )  # fmt: skip
         gA, gx0 = np.swapaxes(gAt, 1, 2), np.swapaxes(gxt, 1, 2)
     elif length and nstate:
@@ -361,7 +362,8 @@ def selective_scan_vjp(u, delta, A, B, C, D, z, bias, use_softplus, x0, gout, gs
             u, delta, np.zeros(dim, real) if bias is None else bias, use_softplus, A, Bl, Cl,
             np.zeros(dim, real) if D is None else D, np.zeros((0, 0, 0), real) if z is None else z,
             np.ascontiguousarray(x0), np.ascontiguousarray(gout), np.ascontiguousarray(gs), cf,
-            max(1, min(int(chunk), length)), block, gu, gdelta, gz, gA, gB, gC, gD, gbias, gx0,
+            max(1, min(int(chunk), length)), block, gu, gdelta, gz, gA, gB, gC, gD, gbias, gx0, work=work,
+            tasks=batch * nblk,
         )  # fmt: skip
     else:
         gx0[...] = gs

@@ -15,12 +15,12 @@ import cmath
 
 import numpy as np
 
-from . import numba, pjit
+from . import kernel, numba
 
 __all__ = ["vandermonde_sums"]
 
 
-@pjit(fastmath={"contract"})
+@kernel(cost=4.0, fastmath={"contract"})  # one complex exp per mode, Horner per step (as the forward)
 def _horner_kernel(x, g, s0, s1):  # pragma: no cover - compiled
     rows, nmodes = x.shape
     length = g.shape[1]
@@ -42,5 +42,5 @@ def vandermonde_sums(x, g):
     g = np.ascontiguousarray(g, dtype=np.complex128)
     s0 = np.empty(x.shape, np.complex128)
     s1 = np.empty(x.shape, np.complex128)
-    _horner_kernel(x, g, s0, s1)
+    _horner_kernel(x, g, s0, s1, work=x.size * g.shape[1], tasks=x.shape[0])
     return s0, s1

@@ -1,0 +1,143 @@
+"""Issue 19's targets side by side in one run: ``python asv_bench/perf19.py [group ...]``.
+
+Groups: ``tiny`` (alone and beside a second process running numba-engine calls), ``few`` (few long
+channels), ``steps`` (one system at many step sizes), ``selective``; ``blocks`` (tuning, only when named).
+Implementations of a group are timed interleaved (round robin), median of the repeats; ``uptime`` is
+printed before and after each group, since on a shared machine the load decides the numbers. The
+benchmark code is the asv suite's (``asv_bench/benchmarks/sizes.py``): the dashboard and this table time
+the same calls.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchmarks import sizes
+from benchmarks.common import relative_error
+
+LOADER = """
+import numpy as np, statespace as ss
+rng = np.random.default_rng(1)
+a, b = rng.uniform(0.5, 1.0, (64, 2048)), rng.standard_normal((64, 2048))
+v, w = rng.standard_normal((4, 4)) + 0j, -0.5 + 1j * rng.standard_normal((4, 4))
+z = np.exp(1j * np.arange(64.0))
+while True:
+    ss.linear_scan(a, b, engine="numba")
+    ss.cauchy(v, z, w, engine="numba")
+"""
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def interleaved(runs: dict, budget: float = 8.0, most: int = 400) -> dict:
+    """Median seconds per implementation, round robin until ``budget`` seconds or ``most`` rounds."""
+    times = {name: [] for name in runs}
+    start = time.perf_counter()
+    first = times[next(iter(times))]
+    while len(first) < most and (time.perf_counter() - start < budget or len(first) < 5):
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def show(title: str, medians: dict, unit: str = "ms", against: str | None = None) -> None:
+    scale = {"ms": 1e3, "us": 1e6}[unit]
+    print(f"  {title}")
+    for name, t in medians.items():
+        ratio = f"  {t / medians[against]:6.2f}× {against}" if against and name != against else ""
+        print(f"    {name:<22} {scale * t:10.3f} {unit}{ratio}")
+
+
+def group_tiny() -> None:
+    for situation in ("alone", "beside a numba process"):
+        loader = None
+        if situation != "alone":
+            loader = subprocess.Popen([sys.executable, "-c", LOADER])
+            time.sleep(4.0)
+        try:
+            print(f"tiny calls, {situation} ({uptime()})")
+            for function in ("cauchy", "linear_scan", "recurrence", "selective_scan"):
+                runs = {engine: sizes.tiny_call(function, None if engine == "auto" else engine) for engine in
+                        ("numba", "xp", "auto")}  # fmt: skip
+                show(function, interleaved(runs, budget=3.0), "us", against="numba")
+        finally:
+            if loader is not None:
+                loader.kill()
+                loader.wait()
+
+
+def group_few() -> None:
+    for shape in sizes.FEW_CHANNEL_SHAPES:
+        print(f"diagonal recurrence with output, complex128, N/2=32, H×L={shape} ({uptime()})")
+        runs = {impl: sizes.few_channel_recurrence(impl, shape) for impl in ("numba", "split prange loop", "jax")}
+        show("targets: numba ≤ 1.3× split loop, jax ≥ 8× numba", interleaved(runs), against="numba")
+
+
+def group_steps() -> None:
+    print(f"one 64×64 HiPPO-LegS system at 256 steps ({uptime()})")
+    runs = {"ours zoh": sizes.zoh_many_steps("xp"), "scipy expm stack": sizes.zoh_many_steps("scipy expm stack")}
+    ours, ref = runs["ours zoh"](), runs["scipy expm stack"]()
+    error = max(relative_error(a, b) for a, b in zip(ours, ref))
+    show(f"ZOH (target: expm ≥ 3× ours; error {error:.1e}, target ≤ 1e-12)", interleaved(runs), against="ours zoh")
+    runs = {"ours bilinear": sizes.bilinear_many_steps("xp"), "numpy solve": sizes.bilinear_many_steps("numpy solve")}
+    show("bilinear (target: numpy solve ≥ 1× ours)", interleaved(runs), against="ours bilinear")
+
+
+def group_selective() -> None:
+    print(f"selective_scan B=2, D=512, N=16, L=2048 float32 ({uptime()})")
+    runs = {impl: sizes.selective_at_scale(impl) for impl in ("numba", "jax", "exp bound")}
+    show("targets: jax ≥ 3× numba, numba ≤ 2× exp bound", interleaved(runs, budget=15.0), against="numba")
+
+
+def group_blocks() -> None:
+    """Tuning: the recurrence's smallest channel block (``_MIN_BLOCK``) at few long channels."""
+    from statespace._engines.numba import recurrence
+
+    default = recurrence._MIN_BLOCK
+    for shape in sizes.FEW_CHANNEL_SHAPES:
+        print(f"recurrence H×L={shape}, smallest block ({uptime()})")
+        run = sizes.few_channel_recurrence("numba", shape)
+
+        def with_block(block, run=run):
+            def timed():
+                recurrence._MIN_BLOCK = block
+                run()
+
+            return timed
+
+        runs = {f"min block {b}": with_block(b) for b in (8, 16, 32, 64)}
+        runs["split prange loop"] = sizes.few_channel_recurrence("split prange loop", shape)
+        show("", interleaved(runs), against="split prange loop")
+    recurrence._MIN_BLOCK = default
+
+
+GROUPS = {
+    "tiny": group_tiny,
+    "few": group_few,
+    "steps": group_steps,
+    "selective": group_selective,
+    "blocks": group_blocks,
+}
+
+
+def main(names) -> None:
+    import numba
+
+    print(f"numba threads: {numba.get_num_threads()}, cpus: {os.cpu_count()}, {uptime()}")
+    for name in names or [g for g in GROUPS if g != "blocks"]:
+        GROUPS[name]()
+    print(uptime())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
