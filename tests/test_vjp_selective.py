@@ -9,7 +9,6 @@ from vjp_checks import HAS_TORCH, assert_same, check_adjoint, check_finite_diffe
 import statespace
 from statespace import vjp
 from statespace.testing import TOLERANCES
-from statespace.vjp._common import forward_with_state  # return_state, whatever this commit calls it
 
 ALL = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias", "x0"]
 #: (A kind, B/C layout): real/complex A; variable shared, variable in groups, time-invariant,
@@ -57,7 +56,7 @@ def _inputs(a_kind, layout, seed=0, batch=2, dim=4, nstate=3, length=7):
 
 def _forward(engine="xp", softplus=True):
     def f(**inputs):
-        return forward_with_state(statespace.selective_scan, **inputs, delta_softplus=softplus, engine=engine)
+        return statespace.selective_scan(**inputs, delta_softplus=softplus, return_state=True, engine=engine)
 
     return f
 
