@@ -51,7 +51,7 @@ def calls():
             (f"selective_scan {name} fixed B, C", partial(ss.selective_scan, us, delta, A, A, A, engine="numba")),
             (f"selective_scan {name} complex A", partial(ss.selective_scan, us, delta, Ac, A, A, engine="numba")),
             # the backward kernels (statespace.vjp), in the layouts of the forwards above
-            (f"vjp.vandermonde {name}", partial(vjp.vandermonde, v, 0.01 * Lam, L, grad_y=u.astype(c), **nb)),
+            (f"vjp.vandermonde {name}", partial(vjp.vandermonde, v, 0.01 * Lam, L, grad_y=u, **nb)),
             (f"vjp.linear_scan {name}", partial(vjp.linear_scan, a, u, grad_y=u, **nb)),
             (f"vjp.linear_scan {np.dtype(c).name}", partial(vjp.linear_scan, a.astype(c), u.astype(c), grad_y=u, **nb)),
             (f"vjp.recurrence {name}", partial(vjp.recurrence, Ab, Bb, v, u, grad_y=u, **nb)),
