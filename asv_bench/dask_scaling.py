@@ -6,7 +6,7 @@ worker processes, reduced to small results (final state, time mean) so nothing b
 gathered. Worker memory (RSS) is sampled every 0.25 s; the in-memory numba engine is
 timed on a size that fits.
 
-Usage: python asv_bench/dask_scaling.py [GiB] [limit] [time chunk]  (needs statespace[dask,numba], psutil)
+Usage: python asv_bench/dask_scaling.py [GiB] [limit] [time chunk]  (needs statespace-ssm[dask,numba], psutil)
 """
 
 import sys
@@ -73,7 +73,7 @@ def main():
         t_gen = time.perf_counter() - t0
 
         a, b = inputs()
-        x, last = ss.linear_scan(a, b, return_last=True)
+        x, last = ss.linear_scan(a, b, return_state=True)
         mean = x.mean(axis=-1)
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -98,7 +98,7 @@ def main():
         # correctness on channel 0: its a/b rows (128 MiB) in memory, numba engine
         a, b = inputs()
         a0, b0 = dask.compute(a[:1], b[:1])
-        x0, l0 = ss.linear_scan(a0, b0, return_last=True)
+        x0, l0 = ss.linear_scan(a0, b0, return_state=True)
         print(f"channel 0: last {last_v[0]:.6f} vs in-memory {l0[0]:.6f}; mean {mean_v[0]:.6f} vs {x0.mean():.6f}")
 
     # in-memory numba on a size that fits: (64, 2**21) float64, 1 GiB per operand
@@ -106,10 +106,10 @@ def main():
     a = 0.99 + 0.01 * rng.random((H, 2**21))
     b = rng.standard_normal((H, 2**21))
     ss.linear_scan(a[:, :64], b[:, :64])
-    best = min(_timed(lambda: ss.linear_scan(a, b, return_last=True)) for _ in range(3))
+    best = min(_timed(lambda: ss.linear_scan(a, b, return_state=True)) for _ in range(3))
     print(f"in-memory numba linear_scan ({H}, {2**21}): {best:.2f} s ({H * 2**21 / best / 1e6:.0f} M steps/s)")
     for chunks in ((8, 2**21), (8, 2**19)):
-        x, last = ss.linear_scan(da.from_array(a, chunks=chunks), da.from_array(b, chunks=chunks), return_last=True)
+        x, last = ss.linear_scan(da.from_array(a, chunks=chunks), da.from_array(b, chunks=chunks), return_state=True)
         with dask.config.set(scheduler="threads", num_workers=2):
             t = min(_timed(lambda: dask.compute(last, x.mean(axis=-1))) for _ in range(2))  # noqa: B023
         print(

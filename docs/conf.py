@@ -9,7 +9,6 @@ numbers (tolerances, conditioning) are computed at build time too.
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -57,17 +56,11 @@ numpydoc_attributes_as_param_list = False
 numpydoc_xref_param_type = False
 
 # -- math ----------------------------------------------------------------------
-# MathJax is loaded by the reader's browser from its CDN (Sphinx's default).
-# For offline viewing, point STATESPACE_DOCS_MATHJAX at a local MathJax
-# bundle (a ``tex-chtml.js`` / ``tex-mml-chtml.js`` file); it is copied into
-# the site's _static and used instead.
-_local_mathjax = os.environ.get("STATESPACE_DOCS_MATHJAX")
-if _local_mathjax:
-    _mathjax_dir = Path(_local_mathjax).resolve().parent
-    html_static_path_extra = [str(_mathjax_dir)]
-    mathjax_path = Path(_local_mathjax).name
-else:
-    html_static_path_extra = []
+# MathJax is served from the built site itself, so the HTML shows mathematics with no network:
+# the sphinx-mathjax-offline package (PyPI; the `docs` extra) ships MathJax 3 and copies it into
+# _static/mathjax after the build, and points mathjax_path there. Nothing is fetched at build time
+# or when a page is read.
+extensions.append("sphinx-mathjax-offline")
 mathjax3_config = {
     "tex": {"macros": {"R": r"\mathbb{R}", "C": r"\mathbb{C}", "diag": r"\operatorname{diag}"}},
 }
@@ -88,7 +81,6 @@ sphinx_gallery_conf = {
     "show_signature": False,
     "only_warn_on_example_error": False,
     "abort_on_example_error": False,
-    "reference_url": {"statespace": None},
     "doc_module": ("statespace",),
     "backreferences_dir": None,
     "min_reported_time": 1,
@@ -98,7 +90,7 @@ sphinx_gallery_conf = {
 # -- HTML ------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"statespace {release}"
-html_static_path = ["_static", *html_static_path_extra]
+html_static_path = ["_static"]
 html_css_files = ["statespace.css"]
 html_show_sourcelink = False
 html_theme_options = {

@@ -14,7 +14,7 @@ import math
 
 from ._backend import device_of, float_dtype, namespace, real_dtype
 from ._dispatch import capabilities
-from ._engines import requested_engine, resolve_engine
+from ._engines import requested_engine, resolve_engine, traced
 from ._validation import outside_stacklevel
 
 __all__ = ["expm"]
@@ -71,7 +71,8 @@ def expm(A, *, engine=None):
         ``scipy.linalg.expm`` (measured faster there, see Notes; float32 is
         widened to float64 like the xp path), otherwise ``"xp"``.  The former
         spelling ``engine="scipy"`` still forces SciPy on NumPy arrays, with a
-        :class:`DeprecationWarning`.
+        :class:`DeprecationWarning`.  For values traced by a JAX transformation
+        (``jax.jit``), ``None``/``"auto"`` mean ``jax.scipy.linalg.expm``, see Notes.
 
     Returns
     -------
@@ -83,7 +84,8 @@ def expm(A, *, engine=None):
     ValueError
         ``A`` is not a stack of square matrices, or an unknown ``engine``.
     TypeError
-        ``engine="scipy"`` (deprecated) with arrays that are not NumPy arrays.
+        ``engine="scipy"`` (deprecated) with arrays that are not NumPy arrays;
+        ``engine="xp"`` with values traced by ``jax.jit``.
 
     Notes
     -----
@@ -114,6 +116,13 @@ def expm(A, *, engine=None):
     ``n = 16`` on (256×65×65 at norm 3: 46 ms vs 114 ms), so NumPy stacks of
     order 16 and more go to SciPy.
 
+    Under ``jax.jit`` the data are not readable while the function is traced, so
+    neither the degree nor the number of squarings can be chosen from the norms:
+    traced input goes to ``jax.scipy.linalg.expm`` (the same Higham 2005 algorithm
+    written with ``lax`` control flow; float32 widened and rounded once as here).
+    Its squarings are capped (16 by default), so norms above about
+    :math:`5.4 \cdot 2^{16}` give NaN there.
+
     References
     ----------
     N. J. Higham, "The scaling and squaring method for the matrix exponential
@@ -141,11 +150,16 @@ def expm(A, *, engine=None):
         if real_dtype(xp, dtype) == xp.float32:  # SciPy computes float32 in float32: widen, as below
             return xp.astype(scipy.linalg.expm(xp.astype(A, _wide(xp, dtype))), dtype)
         return scipy.linalg.expm(A)
+    if engine == "jax":
+        if real_dtype(xp, dtype) == xp.float32:
+            return xp.astype(traced.expm(xp.astype(A, _wide(xp, dtype))), dtype)
+        return traced.expm(A)
     return _expm_pade(xp, A)
 
 
 def _resolve_engine(engine, A):
-    """``"scipy"`` or ``"xp"``: SciPy is the automatic choice for NumPy stacks of order >= SCIPY_MIN_ORDER."""
+    """``"scipy"``, ``"xp"`` or ``"jax"`` (traced input): SciPy is the automatic choice for NumPy stacks of order
+    >= SCIPY_MIN_ORDER."""
     import warnings
 
     import numpy as np
@@ -163,6 +177,13 @@ def _resolve_engine(engine, A):
         return "scipy"
     requested = requested_engine(engine)
     resolve_engine(engine, namespace(A), func="expm")
+    if traced.is_traced(A):
+        if engine == "xp":
+            raise TypeError(
+                "engine 'xp' chooses the Padé degree and the number of squarings from the norms of A, which a "
+                "value traced by jax.jit does not expose; use engine=None (jax.scipy.linalg.expm under tracing)"
+            )
+        return "jax"
     return "scipy" if requested != "xp" and is_numpy and A.shape[-1] >= SCIPY_MIN_ORDER else "xp"
 
 

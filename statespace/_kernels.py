@@ -24,6 +24,7 @@ from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespa
 from ._cauchy import cauchy, cauchy_affine
 from ._discretize import discretize_diag, dplr_dense
 from ._dispatch import capabilities
+from ._engines.traced import is_traced
 from ._validation import (
     broadcast_shapes,
     check_choice,
@@ -200,6 +201,7 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool
         If some :math:`\mathrm{Re}\,\Lambda > 0` with ``zoh``, ``bilinear`` or
         ``zoh_simplified``: the kernel grows like :math:`e^{l\Delta\mathrm{Re}\Lambda}`
         and may overflow.  ``dss`` handles such modes exactly (see Notes).
+        Not under ``jax.jit`` (traced values cannot be inspected).
 
     Notes
     -----
@@ -227,6 +229,12 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool
     :math:`\mathrm{Re}` without the 2, i.e. half of this kernel; multiply by
     0.5 to reproduce it.
 
+    Under ``jax.jit``, ``Lambda``, ``B`` and ``C`` may be traced; ``dt`` must be a
+    Python float and ``L`` an int (static: ``dt`` is validated, positive and finite,
+    in Python and ``L`` is a shape).  ``dss`` then always
+    evaluates both Vandermonde sums, since Python cannot read which modes are
+    unstable.
+
     References
     ----------
     A. Gu, A. Gupta, K. Goel, C. Ré, "On the Parameterization and
@@ -242,6 +250,11 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool
     array([0.19508, 0.18557, 0.17652])
     """
     xp = namespace(Lambda, B, C, dt)
+    if any(is_traced(a) for a in (Lambda, B, C, dt)) and not isinstance(dt, int | float):
+        raise TypeError(
+            "kernel_diag under a JAX transformation (jax.jit): dt must be a Python float, got "
+            f"{type(dt).__name__}; its values are checked (positive, finite) in Python, which traced arrays forbid"
+        )
     check_choice(method, "method", DIAG_KERNEL_METHODS)
     Lambda, B, C = _as_arrays(xp, (Lambda, B, C), dt)
     require_modes(Lambda, "Lambda")
@@ -261,7 +274,7 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool
     log_Ab, Bb = discretize_diag(Lambda * flip, B, dt, "dss", L=L, return_log=True, per_mode=per_mode)
     coefficients = C * Bb * flip
     kernel = vandermonde(xp.where(unstable, zero, coefficients), log_Ab, L, conj=True, engine=engine)
-    if bool(xp.any(unstable)):
+    if is_traced(unstable) or bool(xp.any(unstable)):
         reversed_part = vandermonde(xp.where(unstable, coefficients, zero), log_Ab, L, conj=True, engine=engine)
         kernel = kernel + xp.flip(reversed_part, axis=-1)
     return kernel
@@ -274,7 +287,7 @@ def _as_arrays(xp, values, *others):
 
 
 def _warn_unstable(xp, unstable, func: str):
-    if bool(xp.any(unstable)):
+    if not is_traced(unstable) and bool(xp.any(unstable)):
         warnings.warn(
             f"{func}: some modes have Re(Lambda) > 0 (unstable continuous system); the kernel grows "
             "exponentially with l. Clamp Re(Lambda) <= -1e-4 (S4's convention) if this is not intended.",

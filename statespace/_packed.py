@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 from ._backend import device_of
 
@@ -37,12 +38,13 @@ class Packing:
     only) and ``owner`` the sequence of each position ``(L,)`` (``cu_seqlens`` only).
     """
 
-    restart: object
+    restart: Any
     bounds: tuple | None = None
-    owner: object = None
+    owner: Any = None
 
     @property
     def count(self) -> int:
+        assert self.bounds is not None, "count is defined for cu_seqlens packings only"
         return len(self.bounds) - 1
 
 
@@ -96,8 +98,10 @@ def restart_gates(xp, a, b, pack: Packing, x0):
 
 def final_states(xp, x, pack: Packing, x0):
     """Each sequence's final state ``(S, *state)`` from the states ``x (*state, L)`` (``cu_seqlens``)."""
-    ends = xp.asarray([max(e - 1, 0) for e in pack.bounds[1:]], device=device_of(x))
-    empty = xp.asarray([e == s for s, e in zip(pack.bounds[:-1], pack.bounds[1:], strict=True)], device=device_of(x))
+    bounds = pack.bounds
+    assert bounds is not None, "final states per sequence come with cu_seqlens"
+    ends = xp.asarray([max(e - 1, 0) for e in bounds[1:]], device=device_of(x))
+    empty = xp.asarray([e == s for s, e in itertools.pairwise(bounds)], device=device_of(x))
     if x.shape[-1]:
         last = xp.moveaxis(xp.take(x, ends, axis=-1), -1, 0)
     else:

@@ -9,6 +9,8 @@ immutable array libraries too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ._backend import device_of, float_dtype, namespace, quiet_floating_point, time_last
 from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
@@ -90,7 +92,7 @@ def _unflatten(structure, leaves):
 
 
 @capabilities(dask="xp")
-def associative_scan(fn, elems, reverse: bool = False, axis: int = -1):
+def associative_scan(fn: Callable, elems, reverse: bool = False, axis: int = -1):
     """Inclusive prefix of an associative operator, computed in parallel: ``jax.lax.associative_scan``'s semantics.
 
     Parameters
@@ -255,8 +257,15 @@ def _prepare(a, b, x0, axis):
         raise ValueError("a and b must have a time axis (at least one of them 1-d or more), got two 0-d arrays")
     ndim = max(a.ndim, b.ndim)
     axis = check_axis(axis, ndim, f"a (shape {tuple(a.shape)}) and b (shape {tuple(b.shape)})")
+    given = f"a of shape {tuple(a.shape)}, b of shape {tuple(b.shape)}"
     a, b = time_last(xp, a, ndim, axis), time_last(xp, b, ndim, axis)
-    shape = scan_shape(a.shape, b.shape, None if x0 is None else x0.shape)
+    try:
+        shape = scan_shape(a.shape, b.shape, None if x0 is None else x0.shape)
+    except ValueError as error:
+        if axis == ndim - 1:
+            raise
+        # quote the caller's shapes, not the internal time-last views
+        raise ValueError(f"{error}; as passed: {given}, time axis {axis}") from None
     if x0 is not None:
         x0 = xp.broadcast_to(xp.asarray(x0, dtype=dtype, device=device), shape[:-1])
     return xp, a, b, x0, shape, axis, ndim, dtype

@@ -191,11 +191,8 @@ def check_step(
         Complex, bool or non-numeric ``dt``, a non-bool ``per_mode``.
     """
     check_flag(per_mode, "per_mode")
-    given = tuple(getattr(dt, "shape", ()))
-    if isinstance(dt, (list, tuple)):
-        given = None
     step = step_array(dt, xp, dtype=dtype, device=device, name=name)
-    given = tuple(step.shape) if given is None else given
+    given: tuple = tuple(step.shape) if isinstance(dt, (list, tuple)) else tuple(getattr(dt, "shape", ()))
     batch_shape = tuple(batch_shape)
     if per_mode:
         if not modes:

@@ -2,8 +2,8 @@
 
 Backends
     ``numpy`` always; ``array_api_strict`` on its default device and on
-    ``device1`` (a silent host round-trip fails there); ``torch`` (CPU) and
-    ``cupy`` when installed and usable.  Tests build inputs in NumPy and move
+    ``device1`` (a silent host round-trip fails there); ``torch`` (CPU), ``jax``
+    (CPU, 64-bit enabled) and ``cupy`` when installed and usable.  Tests build inputs in NumPy and move
     them with the ``asarray`` fixture, then compare on the host with
     :func:`statespace.testing.assert_close` (backend isolation, SciPy style).
 Engines
@@ -71,6 +71,8 @@ def _backends():
         params += [pytest.param("strict", id="strict"), pytest.param("strict-device1", id="strict-device1")]
     if importlib.util.find_spec("torch"):
         params.append(pytest.param("torch", id="torch"))
+    if importlib.util.find_spec("jax"):
+        params.append(pytest.param("jax", id="jax"))
     if importlib.util.find_spec("cupy"):
         params.append(pytest.param("cupy", id="cupy", marks=pytest.mark.cupy))
     return params
@@ -91,6 +93,13 @@ def make_backend(name: str) -> Backend:
 
         torch.set_default_dtype(torch.float64)
         return Backend("torch", xpt, torch.device("cpu"))
+    if name == "jax":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # float64 inputs stay float64, as on every other backend
+        import jax.numpy as jnp
+
+        return Backend("jax", jnp, jax.devices("cpu")[0])
     if name == "cupy":
         import cupy
 
@@ -145,6 +154,19 @@ def _engines(func: str | None = None):
     return params
 
 
+def pytest_collection_modifyitems(config, items):
+    """The hypothesis properties (tests/properties) leave the JAX backend out: every example draws new shapes
+    and JAX compiles each (minutes per test); the backend-generic tests cover JAX (the ``jax`` tox env)."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        in_properties = "properties" in item.path.parts
+        (drop if in_properties and params.get("backend") == "jax" else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_runtest_setup(item):
     """Tests marked ``numba`` (they call the numba engine directly) skip where numba is not installed."""
     if item.get_closest_marker("numba") and importlib.util.find_spec("numba") is None:
@@ -160,14 +182,6 @@ def engine(request) -> str:
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261122)
-
-
-@pytest.fixture(autouse=True)
-def _doctest_namespace(doctest_namespace):
-    import statespace
-
-    doctest_namespace["np"] = np
-    doctest_namespace["statespace"] = statespace
 
 
 __all__ = ["Backend", "make_backend", "to_host"]

@@ -59,8 +59,14 @@ def test_place_rejects_non_float_dtype():
 
 
 def test_namespace_errors():
-    with pytest.raises(TypeError, match="at least one array"):
-        _backend.namespace(None, 1.0)
+    import array_api_strict as xps
+    import numpy as np
+
+    # scalars and lists are array_like (#14): without any array they are read in NumPy's namespace
+    assert _backend.namespace(None, 1.0).__name__.endswith("numpy")
+    assert _backend.namespace([1.0, 2.0]).__name__.endswith("numpy")
+    with pytest.raises(TypeError, match="must come from one array library"):
+        _backend.namespace(np.ones(2), xps.asarray([1.0]))
 
 
 def test_to_numpy_refuses_foreign_arrays():

@@ -760,6 +760,14 @@ CASES = [
         "scan-time-mismatch", lambda: ss.linear_scan(np.ones(4), np.ones(5)), ValueError, "a and b", "broadcast", "(5,)"
     ),
     Case("scan-x0-shape", lambda: ss.linear_scan(U, U, x0=np.ones(3)), ValueError, "x0", "state shape (2,)", "(3,)"),
+    Case(
+        "scan-axis0-caller-shapes",
+        lambda: ss.linear_scan(np.ones((5, 2)), np.ones((5, 3)), axis=0),
+        ValueError,
+        "a and b",
+        "broadcast",
+        "b of shape (5, 3)",
+    ),
     Case("scan-axis-range", lambda: ss.linear_scan(U, U, axis=2), ValueError, "axis", "out of range", "2"),
     Case("scan-axis-float", lambda: ss.linear_scan(U, U, axis=-1.0), TypeError, "axis", "integer", "-1.0"),
     Case("scan-reverse-str", lambda: ss.linear_scan(U, U, reverse="True"), TypeError, "reverse", "bool", "'True'"),

@@ -80,7 +80,7 @@ def test_cauchy_numba_matches_xp(rng, conj, ctype):
     portable = statespace.cauchy(v, z, w, conj=conj, engine="xp")
     assert fused.dtype == np.dtype(ctype) and fused.shape == (2, 3, 600)
     if ctype == "complex128":
-        assert_close(fused, portable, rtol_override=1e-12)  # issue 4: "numba vs xp ... <= 1e-12 (float64)"
+        assert_close(fused, portable, kind="engines")  # issue 4: "numba vs xp ... <= 1e-12 (float64)"
     assert_close(fused, cauchy_loop(v, z, w, conj), kind="kernel")
 
 
@@ -90,7 +90,7 @@ def test_cauchy_numba_affine_matches_xp(rng):
     a, b = random_complex(rng, 300), random_complex(rng, 300)
     fused = cauchy_module.cauchy_affine(v, a, b, w, engine="numba")
     portable = cauchy_module.cauchy_affine(v, a, b, w, engine="xp")
-    assert_close(fused, portable, rtol_override=1e-12)  # issue 4: engines agree to 1e-12 (float64)
+    assert_close(fused, portable, kind="engines")  # issue 4: engines agree to 1e-12 (float64)
 
 
 def test_cauchy_empty_z_gives_empty_output(rng):

@@ -29,6 +29,12 @@ def test_demo_prints_errors_and_writes_png(tmp_path, capsys):
     nplr_error = _number("NPLR reconstruction error of LegS N=64", out)
     assert projection < reconstruction < 1e-3
     assert nplr_error <= 1e-12  # issue 2: NPLR reconstruction ≤ 1e-12 in float64
+    # the picture's story: a larger state remembers more (N/4, N/2 beside N), each near its projection floor
+    smaller = re.findall(r"N=(\d+): ([0-9.e+-]+) \(best ([0-9.e+-]+)\)", out)
+    assert [int(n) for n, _, _ in smaller] == [16, 32]
+    errors = [float(e) for _, e, _ in smaller] + [reconstruction]
+    assert errors[0] > errors[1] > errors[2]
+    assert all(float(best) <= float(e) for _, e, best in smaller)
     if importlib.util.find_spec("matplotlib") is None:
         assert "no plot" in out and not path.exists()
     else:

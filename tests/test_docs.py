@@ -13,7 +13,7 @@ import pytest
 import statespace
 
 docscrape = pytest.importorskip(
-    "numpydoc.docscrape", reason="numpydoc is not installed (pip install 'statespace[docs]'); docstrings not parsed"
+    "numpydoc.docscrape", reason="numpydoc is not installed (pip install 'statespace-ssm[docs]'); docstrings not parsed"
 )
 
 PUBLIC = [name for name in statespace.__all__ if callable(getattr(statespace, name))]

@@ -281,8 +281,8 @@ def test_ctilde_transform_inverse_and_doubling(backend, rng):
     assert_close(statespace.dplr_ctilde_inverse(*args, Ct_lib, 0.1, 64), C, kind="construction")
     doubled = statespace.dplr_ctilde_double(*args, Ct_lib, 0.1, 64)
     # issue 4: "Length doubling of C̃ exact to <= 1e-13"
-    assert_close(doubled, statespace.dplr_ctilde(*args, backend.asarray(C), 0.1, 128), rtol_override=1e-13)
-    assert_close(doubled, ctilde_reference(Ab, C, 128), rtol_override=1e-13)
+    assert_close(doubled, statespace.dplr_ctilde(*args, backend.asarray(C), 0.1, 128), kind="doubling")
+    assert_close(doubled, ctilde_reference(Ab, C, 128), kind="doubling")
 
 
 def test_doubled_ctilde_gives_the_longer_kernel(rng):
@@ -385,7 +385,7 @@ def test_kernel_diag_float32_small_step_long_kernel(kind, method, rng):
     stable = statespace.kernel_diag(Lambda, B, C, dt, L, method=method, engine="xp")
     assert stable.dtype == np.float32
     # issue 4: "Float32 S4D kernels with Δ = 1e-4, L = 16384 stay within 1e-5 relative of a float64 reference"
-    assert_close(stable, reference, rtol_override=1e-5)
+    assert_close(stable, reference, kind="kernel_small_step")
     # naive single-precision forms: (e^{ΔΛ} − 1)/Λ or (1 + ΔΛ/2)/(1 − ΔΛ/2), cumulative-product powers
     z = dt * Lambda
     Ab = np.exp(z) if method == "zoh" else (1 + z / 2) / (1 - z / 2)
@@ -405,7 +405,7 @@ def test_kernel_dplr_numba_matches_xp(rng):
         Lambda, P, B, _C, _Ab, _Bb, Ct = dplr_case(measure, clamp, 32, 1e-2, 600, rng)
         fused = statespace.kernel_dplr(Lambda, P, B, Ct, 1e-2, 600, engine="numba")
         portable = statespace.kernel_dplr(Lambda, P, B, Ct, 1e-2, 600, engine="xp")
-        assert_close(fused, portable, rtol_override=1e-12)  # issue 4: engines agree to 1e-12 (float64)
+        assert_close(fused, portable, kind="engines")  # issue 4: engines agree to 1e-12 (float64)
 
 
 @pytest.mark.numba
@@ -415,7 +415,7 @@ def test_kernel_diag_numba_matches_xp(method, rng):
     B, C = random_complex(rng, 8), random_complex(rng, (2, 8))
     fused = statespace.kernel_diag(Lambda, B, C, 0.01, 700, method=method, engine="numba")
     portable = statespace.kernel_diag(Lambda, B, C, 0.01, 700, method=method, engine="xp")
-    assert_close(fused, portable, rtol_override=1e-12)  # issue 4: engines agree to 1e-12 (float64)
+    assert_close(fused, portable, kind="engines")  # issue 4: engines agree to 1e-12 (float64)
 
 
 # ------------------------------------------------------------------ bad input

@@ -15,8 +15,7 @@ from statespace._nplr import _half_eigenbasis
 from statespace.testing import assert_close, rtol, to_host
 
 MEASURES = ["legs", "legt", "lagt", "fout", "foud", "legsd"]
-# issue 2, Must show: "NPLR reconstruction ‖V(diag Λ − PP*)V* − A‖/‖A‖ ≤ 1e-12 in float64"
-ISSUE_TOL = 1e-12
+# issue 2, Must show: "NPLR reconstruction ‖V(diag Λ − PP*)V* − A‖/‖A‖ ≤ 1e-12 in float64" (TOLERANCES["construction"])
 
 
 def _full_basis(record):
@@ -36,11 +35,11 @@ def _check_reconstruction(measure, N):
     record = nplr(measure, N)
     A, B = hippo(measure, N)
     A_rebuilt, B_rebuilt = _rebuild(record)
-    assert_close(A_rebuilt, A, rtol_override=ISSUE_TOL, err_msg=f"A of {measure}, N={N}")
-    assert_close(B_rebuilt, B, rtol_override=ISSUE_TOL, err_msg=f"B of {measure}, N={N}")
+    assert_close(A_rebuilt, A, kind="construction", err_msg=f"A of {measure}, N={N}")
+    assert_close(B_rebuilt, B, kind="construction", err_msg=f"B of {measure}, N={N}")
     A_dense, B_dense = record.dense()
-    assert_close(A_dense, A, rtol_override=ISSUE_TOL)
-    assert_close(B_dense, B, rtol_override=ISSUE_TOL)
+    assert_close(A_dense, A, kind="construction")
+    assert_close(B_dense, B, kind="construction")
 
 
 @pytest.mark.parametrize("measure", MEASURES)
@@ -143,8 +142,8 @@ def test_B_clip_is_opt_in_and_clips_only_the_imaginary_part():
     plain, clipped = nplr("legs", 64), nplr("legs", 64, B_clip=2.0)
     assert np.max(np.abs(plain.B.imag)) > 2.0  # the default does not clip (ssm-math §2.4: a third exceed 2)
     assert np.max(np.abs(clipped.B.imag)) <= 2.0
-    assert_close(clipped.B.real, plain.B.real, kind="construction", rtol_override=0.0)
-    assert_close(clipped.Lambda, plain.Lambda, kind="construction", rtol_override=0.0)
+    assert_close(clipped.B.real, plain.B.real, kind="exact")
+    assert_close(clipped.Lambda, plain.Lambda, kind="exact")
     assert_close(clipped.dense()[0], plain.dense()[0], kind="construction")
 
 
@@ -152,11 +151,9 @@ def test_real_clamp_is_opt_in():
     plain, clamped = nplr("legt", 8), nplr("legt", 8, real_clamp=1e-4)
     assert np.max(np.abs(plain.Lambda.real)) <= rtol(np.float64, "construction") * np.max(np.abs(plain.Lambda))
     assert_close(clamped.Lambda.real, np.full(4, -1e-4), kind="construction")
-    assert_close(clamped.Lambda.imag, plain.Lambda.imag, kind="construction", rtol_override=0.0)
+    assert_close(clamped.Lambda.imag, plain.Lambda.imag, kind="exact")
     # legs already has Re Λ = −½ ≤ −1e-4: untouched
-    assert_close(
-        nplr("legs", 8, real_clamp=1e-4).Lambda, nplr("legs", 8).Lambda, kind="construction", rtol_override=0.0
-    )
+    assert_close(nplr("legs", 8, real_clamp=1e-4).Lambda, nplr("legs", 8).Lambda, kind="exact")
     # the clamp shifts A by −real_clamp·I
     A_shifted = hippo("legt", 8)[0] - 1e-4 * np.eye(8)
     assert_close(clamped.dense()[0], A_shifted, kind="construction")

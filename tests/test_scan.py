@@ -7,7 +7,7 @@ import pytest
 from scipy.signal import lfilter
 
 from statespace import associative_scan, linear_scan
-from statespace.testing import assert_close, to_host
+from statespace.testing import assert_close
 
 LENGTHS = [0, 1, 2, 3, 5, 1000, 65537]
 
@@ -76,7 +76,7 @@ def test_float32_slow_decay_stays_accurate(engine_name, rng):
     for a in (np.full((4, 1), 0.999, np.float32), np.full((4, 16384), 0.999, np.float32)):
         x = linear_scan(a, b, engine=engine_name)
         assert x.dtype == np.float32
-        assert_close(x, loop(a, b)[0].real, kind="scan", dtype="float32", rtol_override=2e-6)
+        assert_close(x, loop(a, b)[0].real, kind="scan", dtype="float32")
 
 
 def test_backends(backend, dtype_name, rng):
@@ -141,4 +141,8 @@ def test_numba_engine_refuses_other_backends():
 
     with pytest.raises(TypeError, match="NumPy arrays only"):
         linear_scan(xps.ones(3), xps.ones(3), engine="numba")
-    assert isinstance(to_host(linear_scan(xps.ones(3), xps.ones(3))), np.ndarray)
+    # auto picks an engine that serves these arrays: the result stays an array-api-strict array,
+    # and x_t = x_{t-1} + 1 from x_{-1} = 0 is t + 1
+    auto = linear_scan(xps.ones(3), xps.ones(3))
+    assert type(auto) is type(xps.ones(3))
+    assert_close(auto, np.array([1.0, 2.0, 3.0]), kind="scan")

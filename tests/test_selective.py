@@ -81,8 +81,8 @@ def test_matches_float64_loop(engine, rng, layout, cplx, options, dtype_name):
     out, last = selective_scan(*cast, **kwc, return_state=True, engine=engine)
     assert out.dtype == np.dtype(dtype_name)
     assert last.shape == want_last.shape and (np.iscomplexobj(last) == cplx)
-    assert_close(out, want, kind="scan", dtype=dtype_name, rtol_override=None)
-    assert_close(last, want_last, kind="scan", dtype=dtype_name, rtol_override=None)
+    assert_close(out, want, kind="scan", dtype=dtype_name)
+    assert_close(last, want_last, kind="scan", dtype=dtype_name)
 
 
 @pytest.mark.numba

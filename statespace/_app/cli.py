@@ -22,7 +22,10 @@ COMMANDS = {
 
 
 def main(argv=None) -> int:
+    from statespace import __version__
+
     parser = argparse.ArgumentParser(prog="statespace", description="Numerics of structured state space models.")
+    parser.add_argument("--version", action="version", version=f"statespace {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

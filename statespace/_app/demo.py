@@ -21,7 +21,8 @@ each step is one triangular solve (O(N²)). The reference ``hippo-code`` instead
 uses :math:`A/k` with :math:`\Delta s = 1`; :math:`\log(1 + 1/k)` is its exact
 counterpart.
 
-When matplotlib is importable a PNG of signal vs reconstruction is written.
+When matplotlib is importable a PNG is written: the signal and its reconstructions for N/4,
+N/2 and N (top), and their pointwise errors beside the projection floors on a log scale (bottom).
 """
 
 from __future__ import annotations
@@ -79,16 +80,55 @@ def _matplotlib_available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
 
-def _plot(path, t, exact, rebuilt, N: int, error: float) -> None:
+def _smaller_sizes(N: int) -> list[int]:
+    """The state sizes drawn beside ``N``: N/4 and N/2 (even, at least 2), so the memory's growth shows."""
+    return sorted({max(2, N // 4 // 2 * 2), max(2, N // 2 // 2 * 2)} - {N})
+
+
+def _plot(path, t, exact, memories, L: int) -> None:
+    """Signal and reconstructions (top); their pointwise errors and the projection floors, log scale (bottom).
+
+    ``memories`` maps N to ``(rebuilt, projected, error, floor)``: the reconstruction from the final
+    state, the exact projection onto N Legendre coefficients, and their relative RMS errors.
+    """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 3.5), layout="constrained")
-    ax = fig.add_subplot()
-    ax.plot(t, exact, color="0.3", linewidth=2.5, label="signal")
-    ax.plot(t, rebuilt, color="tab:red", linewidth=1.0, linestyle="--", label=f"reconstruction from x(1), N={N}")
-    ax.set_xlabel("t (1 = now)")
-    ax.set_title(f"HiPPO-LegS memory: relative RMS error {error:.1e}")
-    ax.legend(loc="upper center", ncols=2, bbox_to_anchor=(0.5, -0.2))
+    fig = Figure(figsize=(9, 6.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.3))
+    colors = ["tab:orange", "tab:blue", "tab:red", "tab:green"]
+    top.plot(t, exact, color="0.25", linewidth=3.0, label="signal u(t)")
+    tiny = np.finfo(np.float64).tiny ** 0.25  # keeps exact zeros on a log axis
+    for color, (N, (rebuilt, projected, error, floor)) in zip(colors, memories.items(), strict=False):
+        top.plot(t, rebuilt, color=color, linewidth=1.2, linestyle="--", label=f"rebuilt from x(1), N={N}")
+        bottom.semilogy(
+            t,
+            np.maximum(np.abs(rebuilt - exact), tiny),
+            color=color,
+            linewidth=1.0,
+            label=f"N={N} |rebuilt − u|: RMS {error:.1e}",
+        )
+        bottom.semilogy(
+            t,
+            np.maximum(np.abs(projected - exact), tiny),
+            color=color,
+            linewidth=0.8,
+            linestyle=":",
+            label=f"N={N} best (projection): {floor:.1e}",
+        )
+    top.set_ylabel("u(t)")
+    top.set_title(f"HiPPO-LegS memory: 3 tones + a chirp ({L} samples), the whole history rebuilt from x(1)")
+    top.set_ylim(top.get_ylim()[0], top.get_ylim()[1] + 0.9)  # room for the legend above the curves
+    top.legend(loc="upper center", fontsize=8, ncols=4)
+    bottom.set_xlabel("t (1 = now)")
+    bottom.set_ylabel("pointwise error (log)")
+    bottom.set_ylim(1e-15, 10)
+    largest = max(memories)
+    bottom.set_title(
+        f"relative RMS errors; at N={largest} the {memories[largest][2]:.1e} is the discretization's "
+        f"({L} steps), the projection floor is {memories[largest][3]:.1e}",
+        fontsize=10,
+    )
+    bottom.legend(loc="center", bbox_to_anchor=(0.5, 0.42), fontsize=7.5, ncols=3)  # the empty band 1e-7..1e-11
     fig.savefig(path, dpi=120)
 
 
@@ -108,28 +148,32 @@ def run(args) -> int:
     if L < 2:
         raise SystemExit(f"statespace demo: --length must be at least 2, got {L}")
     u = demo_signal(np.arange(L + 1) / L)
-    x = legs_memory(u, N)
-
     t = np.linspace(0.0, 1.0, 1001)
     exact = demo_signal(t)
-    rebuilt = reconstruct(x, "legs", t)
-    nodes, weights = np.polynomial.legendre.leggauss(4 * N + 64)
-    nodes, weights = (nodes + 1) / 2, weights / 2
-    projection = (weights * demo_signal(nodes)) @ hippo_basis("legs", N, nodes)
-    error = _relative_rms(rebuilt, exact)
+    memories = {n: _memory(u, n, t, exact) for n in [*_smaller_sizes(N), N]}
+    _, _, error, floor = memories[N]
 
     print(f"HiPPO-LegS memory of a built-in signal (3 tones + chirp), N = {N}, {L} samples on [0, 1]")
     print(f"  reconstruction error from the final state (relative RMS): {error:.3e}")
-    print(
-        f"  best possible with {N} coefficients (exact projection):   "
-        f"{_relative_rms(reconstruct(projection, 'legs', t), exact):.3e}"
-    )
+    print(f"  best possible with {N} coefficients (exact projection):   {floor:.3e}")
     print(f"  NPLR reconstruction error of LegS N={N} (max|A' - A|/max|A|): {_nplr_error(N):.3e}")
+    smaller = ", ".join(f"N={n}: {memories[n][2]:.3e} (best {memories[n][3]:.3e})" for n in _smaller_sizes(N))
+    if smaller:
+        print(f"  smaller memories, reconstruction error (best possible): {smaller}")
     if args.no_plot:
         return 0
     if not _matplotlib_available():
-        print("  (matplotlib is not installed: no plot; pip install 'statespace[plot]')")
+        print("  (matplotlib is not installed: no plot; pip install 'statespace-ssm[plot]')")
         return 0
-    _plot(args.output, t, exact, rebuilt, N, error)
+    _plot(args.output, t, exact, memories, L)
     print(f"  plot written to {args.output}")
     return 0
+
+
+def _memory(u, N: int, t, exact):
+    """Reconstruction from the LegS state of ``u`` and the exact projection, with their relative RMS errors."""
+    rebuilt = reconstruct(legs_memory(u, N), "legs", t)
+    nodes, weights = np.polynomial.legendre.leggauss(4 * N + 64)
+    nodes, weights = (nodes + 1) / 2, weights / 2
+    projected = reconstruct((weights * demo_signal(nodes)) @ hippo_basis("legs", N, nodes), "legs", t)
+    return rebuilt, projected, _relative_rms(rebuilt, exact), _relative_rms(projected, exact)

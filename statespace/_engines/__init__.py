@@ -50,7 +50,7 @@ __all__ = [
 
 ENGINES = ("xp", "numba", "cupy")
 ENV_VAR = "STATESPACE_ENGINE"
-_INSTALL_HINT = {"numba": "pip install 'statespace[numba]'", "cupy": "pip install 'statespace[cupy]'"}
+_INSTALL_HINT = {"numba": "pip install 'statespace-ssm[numba]'", "cupy": "pip install 'statespace-ssm[cupy]'"}
 
 
 def installed(engine: str) -> bool:
