@@ -19,6 +19,8 @@ is not itself differentiable).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import _kernels, _recurrence, _scan, _selective, _vandermonde, vjp
@@ -28,6 +30,7 @@ from .vjp._selective import CHUNK
 torch = optional_library("torch")  # the package reaches optional libraries through _engines only
 if torch is None:
     raise ImportError("statespace.torch needs PyTorch: pip install torch")
+Function: Any = torch.autograd.Function
 
 __all__ = ["linear_scan", "selective_scan", "recurrence", "kernel_diag", "vandermonde"]
 
@@ -53,7 +56,7 @@ def _grads(ctx, grads: dict, names):
     return tuple(out) + (None,) * (len(ctx.needs_input_grad) - len(out))
 
 
-class _LinearScan(torch.autograd.Function):
+class _LinearScan(Function):
     @staticmethod
     def forward(ctx, a, b, x0, reverse, engine):
         x = _scan.linear_scan(_np(a), _np(b), _np(x0), reverse=reverse, engine=engine)
@@ -112,7 +115,7 @@ def linear_scan(a, b, x0=None, *, reverse=False, return_state=False, engine=None
 _SELECTIVE = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", None, "x0")
 
 
-class _SelectiveScan(torch.autograd.Function):
+class _SelectiveScan(Function):
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, x0, engine, chunk):
         arrays = [_np(t) for t in (u, delta, A, B, C, D, z, delta_bias)]
@@ -188,7 +191,7 @@ def selective_scan(
     return (out, last) if return_state else out
 
 
-class _Recurrence(torch.autograd.Function):
+class _Recurrence(Function):
     @staticmethod
     def forward(ctx, Ab, Bb, C, u, D, x0, conj, engine, chunk):
         y, state = _recurrence.recurrence(
@@ -243,7 +246,7 @@ def recurrence(Ab, Bb, C, u, D=None, x0=None, *, conj=True, return_state=False, 
     return (y, state) if return_state else y
 
 
-class _KernelDiag(torch.autograd.Function):
+class _KernelDiag(Function):
     @staticmethod
     def forward(ctx, Lambda, B, C, dt, L, method, per_mode, engine):
         K = _kernels.kernel_diag(
@@ -290,7 +293,7 @@ def kernel_diag(Lambda, B, C, dt, L, method="zoh", *, per_mode=False, engine=Non
     return _KernelDiag.apply(Lambda, B, C, dt, L, method, per_mode, engine)
 
 
-class _Vandermonde(torch.autograd.Function):
+class _Vandermonde(Function):
     @staticmethod
     def forward(ctx, v, x, L, conj, engine):
         ctx.save_for_backward(v, x)
