@@ -27,9 +27,9 @@ def test_import_does_not_load_optional_engines():
 @pytest.mark.skipif(os.environ.get("STATESPACE_EXPECT_NO_NUMBA") != "1", reason="only in the numba-free env")
 def test_numba_really_absent_and_fallback_is_xp():
     assert not HAVE_NUMBA
-    assert resolve_engine(None, _backend.namespace(np.ones(2))) == "xp"
-    with pytest.raises(ImportError, match="statespace\\[numba\\]"):
-        resolve_engine("numba", _backend.namespace(np.ones(2)))
+    assert resolve_engine(None, _backend.namespace(np.ones(2)), func="linear_scan") == "xp"
+    with pytest.raises(ImportError, match=r"pip install 'statespace-ssm\[numba\]'"):
+        resolve_engine("numba", _backend.namespace(np.ones(2)), func="linear_scan")
 
 
 def test_dtype_helpers(backend):

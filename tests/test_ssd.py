@@ -59,8 +59,8 @@ def test_equals_selective_scan_float64(rng, chunk, groups):
     )
     y_ref, h_ref = _as_selective(x, dt, A, B, C, D=D, z=z, dt_bias=bias, h0=h0, delta_softplus=True)
     assert y.dtype == np.float64 and h.shape == (2, 4, 3, 5)
-    assert_close(y.reshape(y_ref.shape), y_ref, kind="views", rtol_override=1e-10)
-    assert_close(h.reshape(h_ref.shape), h_ref, kind="views", rtol_override=1e-10)
+    assert_close(y.reshape(y_ref.shape), y_ref, kind="views")
+    assert_close(h.reshape(h_ref.shape), h_ref, kind="views")
 
 
 def test_equals_selective_scan_float32(rng):
@@ -86,8 +86,8 @@ def test_factored_and_direct_decays(rng, scale):
     assert _factorable(xpn, cum, np.float64) == (scale < 1)
     y, h = ssd(x, dt, A, B, C, chunk_size=64, return_state=True)
     y_ref, h_ref = _as_selective(x, dt, A, B, C)
-    assert_close(y.reshape(y_ref.shape), y_ref, kind="views", rtol_override=1e-10)
-    assert_close(h.reshape(h_ref.shape), h_ref, kind="views", rtol_override=1e-10)
+    assert_close(y.reshape(y_ref.shape), y_ref, kind="views")
+    assert_close(h.reshape(h_ref.shape), h_ref, kind="views")
 
 
 def test_broadcast_batch_of_B_C_and_defaults(rng):
@@ -127,9 +127,9 @@ def test_seq_idx_equals_separate_runs(rng, chunk):
             chunk_size=chunk, return_state=True,
         )  # fmt: skip
         if n:
-            assert_close(y[..., part], yi, kind="views", rtol_override=1e-10)
+            assert_close(y[..., part], yi, kind="views")
         start += n
-    assert_close(h, hi, kind="views", rtol_override=1e-10)
+    assert_close(h, hi, kind="views")
 
 
 # --------------------------------------------------------------------------------------
@@ -190,8 +190,8 @@ def test_equals_ssd_minimal_discrete(rng, groups, with_state):
     h0 = rng.normal(size=(2, 4, 3, 5)) if with_state else None
     y, h = ssd(x, dt, A, B, C, chunk_size=8, initial_states=h0, return_state=True)
     y_ref, h_ref = _minimal(x, dt, A, B, C, 8, h0)
-    assert_close(y, y_ref, kind="views", rtol_override=1e-10)
-    assert_close(h, h_ref, kind="views", rtol_override=1e-10)
+    assert_close(y, y_ref, kind="views")
+    assert_close(h, h_ref, kind="views")
 
 
 def test_seq_idx_equals_ssd_minimal_discrete_per_sequence(rng):
@@ -205,9 +205,9 @@ def test_seq_idx_equals_ssd_minimal_discrete_per_sequence(rng):
     for i, n in enumerate(lengths):
         part = slice(start, start + n)
         y_ref, h_ref = _minimal(x[..., part], dt[..., part], A, B[..., part], C[..., part], 4, h0 if i == 0 else None)
-        assert_close(y[..., part], y_ref, kind="views", rtol_override=1e-10)
+        assert_close(y[..., part], y_ref, kind="views")
         start += n
-    assert_close(h, h_ref, kind="views", rtol_override=1e-10)
+    assert_close(h, h_ref, kind="views")
 
 
 # --------------------------------------------------------------------------------------

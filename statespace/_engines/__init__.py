@@ -179,10 +179,12 @@ def backends() -> list:
     """``(name, xp, device)`` for each array library importable here (CuPy only with a GPU)."""
     import numpy as np
 
-    found = [("numpy", np, None)]
+    found = [("numpy", importlib.import_module("array_api_compat.numpy"), None)]
     strict = optional_library("array_api_strict")
     if strict is not None:
-        found += [("strict", strict, None), ("strict-device1", strict, strict.Device("device1"))]
+        found.append(("strict", strict, None))
+        if int(np.__version__.split(".")[0]) >= 2:  # array-api-strict's second device needs NumPy 2's asarray(copy=)
+            found.append(("strict-device1", strict, strict.Device("device1")))
     torch = optional_library("torch")
     if torch is not None:
         found.append(("torch", importlib.import_module("array_api_compat.torch"), torch.device("cpu")))
@@ -190,7 +192,7 @@ def backends() -> list:
     if cupy is not None:
         try:
             if cupy.cuda.runtime.getDeviceCount() > 0:
-                found.append(("cupy", cupy, None))
+                found.append(("cupy", importlib.import_module("array_api_compat.cupy"), None))
         except Exception:  # a CuPy without a usable GPU is not a backend here
             pass
     return found

@@ -304,7 +304,7 @@ def test_dense_views(backend, dtype_name, data):
 
     if method == "zoh":  # expm of the scaled state matrix is Ā, on every engine that takes these arrays
         dtA = dt[:, None, None] * A
-        for expm_engine in ("xp", "scipy") if backend.name == "numpy" else ("xp",):
+        for expm_engine in ("xp", None) if backend.name == "numpy" else ("xp",):  # None: SciPy for n >= 16
             _agree(
                 {f"expm[{expm_engine}]": ss.expm(dtA, engine=expm_engine)},
                 Ad,
