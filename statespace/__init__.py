@@ -63,3 +63,5 @@ for _module in (
 ):
     __all__ += _module.__all__
 del _module
+
+from . import vjp  # noqa: E402, F401  (the backward passes: statespace.vjp.<name>)

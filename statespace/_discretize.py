@@ -91,7 +91,7 @@ def _ones_like(xp, x):
     return xp.ones(x.shape, dtype=x.dtype, device=device_of(x))
 
 
-def _phi1(xp, z):
+def phi1(xp, z):
     r""":math:`\varphi_1(z) = (e^z - 1)/z` with :math:`\varphi_1(0) = 1`, through ``expm1`` (no cancellation)."""
     zero = z == 0
     one = _ones_like(xp, z)
@@ -103,7 +103,7 @@ def _phi1(xp, z):
 _PHI2_TAYLOR = tuple(1.0 / math.factorial(k + 2) for k in range(16))
 
 
-def _phi2(xp, z):
+def phi2(xp, z):
     r""":math:`\varphi_2(z) = (e^z - 1 - z)/z^2`: Taylor series for :math:`|z| \le 1/2`, closed form beyond."""
     small = xp.abs(z) <= 0.5
     series = xp.zeros(z.shape, dtype=z.dtype, device=device_of(z))
@@ -114,7 +114,7 @@ def _phi2(xp, z):
     return xp.where(small, series, closed)
 
 
-def _gbt_log(xp, z, name: str, alpha: float):
+def gbt_log(xp, z, name: str, alpha: float):
     r"""Stable :math:`\log \bar A` for the gbt family, :math:`\bar A = (1 + (1-\alpha)z)/(1 - \alpha z)`."""
     if name == "bilinear":
         pole = z == -2  # Ā = 0: log Ā = -inf (atanh(-1) would warn)
@@ -286,19 +286,19 @@ def _diag_formulas(xp, name, alpha, z, step, B, L, return_log):
     """``(Ab or log Ab, Bb)`` of one method on ``z = dt * Lambda``, elementwise."""
     if alpha is not None:  # the gbt family
         denominator = 1 - alpha * z
-        Ab = _gbt_log(xp, z, name, alpha) if return_log else (1 + (1 - alpha) * z) / denominator
+        Ab = gbt_log(xp, z, name, alpha) if return_log else (1 + (1 - alpha) * z) / denominator
         return Ab, step * B / denominator
     Ab = xp.exp(z)
     if name == "zoh":
-        Bb = step * _phi1(xp, z) * B
+        Bb = step * phi1(xp, z) * B
     elif name == "zoh_simplified":
         Bb = step * B * _ones_like(xp, z)
     elif name == "impulse":
         Bb = step * Ab * B
     elif name == "foh":
-        Bb = step * (_phi1(xp, z) + xp.expm1(z) * _phi2(xp, z)) * B
+        Bb = step * (phi1(xp, z) + xp.expm1(z) * phi2(xp, z)) * B
     else:  # dss
-        Bb = step * _phi1(xp, z) * B / xp.expm1(L * z)
+        Bb = step * phi1(xp, z) * B / xp.expm1(L * z)
     return (z if return_log else Ab), Bb
 
 

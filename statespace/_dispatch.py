@@ -82,14 +82,18 @@ def engines_for(func: str, variant: str | None = None) -> tuple:
     return ("xp",) if record is None else record.engines_for(variant)
 
 
-def capabilities(*, engines=("xp",), dask="no", dask_note: str = "", methods=()):
-    """Declare a public function's capability record and route its Dask arrays (a decorator)."""
+def capabilities(*, engines=("xp",), dask="no", dask_note: str = "", methods=(), name: str | None = None):
+    """Declare a public function's capability record and route its Dask arrays (a decorator).
+
+    ``name`` is the record's public name when it is not the function's own: a function of a public
+    submodule is recorded under its dotted name (``"vjp.selective_scan"``), beside the top-level one.
+    """
     if dask not in DASK_MODES:
         raise ValueError(f"dask must be one of {DASK_MODES}, got {dask!r}")
     engines = dict(engines) if isinstance(engines, Mapping) else tuple(engines)
 
     def decorate(fn):
-        record = Capabilities(fn.__name__, engines, dask, dask_note, tuple(methods))
+        record = Capabilities(name or fn.__name__, engines, dask, dask_note, tuple(methods))
         CAPABILITIES[record.name] = record
         if dask is None:
             fn.capabilities = record

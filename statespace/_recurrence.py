@@ -235,7 +235,7 @@ def recurrence(
             return recurrence(Ab, Bb, C, part, D, start, conj=conj, structure=kind, return_state=True, engine=engine)
 
         return packed_run(run, u, x0, seq_idx, cu_seqlens, return_state)
-    if conj and _complex_input(u):
+    if conj and complex_input(u):
         # conj=True describes a real system; by linearity its response to a complex input is
         # y(Re u) + i·y(Im u) (the kernel view's answer), but the final state then has no conj-paired form.
         if return_state:
@@ -259,7 +259,7 @@ def recurrence(
     return _dense(xp, Ab, Bb, C, u, D, x0, conj, return_state)
 
 
-def _complex_input(u) -> bool:
+def complex_input(u) -> bool:
     return isinstance(u, complex) or (hasattr(u, "dtype") and is_complex(namespace(u), u))
 
 
@@ -465,7 +465,7 @@ def step(Ab, Bb, C, x, u_t, D=None, *, conj: bool = True, structure=None):
     """
     check_flag(conj, "conj")
     kind = system_structure(Ab, Bb, C, structure)
-    if conj and _complex_input(u_t):
+    if conj and complex_input(u_t):
         raise TypeError(
             "step with conj=True needs a real input u_t: a complex input breaks the conjugate symmetry of the state; "
             "pass conj=False with every mode, or step the real and imaginary parts of u separately"

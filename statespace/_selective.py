@@ -92,7 +92,7 @@ def selective_weight(xp, w, name, A, batch, length, real, a_complex):
     return _Weight(w, True, groups)
 
 
-def _check_same(x, name, shape):
+def check_same(x, name, shape):
     if x is not None and tuple(x.shape) != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(x.shape)}")
 
@@ -230,18 +230,18 @@ def selective_scan(
     if u.ndim != 3:
         raise ValueError(f"u must be (batch, D, L), got shape {tuple(u.shape)}")
     batch, dim, length = u.shape
-    _check_same(delta, "delta", u.shape)
+    check_same(delta, "delta", u.shape)
     if A.ndim != 2 or A.shape[0] != dim:
         raise ValueError(f"A must be (D, N) with D = {dim} (u's channels), got shape {tuple(A.shape)}")
     for name, arr in (("u", u), ("delta", delta), ("D", D), ("z", z), ("delta_bias", delta_bias)):
         if arr is not None and is_complex(xp, arr):
             raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
     D, delta_bias = (w if w is None or w.ndim else xp.broadcast_to(w, (dim,)) for w in (D, delta_bias))
-    _check_same(D, "D", (dim,))
-    _check_same(delta_bias, "delta_bias", (dim,))
-    _check_same(z, "z", u.shape)
+    check_same(D, "D", (dim,))
+    check_same(delta_bias, "delta_bias", (dim,))
+    check_same(z, "z", u.shape)
     if cu_seqlens is None:  # per-sequence initial states are checked with the packing
-        _check_same(x0, "x0", (batch, dim, A.shape[1]))
+        check_same(x0, "x0", (batch, dim, A.shape[1]))
     a_complex = is_complex(xp, A)
     if x0 is not None and is_complex(xp, x0) and not a_complex:
         raise TypeError("x0 is complex but A is real; the state of a real system is real")

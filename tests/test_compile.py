@@ -60,7 +60,16 @@ def test_compile_all_compiles_every_kernel(capfd):
     assert count == len(steps) // 2
     assert engine.compile_all(parallel=False) == count // 2
     assert capfd.readouterr() == ("", "")
-    for topic in ("kernels", "scan", "recurrence", "selective"):
+    for topic in (
+        "kernels",
+        "scan",
+        "recurrence",
+        "selective",
+        "scan_vjp",
+        "recurrence_vjp",
+        "selective_vjp",
+        "vandermonde_vjp",
+    ):
         module = importlib.import_module(f"statespace._engines.numba.{topic}")
         for name, kernel in vars(module).items():
             if isinstance(kernel, engine.Kernel):

@@ -8,6 +8,7 @@ where they have one, along time.
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import numpy as np
@@ -114,6 +115,22 @@ EXAMPLES = {
 }
 
 
+def _vjp_example(name):
+    """A backward pass's example: its forward's arguments and a cotangent of the forward's output."""
+    args, kwargs, split = EXAMPLES[name]
+    out = np.asarray(getattr(statespace, name)(*args, **kwargs))
+    return args, {**kwargs, "grad_y": np.ones_like(out)}, {**split, "grad_y": tuple(range(out.ndim))[:1]}
+
+
+#: The backward passes of :mod:`statespace.vjp` are recorded as ``"vjp.<forward>"``.
+EXAMPLES.update({f"vjp.{name}": _vjp_example(name) for name in statespace.vjp.__all__})
+
+
+def _public(name):
+    """``statespace.<name>``, a dotted name reaching into a public submodule (``vjp.linear_scan``)."""
+    return functools.reduce(getattr, name.split("."), statespace)
+
+
 def _chunked(x, axes):
     chunks = {axis: max(1, x.shape[axis] // 2) for axis in axes}
     return da.from_array(x, chunks={axis: chunks.get(axis, -1) for axis in range(x.ndim)})
@@ -142,6 +159,7 @@ def _leaves(result):
 
 def test_every_public_function_has_a_record():
     functions = [n for n in statespace.__all__ if inspect.isfunction(getattr(statespace, n)) and n != "show_config"]
+    functions += [f"vjp.{n}" for n in statespace.vjp.__all__]
     assert sorted(functions) == sorted(CAPABILITIES)
     missing = [n for n, rec in CAPABILITIES.items() if rec.dask is not None and n not in EXAMPLES]
     assert not missing, f"no Dask example for {missing}"
@@ -150,7 +168,7 @@ def test_every_public_function_has_a_record():
 @pytest.mark.parametrize("name", sorted(CAPABILITIES))
 def test_dask_route_follows_the_record(name):
     record = CAPABILITIES[name]
-    fn = getattr(statespace, name)
+    fn = _public(name)
     if record.dask is None:
         assert name not in EXAMPLES
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
 import pkgutil
 
 import numpy as np
@@ -18,8 +19,14 @@ MODULES = sorted(
 )
 
 
+#: Adapter modules and the optional library they wrap (skipped where it is not installed).
+NEEDS = {"statespace.torch": "torch", "statespace.jax": "jax"}
+
+
 @pytest.mark.parametrize("name", MODULES)
 def test_examples_run(name):
+    if name in NEEDS and importlib.util.find_spec(NEEDS[name]) is None:
+        pytest.skip(f"{name} needs {NEEDS[name]}, which is not installed")
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -198,7 +198,7 @@ def _kernels(real_name: str, capacity: int):
 
 
 def _layout(xp, w, dtype):
-    """Weight as ``(batch or 1, groups, L or 1, N)`` contiguous (as the numba engine's ``_layout``)."""
+    """Weight as ``(batch or 1, groups, L or 1, N)`` contiguous (as the numba engine's ``layout``)."""
     value = w.value
     if not w.variable:  # (D, N): one "group" per channel, constant in time
         value = value[None, :, None, :]

@@ -183,7 +183,7 @@ def _complex_kernel(
         lasti[b, d] = xi
 
 
-def _layout(w, real):
+def layout(w, real):
     """Weight as ``(batch or 1, groups, L or 1, N)`` contiguous, in ``real`` or the matching complex dtype."""
     value = w.value
     if not w.variable:  # (D, N): one "group" per channel, constant in time
@@ -193,7 +193,7 @@ def _layout(w, real):
     return np.ascontiguousarray(value)
 
 
-def _lane_block(dim, B, C):
+def lane_block(dim, B, C):
     """Channels per SIMD block of :func:`_lanes_kernel` (inside one B and one C group); 0: per-channel kernel."""
     if not (B.variable and C.variable):
         return 0
@@ -214,12 +214,12 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
     Dskip = np.zeros(dim, real) if D is None else D
     z = np.zeros((0, 0, 0), real) if z is None else z
     out = np.empty((batch, dim, length), real)
-    Bl, Cl = _layout(B, real), _layout(C, real)
+    Bl, Cl = layout(B, real), layout(C, real)
     work = out.size * nstate
     if not np.iscomplexobj(A):
         x = np.zeros((batch, dim, nstate), real) if x0 is None else np.ascontiguousarray(x0)
         last = np.empty((batch, dim, nstate), real)
-        block = _lane_block(dim, B, C)
+        block = lane_block(dim, B, C)
         if out.size and nstate and block:
             state = np.array(np.swapaxes(x, 1, 2), order="C")  # (batch, N, D), a copy updated in place
             _lanes_kernel(

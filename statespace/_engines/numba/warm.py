@@ -18,9 +18,11 @@ def calls():
     import numpy as np
 
     import statespace as ss
+    from statespace import vjp
 
     rng = np.random.default_rng(0)
     H, N2, L = 64, 4, 8  # H: two channel blocks of the recurrence (a parallel launch needs two tasks)
+    nb = {"engine": "numba"}
     out = []
     for real, cplx in ((np.float32, np.complex64), (np.float64, np.complex128)):
         name = np.dtype(real).name
@@ -48,5 +50,13 @@ def calls():
             (f"selective_scan {name}", partial(ss.selective_scan, us, delta, A, Bv, Bv, engine="numba")),
             (f"selective_scan {name} fixed B, C", partial(ss.selective_scan, us, delta, A, A, A, engine="numba")),
             (f"selective_scan {name} complex A", partial(ss.selective_scan, us, delta, Ac, A, A, engine="numba")),
+            # the backward kernels (statespace.vjp), in the layouts of the forwards above
+            (f"vjp.vandermonde {name}", partial(vjp.vandermonde, v, 0.01 * Lam, L, grad_y=u, **nb)),
+            (f"vjp.linear_scan {name}", partial(vjp.linear_scan, a, u, grad_y=u, **nb)),
+            (f"vjp.linear_scan {np.dtype(c).name}", partial(vjp.linear_scan, a.astype(c), u.astype(c), grad_y=u, **nb)),
+            (f"vjp.recurrence {name}", partial(vjp.recurrence, Ab, Bb, v, u, grad_y=u, **nb)),
+            (f"vjp.selective_scan {name}", partial(vjp.selective_scan, us, delta, A, Bv, Bv, grad_y=us, **nb)),
+            (f"vjp.selective_scan {name} fixed B, C", partial(vjp.selective_scan, us, delta, A, A, A, grad_y=us, **nb)),
+            (f"vjp.selective_scan {name} complex A", partial(vjp.selective_scan, us, delta, Ac, A, A, grad_y=us, **nb)),
         ]  # fmt: skip
     return out
