@@ -1,0 +1,113 @@
+"""statespace.vjp.kernel_dplr: adjoint identity, finite differences, PyTorch autograd through the xp engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from vjp_checks import HAS_TORCH, assert_same, check_adjoint, check_finite_differences, torch_autograd
+
+import statespace
+from statespace import vjp
+
+H, N2 = 2, 3
+NAMES = ["Lambda", "P", "B", "C", "dt"]
+
+
+def _inputs(rank, dt_shape=(H,), x0=False, real_b=False, seed=0):
+    """A small stable DPLR system: H channels, N2 modes, rank ``rank`` (P shared by the channels)."""
+    rng = np.random.default_rng(seed)
+    inputs = {
+        "Lambda": -rng.uniform(0.1, 1.0, (H, N2)) + 1j * rng.normal(size=(H, N2)),
+        "P": 0.5 * (rng.normal(size=(rank, N2)) + 1j * rng.normal(size=(rank, N2))),
+        "B": rng.normal(size=(N2,)) if real_b else rng.normal(size=(N2,)) + 1j * rng.normal(size=(N2,)),
+        "C": rng.normal(size=(H, N2)) + 1j * rng.normal(size=(H, N2)),
+        "dt": rng.uniform(0.05, 0.3, dt_shape),
+    }
+    if x0:
+        inputs["x0"] = rng.normal(size=(H, N2)) + 1j * rng.normal(size=(H, N2))
+    return inputs
+
+
+def _pair(L, per_mode=False):
+    def forward(**inputs):
+        return statespace.kernel_dplr(**inputs, L=L, per_mode=per_mode, engine="xp")
+
+    def g(inputs, ws):
+        state = {"grad_state": ws[1]} if len(ws) > 1 else {}
+        return vjp.kernel_dplr(**inputs, L=L, per_mode=per_mode, grad_y=ws[0], **state, engine="xp")
+
+    return forward, g
+
+
+@pytest.mark.parametrize("L", [8, 7])
+@pytest.mark.parametrize("rank", [1, 2])
+def test_adjoint_identity(rank, L):
+    forward, g = _pair(L)
+    check_adjoint(forward, g, _inputs(rank), NAMES)
+
+
+@pytest.mark.parametrize("L", [8, 7])
+@pytest.mark.parametrize("rank", [1, 2])
+def test_adjoint_identity_with_initial_state(rank, L):
+    forward, g = _pair(L)
+    check_adjoint(forward, g, _inputs(rank, x0=True, seed=1), NAMES + ["x0"])
+
+
+@pytest.mark.parametrize("dt_shape", [(), (1,), (H, N2)])
+def test_adjoint_identity_step_shapes(dt_shape):
+    """A shared step, a broadcast one and a per-mode one: the step cotangent sums what shares a step."""
+    forward, g = _pair(8, per_mode=len(dt_shape) == 2)
+    check_adjoint(forward, g, _inputs(2, dt_shape=dt_shape, x0=True, seed=2), NAMES + ["x0"])
+
+
+def test_adjoint_identity_rank_three_and_real_b():
+    """Rank above 2 (the forward's batched r×r solve) and a real input vector (real cotangent)."""
+    forward, g = _pair(8)
+    inputs = _inputs(3, real_b=True, seed=3)
+    _, grads = check_adjoint(forward, g, inputs, NAMES)
+    assert grads["B"].dtype == np.float64
+
+
+@pytest.mark.parametrize(("rank", "L"), [(1, 8), (2, 7)])
+def test_finite_differences(rank, L):
+    forward, g = _pair(L)
+    check_finite_differences(forward, g, _inputs(rank, x0=True, seed=4), NAMES + ["x0"])
+
+
+def test_grad_state_omitted_is_zero():
+    inputs = _inputs(1, x0=True, seed=5)
+    w = np.random.default_rng(6).normal(size=(H, 8))
+    omitted = vjp.kernel_dplr(**inputs, L=8, grad_y=w)
+    zero = vjp.kernel_dplr(**inputs, L=8, grad_y=w, grad_state=np.zeros((H, 8)))
+    for name in NAMES + ["x0"]:
+        assert_same(omitted[name], zero[name], name)
+    assert vjp.kernel_dplr(**_inputs(1), L=8, grad_y=w)["x0"] is None
+
+
+@pytest.mark.numba
+def test_numba_forward_sums_give_the_same_cotangents():
+    inputs = _inputs(2, x0=True, seed=7)
+    rng = np.random.default_rng(8)
+    w, ws = rng.normal(size=(H, 8)), rng.normal(size=(H, 8))
+    xp_g = vjp.kernel_dplr(**inputs, L=8, grad_y=w, grad_state=ws, engine="xp")
+    numba_g = vjp.kernel_dplr(**inputs, L=8, grad_y=w, grad_state=ws, engine="numba")
+    for name in NAMES + ["x0"]:
+        assert_same(numba_g[name], xp_g[name], name)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
+@pytest.mark.filterwarnings("ignore:torch.asarray:UserWarning")
+@pytest.mark.parametrize(("rank", "L", "x0"), [(1, 8, False), (2, 7, True), (2, 8, True)])
+def test_agrees_with_torch_autograd_through_xp(rank, L, x0):
+    forward, g = _pair(L)
+    inputs = _inputs(rank, x0=x0, seed=9)
+    names = NAMES + (["x0"] if x0 else [])
+    ws, ours = check_adjoint(forward, g, inputs, [])
+    theirs = torch_autograd(forward, inputs, names, ws)
+    for name in names:
+        assert_same(ours[name], theirs[name], name)
+
+
+def test_refuses_raw_c():
+    with pytest.raises(ValueError, match="ctilde=False"):
+        vjp.kernel_dplr(**_inputs(1), L=8, ctilde=False, grad_y=np.ones((H, 8)))
