@@ -6,6 +6,7 @@ import math
 
 from .._backend import complex_dtype, device_of, float_dtype, namespace, real_dtype
 from .._cauchy import BLOCK_ELEMENTS, cauchy_affine
+from .._discretize import dplr_dense
 from .._kernels import _as_arrays, _unit_roots, check_dplr_operands
 from .._validation import broadcast_shapes, check_flag, check_modal_step
 from ._common import like, unbroadcast, zeros_or
@@ -19,8 +20,8 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde=True, per_mode=False,
     Parameters
     ----------
     Lambda, P, B, C, dt, L, x0, ctilde, per_mode
-        The forward's arguments (``ctilde=True``: ``C`` holds :math:`\tilde C`, the only
-        form differentiated so far).
+        The forward's arguments (``ctilde=False``: ``C`` is the raw output vector and the
+        dense :math:`\tilde C` transform is differentiated too).
     grad_y : array
         Cotangent of the kernel ``K``, real ``(..., L)``.
     grad_state : array, optional
@@ -39,9 +40,8 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde=True, per_mode=False,
 
     Raises
     ------
-    ValueError
-        ``ctilde=False`` (the VJP of the dense :math:`(I - \bar A^L)^T` transform is not
-        supported yet), and the forward's errors.
+    ValueError, TypeError
+        The forward's errors.
 
     Notes
     -----
@@ -77,6 +77,12 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde=True, per_mode=False,
       :math:`\bar\Delta = \mathrm{Re}(\overline{\Lambda}\bar w + \overline{B}\bar y_0 + \sum_k\overline{P_k}\bar y_k)`,
       summed over the modes and channels that share a step.
 
+    With ``ctilde=False``, :math:`\tilde C = [(I - \bar A^L)^T C]_{:N_2}` in the conj-extended basis
+    is reversed through its dense steps: the powering :math:`\bar A^L` (each product :math:`Y = XZ` sends
+    :math:`\bar X = \bar Y Z^*`, :math:`\bar Z = X^*\bar Y`), the solve :math:`\bar A = D^{-1}E`,
+    :math:`D, E = I \mp \tfrac{\Delta}{2}A`, and :math:`A = \mathrm{diag}(\Lambda,\overline\Lambda) - pp^*`,
+    :math:`p = [P; \overline P]`, in :math:`O(N^3\log L)`.
+
     With ``x0``, ``K_state`` is the same kernel with input row
     :math:`\beta = x_0/\Delta + (\Lambda x_0 - \sum_k P_k q_k)/2`,
     :math:`q_k = 2\,\mathrm{Re}\sum_n\overline{P_{kn}}x_{0,n}`;
@@ -99,16 +105,14 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde=True, per_mode=False,
     xp = namespace(Lambda, P, B, C, dt, x0, grad_y)
     Lambda, P, B, C, x0 = _as_arrays(xp, (Lambda, P, B, C, x0), dt)
     check_flag(ctilde, "ctilde")
-    if not ctilde:
-        raise ValueError(
-            "vjp.kernel_dplr: ctilde=False (the raw C, through the dense (I - Ab^L)^T transform) is not supported "
-            "yet; pass C̃ (statespace.dplr_ctilde) with ctilde=True"
-        )
     L = check_dplr_operands(Lambda, P, B, C, x0, L)
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, B, C, x0, names=("Lambda", "P", "B", "C", "x0")))
     Lc, Pc, Bc, Cc = (xp.astype(x, dtype) for x in (Lambda, P, B, C))
     operands = {"P": tuple(P.shape[:-2]), "B": Bc, "C": Cc, "x0": x0}
     step = check_modal_step(dt, xp, Lc, dtype=real_dtype(xp, dtype), per_mode=per_mode, operands=operands)
+    if not ctilde:
+        transform = _Ctilde(xp, Lc, Pc, step, L)
+        Cc = transform.apply(Cc)
     gL, gP, gB, gC, gstep = _kernel_vjp(xp, Lc, Pc, Bc, Cc, step, L, grad_y, engine)
     gx0 = None
     if x0 is not None:
@@ -124,6 +128,9 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde=True, per_mode=False,
         gC = gC + gC2
         gstep = gstep + gstep2 - xp.real(xp.conj(x0c) * grow) / (step * step)
         gx0 = like(xp, gx0, x0)
+    if not ctilde:
+        gL2, gP2, gC, gstep2 = transform.vjp(xp.astype(C, dtype), gC)
+        gL, gP, gstep = gL + gL2, gP + gP2, gstep + gstep2
     gstep = unbroadcast(xp, gstep, step.shape)
     if hasattr(dt, "shape"):
         gdt = xp.asarray(xp.reshape(gstep, dt.shape), dtype=dt.dtype)
@@ -256,3 +263,75 @@ def _cauchy_vjp(xp, v, a, b, w, g):
         gw_sum = gw_sum + xp.sum(gb * xp.conj(bb * rho * rho) + xp.conj(gb) * bb * sigma * sigma, axis=-2)
     gw = xp.sum(xp.conj(v) * gw_sum, axis=(-3, -2))
     return gv, gw
+
+
+class _Ctilde:
+    r""":math:`\tilde C = [(I - \bar A^L)^T C]_{:N_2}` on the conj-extended basis, and its VJP.
+
+    :math:`\bar A = D^{-1}E`, :math:`D, E = I \mp \tfrac{\Delta}{2}A` (rows scaled by the step),
+    :math:`\bar A^L` by binary powering whose squarings and products are kept for the reverse pass
+    (:math:`O(N^3\log L)` like the forward).
+    """
+
+    def __init__(self, xp, Lambda, P, step, L):
+        self.xp, self.Lambda, self.P = xp, Lambda, P
+        dtype, device = Lambda.dtype, device_of(Lambda)
+        self.A, _ = dplr_dense(Lambda, P, xp.zeros_like(Lambda))
+        eye = xp.eye(self.A.shape[-1], dtype=dtype, device=device)
+        delta = xp.astype(step, dtype)
+        self.row = delta if delta.shape[-1] == 1 else xp.concat([delta, delta], axis=-1)
+        half_step = self.row[..., :, None] * self.A / 2
+        self.D = eye - half_step
+        self.Ab = xp.linalg.solve(self.D, eye + half_step)
+        self.power, self.tape = self.Ab, []
+        for bit in bin(L)[3:]:
+            self.tape.append(("square", self.power))
+            self.power = self.power @ self.power
+            if bit == "1":
+                self.tape.append(("times", self.power))
+                self.power = self.power @ self.Ab
+
+    def apply(self, C):
+        xp = self.xp
+        full = xp.concat([C, xp.conj(C)], axis=-1)
+        return (full - (full[..., None, :] @ self.power)[..., 0, :])[..., : C.shape[-1]]
+
+    def vjp(self, C, gCt):
+        r"""Cotangents ``(gLambda, gP, gC, gstep)`` (unreduced) for the cotangent ``gCt`` of :math:`\tilde C`.
+
+        :math:`y = x - x\bar A^L` (rows): :math:`\bar x = \bar y - \bar y (\bar A^L)^*`,
+        :math:`\overline{\bar A^L} = -\overline{x}^T\bar y`; a product :math:`Y = XZ` sends
+        :math:`\bar X = \bar Y Z^*`, :math:`\bar Z = X^*\bar Y`; :math:`\bar A = D^{-1}E` sends
+        :math:`\bar E = D^{-*}\bar{\bar A}`, :math:`\bar D = -\bar E\,\bar A^*`; then
+        :math:`A = \mathrm{diag}(\Lambda, \overline\Lambda) - p p^*` with :math:`p = [P; \overline P]`.
+        """
+        xp = self.xp
+        n2 = C.shape[-1]
+        full = xp.concat([C, xp.conj(C)], axis=-1)
+        g = xp.concat([gCt, xp.zeros_like(gCt)], axis=-1)
+        gfull = g - (g[..., None, :] @ _adjoint(xp, self.power))[..., 0, :]
+        gC = gfull[..., :n2] + xp.conj(gfull[..., n2:])
+        gpower = -xp.conj(full)[..., :, None] * g[..., None, :]
+        gAb = xp.zeros_like(self.Ab)
+        for kind, previous in reversed(self.tape):
+            if kind == "times":
+                gAb = gAb + _adjoint(xp, previous) @ gpower
+                gpower = gpower @ _adjoint(xp, self.Ab)
+            else:
+                gpower = gpower @ _adjoint(xp, previous) + _adjoint(xp, previous) @ gpower
+        gAb = gAb + gpower
+        gE = xp.linalg.solve(_adjoint(xp, self.D), gAb)
+        ghalf = gE + gE @ _adjoint(xp, self.Ab)  # Ē − D̄, the cotangent of (Δ/2) A
+        gA = self.row[..., :, None] * ghalf / 2
+        grow = xp.real(xp.sum(xp.conj(self.A) * ghalf, axis=-1)) / 2
+        gdiag = xp.linalg.diagonal(gA)
+        gLambda = gdiag[..., :n2] + xp.conj(gdiag[..., n2:])
+        pf = xp.concat([self.P, xp.conj(self.P)], axis=-1)
+        gpf = -pf @ xp.matrix_transpose(gA + _adjoint(xp, gA))
+        gP = gpf[..., :n2] + xp.conj(gpf[..., n2:])
+        return gLambda, gP, gC, grow[..., :n2] + grow[..., n2:]
+
+
+def _adjoint(xp, M):
+    """Conjugate transpose of a stack of matrices."""
+    return xp.conj(xp.matrix_transpose(M))
