@@ -120,7 +120,7 @@ def test_agrees_with_torch_autograd_through_xp(rank, L, x0, ctilde):
 
 @pytest.mark.parametrize("L", [1, 2, 16])
 def test_raw_c_is_ctilde_then_kernel(L):
-    """ctilde=False = dplr_ctilde then ctilde=True: the C cotangents compose (chain rule through C̃ only)."""
+    """ctilde=False at L = 1, 2, 16: the identity holds; B (not in C̃) gets the cotangent of the C̃ form."""
     inputs = _inputs(2, seed=10, ctilde=False)
     w = np.random.default_rng(11).normal(size=(H, L))
     raw = vjp.kernel_dplr(**inputs, L=L, ctilde=False, grad_y=w)
@@ -130,3 +130,17 @@ def test_raw_c_is_ctilde_then_kernel(L):
     check_adjoint(forward, g, inputs, NAMES)
     assert raw["B"].shape == through["B"].shape
     assert_same(raw["B"], through["B"], "B (does not enter C̃)")
+
+
+@pytest.mark.parametrize("L", [8, 7])
+def test_rank_zero_raw_c_is_the_diagonal_bilinear_kernel(L):
+    """Rank 0 with the raw C is S4D's bilinear kernel: the cotangents equal vjp.kernel_diag's (Vandermonde sums)."""
+    inputs = _inputs(1, seed=12)
+    inputs["P"] = np.zeros((0, N2), complex)
+    w = np.random.default_rng(13).normal(size=(H, L))
+    ours = vjp.kernel_dplr(**inputs, L=L, ctilde=False, grad_y=w)
+    diagonal = {k: v for k, v in inputs.items() if k != "P"}
+    theirs = vjp.kernel_diag(**diagonal, L=L, method="bilinear", grad_y=w)
+    for name in theirs:
+        assert_same(ours[name], theirs[name], name)
+    assert ours["P"].shape == (0, N2)
