@@ -36,9 +36,19 @@ loss returns :math:`\partial\ell/\partial x - i\,\partial\ell/\partial y`), whic
 """
 
 from ._conv import cauchy, causal_conv
+from ._dplr import kernel_dplr
 from ._kernels import kernel_diag, vandermonde
 from ._recurrence import recurrence
 from ._scan import linear_scan
 from ._selective import selective_scan
 
-__all__ = ["linear_scan", "selective_scan", "recurrence", "causal_conv", "cauchy", "vandermonde", "kernel_diag"]
+__all__ = [
+    "linear_scan",
+    "selective_scan",
+    "recurrence",
+    "causal_conv",
+    "cauchy",
+    "vandermonde",
+    "kernel_diag",
+    "kernel_dplr",
+]
