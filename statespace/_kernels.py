@@ -256,7 +256,7 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool
             f"{type(dt).__name__}; its values are checked (positive, finite) in Python, which traced arrays forbid"
         )
     check_choice(method, "method", DIAG_KERNEL_METHODS)
-    Lambda, B, C = _as_arrays(xp, (Lambda, B, C), dt)
+    Lambda, B, C = as_arrays(xp, (Lambda, B, C), dt)
     require_modes(Lambda, "Lambda")
     require_modes(C, "C", Lambda.shape[-1])
     L = check_positive_int(L, "L")
@@ -280,7 +280,7 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh", *, per_mode: bool
     return kernel
 
 
-def _as_arrays(xp, values, *others):
+def as_arrays(xp, values, *others):
     """``values`` as arrays of ``xp`` (array_like scalars and lists converted once, on the arrays' device)."""
     device = next((device_of(v) for v in values + others if hasattr(v, "dtype") and hasattr(v, "shape")), None)
     return tuple(v if v is None or hasattr(v, "dtype") else xp.asarray(v, device=device) for v in values)
@@ -417,7 +417,7 @@ def kernel_dplr(
     ((8,), dtype('float64'))
     """
     xp = namespace(Lambda, P, B, C, dt, x0)
-    Lambda, P, B, C, x0 = _as_arrays(xp, (Lambda, P, B, C, x0), dt)
+    Lambda, P, B, C, x0 = as_arrays(xp, (Lambda, P, B, C, x0), dt)
     check_flag(ctilde, "ctilde")
     L = check_dplr_operands(Lambda, P, B, C, x0, L)
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, B, C, x0, names=("Lambda", "P", "B", "C", "x0")))
@@ -448,7 +448,7 @@ def check_dplr_operands(Lambda, P, B, C, x0, L) -> int:
     return check_positive_int(L, "L")
 
 
-def _unit_roots(xp, L, dtype, device):
+def unit_roots(xp, L, dtype, device):
     r""":math:`\omega_j = e^{-2\pi i j/L}`, j = 0..L//2, from float64 angles; the Nyquist node is exactly −1."""
     j = xp.arange(L // 2 + 1, dtype=xp.float64, device=device)
     angle = math.pi * (2 * j / L)
@@ -481,7 +481,7 @@ def _dplr_kernel(xp, Lambda, P, B, C, step, L, engine):
         [xp.broadcast_to(C[..., None, :], batch + (1, n2)), xp.broadcast_to(xp.conj(P), batch + (rank, n2))], axis=-2
     )
     pairs = xp.reshape(outputs[..., :, None, :] * inputs[..., None, :, :], batch + ((rank + 1) ** 2, n2))
-    omega = _unit_roots(xp, L, dtype, device)
+    omega = unit_roots(xp, L, dtype, device)
     bw = 1 + omega
     sums = cauchy_affine(pairs, 2 * (1 - omega), bw, (delta * Lambda)[..., None, :], conj=True, engine=engine)
     sums = xp.reshape(sums, batch + (rank + 1, rank + 1, omega.shape[0]))
@@ -539,7 +539,7 @@ def _ctilde_apply(xp, Lambda, P, C, step, L, sign):
 
 def _ctilde_setup(Lambda, P, C, dt, L, name, per_mode):
     xp = namespace(Lambda, P, C, dt)
-    Lambda, P, C = _as_arrays(xp, (Lambda, P, C), dt)
+    Lambda, P, C = as_arrays(xp, (Lambda, P, C), dt)
     require_modes(Lambda, "Lambda")
     n2 = Lambda.shape[-1]
     require_modes(P, "P", n2, min_ndim=2)

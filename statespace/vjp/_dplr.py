@@ -7,13 +7,15 @@ import math
 from .._backend import complex_dtype, device_of, float_dtype, namespace, real_dtype
 from .._cauchy import BLOCK_ELEMENTS, cauchy_affine
 from .._discretize import dplr_dense
-from .._kernels import _as_arrays, _unit_roots, check_dplr_operands
+from .._dispatch import capabilities
+from .._kernels import as_arrays, check_dplr_operands, unit_roots
 from .._validation import broadcast_shapes, check_flag, check_modal_step
 from ._common import like, unbroadcast, zeros_or
 
 __all__ = ["kernel_dplr"]
 
 
+@capabilities(name="vjp.kernel_dplr", engines=("xp", "numba"))
 def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde=True, per_mode=False, grad_y, grad_state=None, engine=None):
     r"""Cotangents of ``Lambda``, ``P``, ``B``, ``C``, ``dt`` (and ``x0``) for :func:`statespace.kernel_dplr`.
 
@@ -103,7 +105,7 @@ def kernel_dplr(Lambda, P, B, C, dt, L, *, x0=None, ctilde=True, per_mode=False,
     (['B', 'C', 'Lambda', 'P', 'dt', 'x0'], (1, 2), (1,))
     """
     xp = namespace(Lambda, P, B, C, dt, x0, grad_y)
-    Lambda, P, B, C, x0 = _as_arrays(xp, (Lambda, P, B, C, x0), dt)
+    Lambda, P, B, C, x0 = as_arrays(xp, (Lambda, P, B, C, x0), dt)
     check_flag(ctilde, "ctilde")
     L = check_dplr_operands(Lambda, P, B, C, x0, L)
     dtype = complex_dtype(xp, float_dtype(xp, Lambda, P, B, C, x0, names=("Lambda", "P", "B", "C", "x0")))
@@ -176,7 +178,7 @@ def _kernel_vjp(xp, Lambda, P, B, C, step, L, grad_k, engine):
         [xp.broadcast_to(C[..., None, :], batch + (1, n2)), xp.broadcast_to(xp.conj(P), batch + (rank, n2))], axis=-2
     )
     pairs = outputs[..., :, None, :] * inputs[..., None, :, :]  # (..., r+1, r+1, N2)
-    omega = _unit_roots(xp, L, dtype, device)
+    omega = unit_roots(xp, L, dtype, device)
     nodes = omega.shape[0]
     a, bw = 2 * (1 - omega), 1 + omega
     w = xp.broadcast_to(delta * Lambda, batch + (n2,))
