@@ -60,6 +60,9 @@ def _scan_in_child(seed):
     return ss.linear_scan(a, b, engine="numba"), ss.linear_scan(a, b, engine="xp")
 
 
+# JAX, when an earlier test imported it, warns that it is multithreaded at every fork: that is JAX's
+# thread pool, not numba's, and the children here never touch JAX
+@pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning")
 def test_fork_pool_after_parallel_call(always_parallel):
     _problems()["linear_scan"]()  # the parent has launched its thread pool
     if numba.threading_layer() == "omp":  # only when NUMBA_THREADING_LAYER asks for it: GNU OpenMP hangs here
