@@ -123,7 +123,14 @@ def gbt_log(xp, z, name: str, alpha: float):
         return _log1p_or_minus_inf(xp, z)
     if name == "backward_euler":
         return -xp.log1p(-z)
-    return _log1p_or_minus_inf(xp, (1 - alpha) * z) - xp.log1p(-alpha * z)
+    return _log1p_or_minus_inf(xp, (1 - alpha) * z) - _log1p_tiny_safe(xp, -alpha * z)
+
+
+def _log1p_tiny_safe(xp, w):
+    """``log1p(w)``, and ``w`` itself where ``|w|`` is below the dtype's epsilon (there ``log1p(w) = w`` to the
+    last bit): PyTorch's complex ``log1p`` returns NaN for subnormal arguments (gbt at ``alpha = 1e-308``)."""
+    tiny = xp.abs(w) < xp.finfo(w.dtype).eps
+    return xp.where(tiny, w, xp.log1p(xp.where(tiny, xp.zeros_like(w), w)))
 
 
 def _minus_inf(xp, z):

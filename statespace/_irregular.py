@@ -224,7 +224,8 @@ def irregular_response(
     The other methods replace :math:`(\bar A_k, \bar B_k)` by their per-step pair.  Evenly
     spaced samples give exactly the per-step pair of :func:`discretize` /
     :func:`discretize_diag` with that :math:`\Delta`, so the LTI recurrence up to the rounding
-    of the scan (bit for bit for diagonal systems with ``steps=`` and ``engine="xp"``).
+    of the scan (NumPy 2.4 even gives them bit for bit for diagonal systems with ``steps=``, but
+    NumPy does not promise that an operation rounds alike on a broadcast scalar and on an array).
     Diagonal systems discretize elementwise on a ``(..., N2, L)`` grid (the
     gates and inputs of :func:`linear_scan`, so memory grows with ``N2·L`` per channel — fine
     for modest sizes) and scan with the chosen engine.  Dense systems build

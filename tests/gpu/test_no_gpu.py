@@ -31,9 +31,14 @@ def cupy_without_gpu(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", fake)
     import statespace._engines as engines
 
+    real_installed = engines.installed
+
+    def installed(name):  # CuPy "installed"; everything else as it really is
+        return name == "cupy" or real_installed(name)
+
     config_module = sys.modules[statespace.show_config.__module__]
-    monkeypatch.setattr(config_module, "installed", lambda name: True)
-    monkeypatch.setattr(engines, "installed", lambda name: True)
+    monkeypatch.setattr(config_module, "installed", installed)
+    monkeypatch.setattr(engines, "installed", installed)
     return fake
 
 
