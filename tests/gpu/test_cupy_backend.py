@@ -86,7 +86,7 @@ def test_selective_scan_return_state_on_device(cp, rng):
     u = cp.asarray(rng.normal(size=(1, 4, 20)))
     A = cp.asarray(-rng.uniform(0.5, 1, (4, 3)) + 1j * rng.normal(size=(4, 3)))
     B = cp.asarray(rng.normal(size=(1, 3, 20)) + 1j * rng.normal(size=(1, 3, 20)))
-    out, last = statespace.selective_scan(u, cp.full_like(u, 0.1), A, B, B, return_last_state=True)
+    out, last = statespace.selective_scan(u, cp.full_like(u, 0.1), A, B, B, return_state=True)
     _on_device(cp, out, u)
     _on_device(cp, last, u)
     assert last.dtype == cp.complex128

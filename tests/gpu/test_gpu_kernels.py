@@ -142,7 +142,7 @@ def test_selective_scan(case, dtype, a_complex, softplus, dev, rng):
     if not gated:
         args["z"] = None
     wide = {k: widen(v) for k, v in args.items()}
-    ref, ref_last = statespace.selective_scan(**wide, delta_softplus=softplus, return_last_state=True, engine="xp")
+    ref, ref_last = statespace.selective_scan(**wide, delta_softplus=softplus, return_state=True, engine="xp")
     ref, ref_last = narrow(ref, dtype), narrow(ref_last, dtype)
     B = _Weight(dev(args["B"]), variable, groups if variable else dim)
     C = _Weight(dev(args["C"]), variable, groups if variable else dim)
