@@ -49,6 +49,8 @@ pygments_dark_style = "monokai"
 # name, grouped by topic), so autosummary only renders tables.
 autosummary_generate = False
 autodoc_typehints = "none"
+# the framework adapters (statespace.torch, statespace.jax) are documented without installing PyTorch or JAX
+autodoc_mock_imports = ["torch", "jax"]
 autodoc_default_options = {"members": False}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
