@@ -21,6 +21,7 @@ from ._backend import device_of, namespace
 from ._dispatch import capabilities
 from ._engines import resolve_engine
 from ._scan import linear_scan
+from ._selective import softplus
 from ._validation import check_positive_int
 
 __all__ = ["ssd"]
@@ -45,11 +46,6 @@ def _compute_dtype(xp, *arrays):
         if a is not None:
             out = xp.result_type(out, a.dtype)
     return out
-
-
-def _softplus(xp, x):
-    """``log1p(exp(x))``, and ``x`` itself above 20 (PyTorch's / Mamba's threshold)."""
-    return xp.where(x > 20, x, xp.log1p(xp.exp(xp.minimum(x, xp.asarray(20, dtype=x.dtype, device=device_of(x))))))
 
 
 def _segments(xp, seq_idx, length):
@@ -224,7 +220,7 @@ def ssd(
     if dt_bias is not None:
         delta = delta + xp.asarray(dt_bias, dtype=real)[:, None]
     if dt_softplus:
-        delta = _softplus(xp, delta)
+        delta = softplus(xp, delta)
     xr = xp.asarray(x, dtype=real)
     h0 = None if initial_states is None else xp.asarray(initial_states, dtype=real)
     if length == 0:
