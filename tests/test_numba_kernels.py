@@ -87,6 +87,33 @@ def test_vexp_special_values(mode, precision):
     np.testing.assert_allclose(out[7:], np.exp(x[7:]), rtol=2 * np.finfo(dtype).eps)
 
 
+@numba.njit(fastmath={"contract"})
+def _softplus_loop(v, out):
+    for i in range(v.size):
+        out[i] = vecmath.vsoftplus(v[i], vecmath.vexp(-abs(v[i])))
+
+
+@pytest.mark.parametrize("precision", sorted(PRECISIONS))
+def test_vsoftplus_within_4_ulp_of_log1p_exp(precision, rng):
+    dtype, exact_dtype, span = PRECISIONS[precision]
+    edges = [0.0, 20.0, np.nextafter(dtype(20), dtype(21))]  # 20 itself is below Mamba's threshold
+    v = np.concatenate([rng.uniform(-span, 30, 100_000), rng.uniform(-2, 2, 100_000), rng.uniform(19, 21, 1000), edges])
+    v = v.astype(dtype)
+    out = np.empty_like(v)
+    with np.errstate(under="ignore"):
+        _softplus_loop(v, out)
+        wide = v.astype(exact_dtype)
+        exact = np.where(wide > 20, wide, np.log1p(np.exp(np.minimum(wide, 20))))  # Mamba's threshold
+    rounded = exact.astype(dtype)
+    nonzero = rounded != 0
+    spacing = np.spacing(np.abs(rounded[nonzero])).astype(exact_dtype)
+    assert np.max(np.abs(out[nonzero].astype(exact_dtype) - exact[nonzero]) / spacing) <= 4
+    assert np.all(out[~nonzero] == 0)  # below the smallest subnormal: exactly 0 like the reference
+    special = np.array([np.nan, np.inf, -np.inf], dtype)
+    _softplus_loop(special, out[:3])
+    np.testing.assert_array_equal(out[:3], np.array([np.nan, np.inf, 0.0], dtype))
+
+
 def diag_loop(Ab, Bb, C, u, x0, conj):
     """Float64 reference: the recurrence one step at a time over all channels."""
     x = x0.astype(complex)
@@ -117,6 +144,32 @@ def test_recurrence_across_channel_blocks(rng, conj, complex_input):
     want_y, want_state = diag_loop(Ab, Bb, C, u, x0, conj)
     assert_close(y, want_y, kind="scan")
     assert_close(state, want_state, kind="scan")
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize(("H", "N2", "complex_input", "conj"), [
+    (3, 37, False, True),  # modes not a multiple of the groups: padded modes
+    (9, 40, True, False),  # channels not a multiple of a block's channels: padded lanes; complex in and out
+    (1, 64, False, False),  # one channel, complex output
+    (16, 32, False, True),  # issue 19's few-channel shape, shortened
+])  # fmt: skip
+def test_recurrence_few_channels_split_modes_across_lanes(rng, monkeypatch, parallel, H, N2, complex_input, conj):
+    from statespace._engines import numba as engine
+    from statespace._engines.numba import recurrence as kernels
+
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 0 if parallel else 1 << 62)
+    assert kernels._layout(H, N2, parallel)[1] > 1  # the split layout is what runs here
+    L = 70
+    Ab = np.exp(-rng.uniform(0.01, 0.3, (H, N2)) + 1j * rng.uniform(0, np.pi, (H, N2)))
+    Bb, C, x0 = (rng.normal(size=(H, N2)) + 1j * rng.normal(size=(H, N2)) for _ in range(3))
+    u = rng.normal(size=(H, L)) + (1j * rng.normal(size=(H, L)) if complex_input else 0)
+    y, state = recurrence(Ab, Bb, C, u, x0=x0, conj=conj, return_state=True, engine="numba")
+    want_y, want_state = diag_loop(Ab, Bb, C, u, x0, conj)
+    assert_close(y, want_y, kind="scan")
+    assert_close(state, want_state, kind="scan")
+    u[0, 5] = np.nan  # NaN reaches the outputs of its channel from its step on, and no other channel
+    y = recurrence(Ab, Bb, C, u, x0=x0, conj=conj, engine="numba")
+    assert np.isnan(y[0, 5:]).all() and not np.isnan(y[0, :5]).any() and not np.isnan(y[1:]).any()
 
 
 def test_recurrence_across_channel_blocks_float32(rng):

@@ -91,8 +91,12 @@ class Kernel:
         self.parallel = pjit(**options)(func)
         self.cost = cost
 
+    def runs_parallel(self, work: float) -> bool:
+        """Whether a call with this much work is meant for the parallel version (given tasks and a free pool)."""
+        return work * self.cost >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+
     def __call__(self, *args, work: float, tasks: int):
-        if tasks > 1 and work * self.cost >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1:
+        if tasks > 1 and self.runs_parallel(work):
             if _POOL.acquire(blocking=False):
                 try:
                     return self.parallel(*args)

@@ -40,6 +40,8 @@ _BLOCK = 64
 #: Fewest channels per block when there are too few channels to give every thread a block of ``_BLOCK``
 #: (one iteration of the vectorised lane loop; see :func:`_block_size`).
 _MIN_BLOCK = 32
+#: Fewest modes per group when few channels split their modes across lanes (see :func:`_layout`).
+_MIN_GROUP_MODES = 4
 #: Time steps staged per block (input and output buffers of ``_CHUNK × _BLOCK``).
 _CHUNK = 64
 
@@ -72,13 +74,14 @@ def _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - com
 
 
 @kernel(cost=0.5, fastmath={"contract"})
-def _diag_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, want_imag):  # pragma: no cover - compiled
+def _diag_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, want_imag, groups):  # pragma: no cover
     nblocks, nmodes, block = ar.shape
     channels, length = ur.shape
     complex_u = ui.shape[0] > 0
+    per_block = block // groups  # channels per block; lane g * per_block + j holds mode group g of channel j
     for blk in numba.prange(nblocks):
-        h0 = blk * block
-        nb = min(block, channels - h0)
+        h0 = blk * per_block
+        nb = min(per_block, channels - h0)
         a_r, a_i, b_r, b_i, cm = ar[blk], ai[blk], br[blk], bi[blk], cmag[blk]
         xr, xi = xr0[blk], xi0[blk]
         zero = xr[0, 0] * 0
@@ -88,13 +91,15 @@ def _diag_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, want_ima
         o_i = np.empty((_CHUNK, block), ar.dtype)
         for t0 in range(0, length, _CHUNK):
             steps = min(_CHUNK, length - t0)
-            for j in range(nb):
-                for s in range(steps):
-                    u_r[s, j] = ur[h0 + j, t0 + s]
-            if complex_u:
+            for g in range(groups):
                 for j in range(nb):
                     for s in range(steps):
-                        u_i[s, j] = ui[h0 + j, t0 + s]
+                        u_r[s, g * per_block + j] = ur[h0 + j, t0 + s]
+            if complex_u:
+                for g in range(groups):
+                    for j in range(nb):
+                        for s in range(steps):
+                            u_i[s, g * per_block + j] = ui[h0 + j, t0 + s]
             first = 0
             if not complex_u and not want_imag:  # the common case: four steps per pass over the modes
                 for first in range(0, steps - 3, 4):
@@ -129,43 +134,70 @@ def _diag_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, want_ima
                             xr[n, j] = pr
                             xi[n, j] = pi
                             acc_r[j] += cm[n, j] * pr
-            for j in range(nb):
+            for j in range(nb):  # each channel's output: the sum of its mode groups' lanes, in group order
                 for s in range(steps):
-                    yr[h0 + j, t0 + s] = scale * o_r[s, j]
+                    acc = o_r[s, j]
+                    for g in range(1, groups):
+                        acc += o_r[s, g * per_block + j]
+                    yr[h0 + j, t0 + s] = scale * acc
             if want_imag:
                 for j in range(nb):
                     for s in range(steps):
-                        yi[h0 + j, t0 + s] = o_i[s, j]
+                        acc = o_i[s, j]
+                        for g in range(1, groups):
+                            acc += o_i[s, g * per_block + j]
+                        yi[h0 + j, t0 + s] = acc
 
 
-def _block_size(channels: int) -> int:
-    """Channels per block: ``_BLOCK``, or fewer (down to ``_MIN_BLOCK``) so that every thread gets a block.
+def _layout(channels: int, nmodes: int, parallel: bool) -> tuple[int, int]:
+    """``(block, groups)``: SIMD lanes per block, and the mode groups each channel is split into.
 
-    Measured at H = 16, L = 65536 (``python asv_bench/perf19.py blocks``, interleaved, load average 13–15 on
-    two cores): blocks of 32 lanes 127 ms, of 8, 16 or 64 lanes 320 ms (the split prange peer: 247 ms).
-    LLVM's vector loop takes 32 lanes per iteration (AVX-512: 8 × 4 interleaved); narrower blocks run its
-    scalar remainder, wider ones compute padding.
+    Many channels: blocks of ``_BLOCK`` channels (fewer, down to ``_MIN_BLOCK``, so that every thread gets a
+    block), one group. Few channels (blocks would be mostly padding, or fewer than the threads): each
+    channel's modes are split into ``groups`` groups of consecutive modes, each on its own lane of the same
+    block, and the block sums its lanes' outputs per channel at write-back. The output is linear in the
+    modes, so nothing else changes, and no thread ever writes another thread's channels.
+
+    Measured at H = 16, N/2 = 32, L = 65536 complex128 (``python asv_bench/perf19.py few``, quiet machine):
+    one 32-lane block, half of it padding, 33 ms; four groups (two blocks of eight channels × four groups)
+    see the CHANGELOG/performance page for the numbers after the change.
     """
-    threads = numba.get_num_threads()
+    threads = numba.get_num_threads() if parallel else 1
     block = _BLOCK
     while block > _MIN_BLOCK and -(-channels // block) < threads:
         block //= 2
-    return block
+    groups = 1
+    while (
+        2 * groups <= block
+        and nmodes >= 2 * groups * _MIN_GROUP_MODES
+        and (-(-channels * groups // block) < threads or channels * groups < block)
+    ):
+        groups *= 2
+    return block, groups
 
 
-def _blocked(m, shape, dtype, block):
-    """``m`` broadcast to ``batch + (N2,)`` as ``(blocks, N2, block)``: channel blocks, mode-major, zero-padded."""
+def _blocked(m, shape, dtype, block, groups=1):
+    """``m`` broadcast to ``batch + (N2,)`` as ``(blocks, N2/groups, block)``, zero-padded.
+
+    Lane ``g·(block/groups) + j`` of block ``k`` holds modes ``g·P … g·P + P − 1`` (``P = ⌈N2/groups⌉``) of
+    channel ``k·(block/groups) + j``; padding lanes and modes are zero (they stay zero and add nothing).
+    """
     channels, nmodes = math.prod(shape[:-1]), shape[-1]
-    nblocks = -(-channels // block)
-    out = np.zeros((nblocks * block, nmodes), dtype)
-    out[:channels] = np.broadcast_to(m, shape).reshape(channels, nmodes)
-    return np.ascontiguousarray(out.reshape(nblocks, block, nmodes).transpose(0, 2, 1))
+    per_group, per_block = -(-nmodes // groups), block // groups
+    nblocks = -(-channels // per_block)
+    out = np.zeros((nblocks * per_block, groups * per_group), dtype)
+    out[:channels, :nmodes] = np.broadcast_to(m, shape).reshape(channels, nmodes)
+    out = out.reshape(nblocks, per_block, groups, per_group).transpose(0, 3, 2, 1)
+    return np.ascontiguousarray(out.reshape(nblocks, per_group, block))
 
 
-def _unblocked(x, shape):
+def _unblocked(x, shape, groups=1):
     """Inverse of :func:`_blocked`."""
-    channels = math.prod(shape[:-1])
-    return x.transpose(0, 2, 1).reshape(x.shape[0] * x.shape[2], shape[-1])[:channels].reshape(shape)
+    channels, nmodes = math.prod(shape[:-1]), shape[-1]
+    nblocks, per_group, block = x.shape
+    per_block = block // groups
+    x = x.reshape(nblocks, per_group, groups, per_block).transpose(0, 3, 2, 1)
+    return x.reshape(nblocks * per_block, groups * per_group)[:channels, :nmodes].reshape(shape)
 
 
 def _output_rotation(c):
@@ -189,10 +221,12 @@ def diag(Ab, Bb, C, u, x0, batch, conj):
     cdtype = np.result_type(common, np.complex64)
     real = np.finfo(cdtype).dtype
     mode_shape = batch + (nmodes,)
-    block = _block_size(math.prod(batch))
-    a, b, c = (_blocked(m, mode_shape, cdtype, block) for m in (Ab, Bb, C))
+    channels = math.prod(batch)
+    work = channels * length * nmodes
+    block, groups = _layout(channels, nmodes, _diag_kernel.runs_parallel(work))
+    a, b, c = (_blocked(m, mode_shape, cdtype, block, groups) for m in (Ab, Bb, C))
     rotation, cmag = _output_rotation(c)
-    xc = rotation * _blocked(np.zeros((), cdtype) if x0 is None else x0, mode_shape, cdtype, block)
+    xc = rotation * _blocked(np.zeros((), cdtype) if x0 is None else x0, mode_shape, cdtype, block, groups)
     xr, xi = np.ascontiguousarray(xc.real), np.ascontiguousarray(xc.imag)  # fresh copies: the kernel writes back
     uf = np.broadcast_to(u, batch + (length,)).reshape(math.prod(batch), length)
     ur = np.ascontiguousarray(uf.real, dtype=real)
@@ -205,8 +239,8 @@ def diag(Ab, Bb, C, u, x0, batch, conj):
     if yr.size and nmodes:
         parts = [np.ascontiguousarray(p) for m in (a, rotation * b) for p in (m.real, m.imag)]
         _diag_kernel(
-            *parts, cmag, ur, ui, xr, xi, yr, yi, real.type(scale), want_imag,
-            work=yr.size * nmodes, tasks=a.shape[0],
+            *parts, cmag, ur, ui, xr, xi, yr, yi, real.type(scale), want_imag, groups,
+            work=work, tasks=a.shape[0],
         )  # fmt: skip
     elif yr.size:
         yr[...] = 0
@@ -214,4 +248,4 @@ def diag(Ab, Bb, C, u, x0, batch, conj):
     y = yr + 1j * yi if want_imag else yr
     state = (xr + 1j * xi) * rotation.conj()  # back from the rotated basis
     state = state.real if system_real else state.astype(cdtype, copy=False)
-    return y.reshape(batch + (length,)), np.ascontiguousarray(_unblocked(state, mode_shape))
+    return y.reshape(batch + (length,)), np.ascontiguousarray(_unblocked(state, mode_shape, groups))

@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from . import kernel, numba
-from ._vecmath import vexp
+from ._vecmath import vexp, vsoftplus
 
 __all__ = ["selective_scan"]
 
@@ -63,7 +63,6 @@ def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block, 
         zs = np.empty((_CHUNK, block), u.dtype)
         ys = np.empty((_CHUNK, block), u.dtype)
         du = np.empty(block, u.dtype)
-        threshold = np.full(1, 20, u.dtype)[0]  # softplus threshold, in the data precision
         for t0 in range(0, length, _CHUNK):
             steps = min(_CHUNK, length - t0)
             for j in range(block):
@@ -74,12 +73,10 @@ def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block, 
                 for j in range(block):
                     for s in range(steps):
                         zs[s, j] = z[b, d0 + j, t0 + s]
-            if softplus:  # log1p(exp(Δ)) for Δ ≤ 20, Δ itself above (and NaN stays NaN)
+            if softplus:  # log(1 + exp(Δ)) for Δ ≤ 20, Δ itself above (and NaN stays NaN)
                 for s in range(steps):
                     for j in range(block):
-                        v = dts[s, j]
-                        soft = math.log1p(math.exp(v if v <= threshold else threshold))
-                        dts[s, j] = soft if v <= threshold else v
+                        dts[s, j] = vsoftplus(dts[s, j], vexp(-abs(dts[s, j])))
             for s in range(steps):
                 t = t0 + s
                 if restart.shape[1] and restart[b if restart.shape[0] > 1 else 0, t]:  # a packed sequence starts
@@ -123,8 +120,8 @@ def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last, res
             if restart.shape[1] and restart[b if restart.shape[0] > 1 else 0, t]:  # a packed sequence starts
                 x[:] = 0
             dt = delta[b, d, t] + bias[d]
-            if softplus and dt <= 20:
-                dt = math.log1p(math.exp(dt))
+            if softplus:
+                dt = vsoftplus(dt, vexp(-abs(dt)))
             du = dt * u[b, d, t]
             for n in range(nstate):
                 gate[n] = vexp(dt * A[d, n])
@@ -159,8 +156,8 @@ def _complex_kernel(
                 xr[:] = 0
                 xi[:] = 0
             dt = delta[b, d, t] + bias[d]
-            if softplus and dt <= 20:
-                dt = math.log1p(math.exp(dt))
+            if softplus:
+                dt = vsoftplus(dt, vexp(-abs(dt)))
             du = dt * u[b, d, t]
             for n in range(nstate):
                 mag = math.exp(dt * Ar[d, n])

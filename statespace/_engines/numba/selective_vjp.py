@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from . import jit, kernel, numba
-from ._vecmath import vexp
+from ._vecmath import vexp, vsoftplus
 from .selective import lane_block, layout
 
 __all__ = ["selective_scan_vjp"]
@@ -69,7 +69,9 @@ def _vjp_kernel(
                 if t % chunk == 0:
                     ck[t // chunk] = x
                 v = delta[b, d, t] + bias[d]
-                dt = math.log1p(math.exp(v)) if softplus and v <= 20 else v
+                dt = v
+                if softplus:
+                    dt = vsoftplus(v, vexp(-abs(v)))
                 du = dt * u[b, d, t]
                 tb = t if b_var else 0
                 for n in range(nstate):
@@ -85,7 +87,9 @@ def _vjp_kernel(
                 for s in range(steps):  # recompute the chunk's gates and states
                     t = t0 + s
                     v = delta[b, d, t] + bias[d]
-                    dt = math.log1p(math.exp(v)) if softplus and v <= 20 else v
+                    dt = v
+                    if softplus:
+                        dt = vsoftplus(v, vexp(-abs(v)))
                     vs[s], dts[s] = v, dt
                     du = dt * u[b, d, t]
                     tb = t if b_var else 0
@@ -199,9 +203,7 @@ def _lanes_vjp_kernel(
             if softplus:
                 for s in range(steps):
                     for j in range(block):
-                        v = dts[s, j]
-                        soft = math.log1p(math.exp(v if v <= threshold else threshold))
-                        dts[s, j] = soft if v <= threshold else v
+                        dts[s, j] = vsoftplus(dts[s, j], vexp(-abs(dts[s, j])))
             for s in range(steps):
                 t = t0 + s
                 for j in range(block):
@@ -226,11 +228,7 @@ def _lanes_vjp_kernel(
             for s in range(steps):
                 for j in range(block):
                     v = vs[s, j]
-                    if softplus:
-                        soft = math.log1p(math.exp(v if v <= threshold else threshold))
-                        dts[s, j] = soft if v <= threshold else v
-                    else:
-                        dts[s, j] = v
+                    dts[s, j] = vsoftplus(v, vexp(-abs(v))) if softplus else v
             xs[0] = ck[c]
             for s in range(steps):  # recompute the chunk's gates and states
                 t = t0 + s
