@@ -45,8 +45,9 @@ import threading
 import types
 
 import numba
+import numpy as np
 
-__all__ = ["jit", "pjit", "kernel", "compile_all", "numba", "PARALLEL_MIN_WORK", "THREADING_LAYER"]
+__all__ = ["jit", "pjit", "kernel", "copy_into", "compile_all", "numba", "PARALLEL_MIN_WORK", "THREADING_LAYER"]
 
 #: The threading layer used when the user did not set ``NUMBA_THREADING_LAYER``.
 THREADING_LAYER = "workqueue"
@@ -67,6 +68,17 @@ jit = functools.partial(numba.njit, cache=True, nogil=True)
 pjit = functools.partial(numba.njit, cache=True, nogil=True, parallel=True)
 
 _POOL = threading.Lock()
+
+
+@jit
+def copy_into(dst, src):  # pragma: no cover - compiled
+    """``dst[...] = src`` for arrays of one shape, as a loop.
+
+    A slice assignment between arrays compiles Numba's shape-mismatch error message (its string
+    formatting): about 4 s of first-use compile time, for a check the wrappers have already made.
+    """
+    for index in np.ndindex(dst.shape):
+        dst[index] = src[index]
 
 
 def _renamed(func, suffix: str):

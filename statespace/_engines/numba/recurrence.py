@@ -73,80 +73,101 @@ def _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - com
             xi[n, j] = pi
 
 
+@jit(fastmath={"contract"})
+def _one_step(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - compiled
+    """One step ``v`` → ``y`` of a block with real input and output (the steps after the last group of four)."""
+    nmodes, block = a_r.shape
+    for j in range(block):
+        y[j] = 0
+    for n in range(nmodes):
+        for j in range(block):
+            pr = a_r[n, j] * xr[n, j] - a_i[n, j] * xi[n, j] + b_r[n, j] * v[j]
+            pi = a_r[n, j] * xi[n, j] + a_i[n, j] * xr[n, j] + b_i[n, j] * v[j]
+            xr[n, j] = pr
+            xi[n, j] = pi
+            y[j] += cm[n, j] * pr
+
+
+@jit
+def _stage(u, h0, nb, t0, steps, groups, buf):  # pragma: no cover - compiled
+    """Steps ``t0 …`` of channels ``h0 … h0 + nb − 1`` into the ``(time, lane)`` buffer, once per mode group."""
+    per_block = buf.shape[1] // groups
+    for g in range(groups):
+        for j in range(nb):
+            for s in range(steps):
+                buf[s, g * per_block + j] = u[h0 + j, t0 + s]
+
+
+@jit
+def _write_back(buf, h0, nb, t0, steps, groups, scale, y):  # pragma: no cover - compiled
+    """Each channel's output: ``scale`` times the sum of its mode groups' lanes, in group order."""
+    per_block = buf.shape[1] // groups
+    for j in range(nb):
+        for s in range(steps):
+            acc = buf[s, j]
+            for g in range(1, groups):
+                acc += buf[s, g * per_block + j]
+            y[h0 + j, t0 + s] = scale * acc
+
+
 @kernel(cost=0.5, fastmath={"contract"})
-def _diag_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, want_imag, groups):  # pragma: no cover
-    nblocks, nmodes, block = ar.shape
+def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, scale, groups):  # pragma: no cover - compiled
+    """Real input, real output (the common case): four steps per pass over the modes."""
+    nblocks, block = ar.shape[0], ar.shape[2]
     channels, length = ur.shape
-    complex_u = ui.shape[0] > 0
     per_block = block // groups  # channels per block; lane g * per_block + j holds mode group g of channel j
     for blk in numba.prange(nblocks):
         h0 = blk * per_block
         nb = min(per_block, channels - h0)
-        a_r, a_i, b_r, b_i, cm = ar[blk], ai[blk], br[blk], bi[blk], cmag[blk]
-        xr, xi = xr0[blk], xi0[blk]
-        zero = xr[0, 0] * 0
+        a_r, a_i, b_r, b_i, cm, xr, xi = ar[blk], ai[blk], br[blk], bi[blk], cmag[blk], xr0[blk], xi0[blk]
         u_r = np.zeros((_CHUNK, block), ar.dtype)  # lanes past nb stay 0 (padding channels)
-        u_i = np.zeros((_CHUNK, block), ar.dtype)
+        o_r = np.empty((_CHUNK, block), ar.dtype)
+        for t0 in range(0, length, _CHUNK):
+            steps = min(_CHUNK, length - t0)
+            _stage(ur, h0, nb, t0, steps, groups, u_r)
+            for first in range(0, steps - 3, 4):
+                _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, u_r[first : first + 4], o_r[first : first + 4])
+            for s in range(steps - steps % 4, steps):
+                _one_step(a_r, a_i, b_r, b_i, cm, xr, xi, u_r[s], o_r[s])
+            _write_back(o_r, h0, nb, t0, steps, groups, scale, yr)
+
+
+@kernel(cost=0.5, fastmath={"contract"})
+def _diag_complex_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, groups):  # pragma: no cover
+    """Complex input (``ui`` non-empty) or complex output (``yi`` non-empty): one step at a time."""
+    nblocks, nmodes, block = ar.shape
+    channels, length = ur.shape
+    complex_u, want_imag = ui.shape[0] > 0, yi.shape[0] > 0
+    per_block = block // groups
+    for blk in numba.prange(nblocks):
+        h0 = blk * per_block
+        nb = min(per_block, channels - h0)
+        a_r, a_i, b_r, b_i, cm, xr, xi = ar[blk], ai[blk], br[blk], bi[blk], cmag[blk], xr0[blk], xi0[blk]
+        u_r = np.zeros((_CHUNK, block), ar.dtype)
+        u_i = np.zeros((_CHUNK, block), ar.dtype)  # stays 0 for real input
         o_r = np.empty((_CHUNK, block), ar.dtype)
         o_i = np.empty((_CHUNK, block), ar.dtype)
         for t0 in range(0, length, _CHUNK):
             steps = min(_CHUNK, length - t0)
-            for g in range(groups):
-                for j in range(nb):
-                    for s in range(steps):
-                        u_r[s, g * per_block + j] = ur[h0 + j, t0 + s]
+            _stage(ur, h0, nb, t0, steps, groups, u_r)
             if complex_u:
-                for g in range(groups):
-                    for j in range(nb):
-                        for s in range(steps):
-                            u_i[s, g * per_block + j] = ui[h0 + j, t0 + s]
-            first = 0
-            if not complex_u and not want_imag:  # the common case: four steps per pass over the modes
-                for first in range(0, steps - 3, 4):
-                    _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, u_r[first : first + 4], o_r[first : first + 4])
-                first = steps - steps % 4
-            for s in range(first, steps):
+                _stage(ui, h0, nb, t0, steps, groups, u_i)
+            for s in range(steps):
                 acc_r, acc_i, v_r, v_i = o_r[s], o_i[s], u_r[s], u_i[s]
                 for j in range(block):
-                    acc_r[j] = zero
-                    acc_i[j] = zero
+                    acc_r[j] = 0
+                    acc_i[j] = 0
                 for n in range(nmodes):
-                    if complex_u:
-                        for j in range(block):
-                            pr = a_r[n, j] * xr[n, j] - a_i[n, j] * xi[n, j] + (b_r[n, j] * v_r[j] - b_i[n, j] * v_i[j])
-                            pi = a_r[n, j] * xi[n, j] + a_i[n, j] * xr[n, j] + (b_r[n, j] * v_i[j] + b_i[n, j] * v_r[j])
-                            xr[n, j] = pr
-                            xi[n, j] = pi
-                            acc_r[j] += cm[n, j] * pr
-                            acc_i[j] += cm[n, j] * pi
-                    elif want_imag:
-                        for j in range(block):
-                            pr = a_r[n, j] * xr[n, j] - a_i[n, j] * xi[n, j] + b_r[n, j] * v_r[j]
-                            pi = a_r[n, j] * xi[n, j] + a_i[n, j] * xr[n, j] + b_i[n, j] * v_r[j]
-                            xr[n, j] = pr
-                            xi[n, j] = pi
-                            acc_r[j] += cm[n, j] * pr
-                            acc_i[j] += cm[n, j] * pi
-                    else:
-                        for j in range(block):
-                            pr = a_r[n, j] * xr[n, j] - a_i[n, j] * xi[n, j] + b_r[n, j] * v_r[j]
-                            pi = a_r[n, j] * xi[n, j] + a_i[n, j] * xr[n, j] + b_i[n, j] * v_r[j]
-                            xr[n, j] = pr
-                            xi[n, j] = pi
-                            acc_r[j] += cm[n, j] * pr
-            for j in range(nb):  # each channel's output: the sum of its mode groups' lanes, in group order
-                for s in range(steps):
-                    acc = o_r[s, j]
-                    for g in range(1, groups):
-                        acc += o_r[s, g * per_block + j]
-                    yr[h0 + j, t0 + s] = scale * acc
+                    for j in range(block):
+                        pr = a_r[n, j] * xr[n, j] - a_i[n, j] * xi[n, j] + (b_r[n, j] * v_r[j] - b_i[n, j] * v_i[j])
+                        pi = a_r[n, j] * xi[n, j] + a_i[n, j] * xr[n, j] + (b_r[n, j] * v_i[j] + b_i[n, j] * v_r[j])
+                        xr[n, j] = pr
+                        xi[n, j] = pi
+                        acc_r[j] += cm[n, j] * pr
+                        acc_i[j] += cm[n, j] * pi
+            _write_back(o_r, h0, nb, t0, steps, groups, scale, yr)
             if want_imag:
-                for j in range(nb):
-                    for s in range(steps):
-                        acc = o_i[s, j]
-                        for g in range(1, groups):
-                            acc += o_i[s, g * per_block + j]
-                        yi[h0 + j, t0 + s] = acc
+                _write_back(o_i, h0, nb, t0, steps, groups, scale, yi)
 
 
 def _layout(channels: int, nmodes: int, parallel: bool) -> tuple[int, int]:
@@ -238,10 +259,12 @@ def diag(Ab, Bb, C, u, x0, batch, conj):
     yi = np.empty(ur.shape if want_imag else (0, 0), real)
     if yr.size and nmodes:
         parts = [np.ascontiguousarray(p) for m in (a, rotation * b) for p in (m.real, m.imag)]
-        _diag_kernel(
-            *parts, cmag, ur, ui, xr, xi, yr, yi, real.type(scale), want_imag, groups,
-            work=work, tasks=a.shape[0],
-        )  # fmt: skip
+        if ui.size or want_imag:
+            _diag_complex_kernel(
+                *parts, cmag, ur, ui, xr, xi, yr, yi, real.type(scale), groups, work=work, tasks=a.shape[0]
+            )
+        else:
+            _diag_kernel(*parts, cmag, ur, xr, xi, yr, real.type(scale), groups, work=work, tasks=a.shape[0])
     elif yr.size:
         yr[...] = 0
         yi[...] = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernel, numba
+from . import copy_into, kernel, numba
 
 __all__ = ["diag_vjp"]
 
@@ -27,15 +27,15 @@ def _vjp_kernel(Ab, Bb, C, u, x0, gy, gs, cf, chunk, gAb, gBb, gC, gu, gx0):  # 
         x = x0[c].copy()
         for t in range((nck - 1) * chunk):  # keep the state before each chunk (the last needs none after)
             if t % chunk == 0:
-                ck[t // chunk] = x
+                copy_into(ck[t // chunk], x)
             for n in range(nmodes):
                 x[n] = Ab[c, n] * x[n] + Bb[c, n] * u[c, t]
-        ck[nck - 1] = x
+        copy_into(ck[nck - 1], x)
         lam = gs[c].copy()
         for k in range(nck - 1, -1, -1):
             t0 = k * chunk
             steps = min(chunk, length - t0)
-            xs[0] = ck[k]
+            copy_into(xs[0], ck[k])
             for s in range(steps):
                 for n in range(nmodes):
                     xs[s + 1, n] = Ab[c, n] * xs[s, n] + Bb[c, n] * u[c, t0 + s]
@@ -52,7 +52,7 @@ def _vjp_kernel(Ab, Bb, C, u, x0, gy, gs, cf, chunk, gAb, gBb, gC, gu, gx0):  # 
                     acc += ln * Bb[c, n].conjugate()
                     lam[n] = Ab[c, n].conjugate() * ln
                 gu[c, t] = acc
-        gx0[c] = lam
+        copy_into(gx0[c], lam)
 
 
 def _channels(x, shape):

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from . import kernel, numba
+from . import copy_into, kernel, numba
 from ._vecmath import vexp, vsoftplus
 
 __all__ = ["selective_scan"]
@@ -102,7 +102,7 @@ def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block, 
             for j in range(block):
                 for s in range(steps):
                     out[b, d0 + j, t0 + s] = ys[s, j]
-        xt[b, :, d0 : d0 + block] = x
+        copy_into(xt[b, :, d0 : d0 + block], x)
 
 
 @kernel(cost=1.5)
@@ -135,7 +135,7 @@ def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last, res
                 zt = z[b, d, t]
                 y = y * (zt / (1 + math.exp(-zt)))
             out[b, d, t] = y
-        last[b, d] = x
+        copy_into(last[b, d], x)
 
 
 @kernel(cost=3.0)
@@ -176,8 +176,8 @@ def _complex_kernel(
                 zt = z[b, d, t]
                 y = y * (zt / (1 + math.exp(-zt)))
             out[b, d, t] = y
-        lastr[b, d] = xr
-        lasti[b, d] = xi
+        copy_into(lastr[b, d], xr)
+        copy_into(lasti[b, d], xi)
 
 
 def layout(w, real):

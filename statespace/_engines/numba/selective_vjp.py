@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from . import jit, kernel, numba
+from . import copy_into, jit, kernel, numba
 from ._vecmath import vexp, vsoftplus
 from .selective import lane_block, layout
 
@@ -67,7 +67,7 @@ def _vjp_kernel(
             x = x0[b, d].copy()
             for t in range((nck - 1) * chunk):  # forward: keep the state before each chunk (the last needs none after)
                 if t % chunk == 0:
-                    ck[t // chunk] = x
+                    copy_into(ck[t // chunk], x)
                 v = delta[b, d, t] + bias[d]
                 dt = v
                 if softplus:
@@ -76,14 +76,14 @@ def _vjp_kernel(
                 tb = t if b_var else 0
                 for n in range(nstate):
                     x[n] = np.exp(dt * A[d, n]) * x[n] + du * B[bb, bg, tb, n]
-            ck[nck - 1] = x
-            lam[:] = gs[b, d]
+            copy_into(ck[nck - 1], x)
+            copy_into(lam, gs[b, d])
             acc_D = 0.0
             acc_bias = 0.0
             for c in range(nck - 1, -1, -1):
                 t0 = c * chunk
                 steps = min(chunk, length - t0)
-                xs[0] = ck[c]
+                copy_into(xs[0], ck[c])
                 for s in range(steps):  # recompute the chunk's gates and states
                     t = t0 + s
                     v = delta[b, d, t] + bias[d]
@@ -133,7 +133,7 @@ def _vjp_kernel(
                         gdt = gdt / (1 + math.exp(-v))
                     gdelta[b, d, t] = gdt
                     acc_bias += gdt
-            gx0[b, d] = lam
+            copy_into(gx0[b, d], lam)
             gD[b, d] = acc_D
             gbias[b, d] = acc_bias
 
@@ -193,7 +193,7 @@ def _lanes_vjp_kernel(
         for c in range(nck):  # forward: keep the state before each chunk (nothing to run after the last one's)
             t0 = c * chunk
             steps = min(chunk, length - t0)
-            ck[c] = x
+            copy_into(ck[c], x)
             if c == nck - 1:
                 break
             for j in range(block):
@@ -229,7 +229,7 @@ def _lanes_vjp_kernel(
                 for j in range(block):
                     v = vs[s, j]
                     dts[s, j] = vsoftplus(v, vexp(-abs(v))) if softplus else v
-            xs[0] = ck[c]
+            copy_into(xs[0], ck[c])
             for s in range(steps):  # recompute the chunk's gates and states
                 t = t0 + s
                 for j in range(block):
@@ -293,7 +293,7 @@ def _lanes_vjp_kernel(
                 for j in range(block):
                     for s in range(steps):
                         gz[b, d0 + j, t0 + s] = gzs[s, j]
-        gxt[b, :, d0 : d0 + block] = lam
+        copy_into(gxt[b, :, d0 : d0 + block], lam)
         gAt[b, :, d0 : d0 + block] = gA
         for j in range(block):
             gD[b, d0 + j] = accD[j]
