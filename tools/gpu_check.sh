@@ -11,6 +11,8 @@
 # Everything lands in $OUT (default ./gpu_results): info.txt, gpu_tests.log/.xml, cupy_suite.log/.xml,
 # bench.json, bench.md, summary.txt. A failing step is recorded and the next one still runs; the exit
 # status is non-zero when any step failed.
+# These are not asv results: to put this GPU on the asv dashboard too, run afterwards
+#   MACHINE=gpu-h200 bash asv_bench/dashboard.sh --same   (README, "Performance dashboard")
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
