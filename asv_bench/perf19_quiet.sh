@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every issue-19 measurement, pinned to two cores (the development machine's size), for a quiet machine:
-#   bash asv_bench/perf19_quiet.sh [OUTDIR]        (about 6-8 minutes; each part also runs alone)
+#   bash asv_bench/perf19_quiet.sh [OUTDIR]        (about 12 minutes; each part also runs alone)
 # Set TBB_LIB to a folder holding libtbb.so.12 (from `pip download tbb`) to include Numba's tbb layer.
 set -u
 OUT=${1:-perf19_results}
@@ -18,3 +18,5 @@ if [ -n "${TBB_LIB:-}" ]; then export LD_LIBRARY_PATH=$TBB_LIB${LD_LIBRARY_PATH:
 pin python asv_bench/threading_layers.py $LAYERS > "$OUT/layers.txt" 2>&1
 STATESPACE_PARALLEL_MIN_WORK=0 pin python asv_bench/threading_layers.py $LAYERS > "$OUT/layers_always_parallel.txt" 2>&1
 pin python asv_bench/cold_start.py > "$OUT/cold.txt" 2>&1
+pin python asv_bench/auto_engine.py > "$OUT/auto_engine.txt" 2>&1
+pin python asv_bench/dask_workers.py > "$OUT/dask_workers.txt" 2>&1

@@ -91,7 +91,7 @@ def require_engine(engine: str) -> None:
 
 
 def ours(name: str, engine: str, engine_kw: bool = True):
-    """A callable running ``statespace.<name>`` with ``engine`` (skips if impossible).
+    """A callable running ``statespace.<name>`` with ``engine`` (skips if impossible; ``"auto"``: engine=None).
 
     ``engine_kw=False`` for functions without an ``engine`` argument (they run their xp code on the
     arrays' namespace: ``"xp"`` on NumPy arrays, ``"cupy"`` on CuPy arrays, no ``"numba"``).  The result
@@ -101,9 +101,10 @@ def ours(name: str, engine: str, engine_kw: bool = True):
     fn = function(name)
     takes_engine = "engine" in inspect.signature(fn).parameters
     if engine_kw and takes_engine:
+        chosen = None if engine == "auto" else engine  # "auto": the function's own choice (engine=None)
 
         def call(*args, **kwargs):
-            return synchronize(fn(*args, engine=engine, **kwargs))
+            return synchronize(fn(*args, engine=chosen, **kwargs))
 
         return call
     if engine == "numba":
@@ -152,8 +153,8 @@ def place(engine: str, *arrays) -> tuple:
 
 
 def split_impl(impl: str):
-    """``("ours", engine)`` for one of our engines, ``("peer", name)`` otherwise (checking availability)."""
-    if impl in ENGINES:
+    """``("ours", engine)`` for our engines and ``"auto"``, ``("peer", name)`` otherwise (checking availability)."""
+    if impl in ENGINES or impl == "auto":
         return "ours", impl
     if impl in OPTIONAL_PEERS:
         optional(OPTIONAL_PEERS[impl])

@@ -1,0 +1,79 @@
+"""Issue 19: ``engine=None`` is never more than 1.2× slower than the faster engine, over the asv grid.
+
+``python asv_bench/auto_engine.py`` runs every engine benchmark of the asv suite (the classes below, all
+their sizes) with ``engine="xp"``, ``"numba"`` and ``"auto"`` (``engine=None``), timed interleaved (median
+of repeats within a time budget) in one process, and prints auto's time over the faster engine's. The
+calls are the asv suite's own (``asv_bench/benchmarks``), so this table and the dashboard time the same
+work. Prints ``uptime`` before and after.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchmarks import kernels, scan
+
+CLASSES = [
+    kernels.Cauchy,
+    kernels.Vandermonde,
+    kernels.KernelDiag,
+    kernels.KernelDPLR,
+    scan.LinearScan,
+    scan.LinearScanLTI,
+    scan.DiagonalRecurrence,
+    scan.SelectiveScan,
+]
+ENGINES = ("xp", "numba", "auto")
+LIMIT = 1.2
+
+
+def runner(cls, engine, sizes):
+    bench = cls()
+    bench.setup(engine, *sizes)
+    method = next(getattr(bench, name) for name in dir(bench) if name.startswith("time_"))
+    method(engine, *sizes)  # warm (compile)
+    return lambda: method(engine, *sizes)
+
+
+def medians(runs, budget=2.0, most=200):
+    times = {name: [] for name in runs}
+    start = time.perf_counter()
+    while len(times["auto"]) < most and (time.perf_counter() - start < budget or len(times["auto"]) < 5):
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def main() -> int:
+    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    print(f"{'benchmark':<24} {'sizes':<14} {'xp':>10} {'numba':>10} {'auto':>10} {'auto/best':>10}")
+    worst = 0.0
+    for cls in CLASSES:
+        for sizes in itertools.product(*cls.params[1:]):
+            try:
+                runs = {engine: runner(cls, engine, sizes) for engine in ENGINES}
+            except NotImplementedError as why:
+                print(f"{cls.__name__:<24} {sizes!s:<14} skipped: {why}")
+                continue
+            t = medians(runs)
+            ratio = t["auto"] / min(t["xp"], t["numba"])
+            worst = max(worst, ratio)
+            flag = "" if ratio <= LIMIT else "  > 1.2"
+            cells = " ".join(f"{1e3 * t[engine]:>8.3f}ms" for engine in ENGINES)
+            print(f"{cls.__name__:<24} {sizes!s:<14} {cells} {ratio:>10.2f}{flag}")
+    print(f"worst auto/best: {worst:.2f} (target ≤ {LIMIT})")
+    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
