@@ -47,7 +47,7 @@ def calls():
             (f"linear_scan {name}", partial(ss.linear_scan, a, u, engine="numba")),
             (f"linear_scan {np.dtype(c).name}", partial(ss.linear_scan, a.astype(c), u.astype(c), engine="numba")),
             (f"recurrence {name}", partial(ss.recurrence, Ab, Bb, v, u, structure="diag", engine="numba")),
-            (f"recurrence {name} complex u", partial(ss.recurrence, Ab, Bb, v, u * (1 + 1j), structure="diag", **nb)),
+            (f"recurrence {name} complex y", partial(ss.recurrence, Ab, Bb, v, u, structure="diag", conj=False, **nb)),
             (f"selective_scan {name}", partial(ss.selective_scan, us, delta, A, Bv, Bv, engine="numba")),
             (f"selective_scan {name} fixed B, C", partial(ss.selective_scan, us, delta, A, A, A, engine="numba")),
             (f"selective_scan {name} complex A", partial(ss.selective_scan, us, delta, Ac, A, A, engine="numba")),
