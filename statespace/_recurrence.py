@@ -16,6 +16,7 @@ Three structures share one signature, told apart by shapes (see :func:`recurrenc
 from __future__ import annotations
 
 from ._backend import (
+    asarray,
     complex_dtype,
     device_of,
     float_dtype,
@@ -271,8 +272,8 @@ def diag_prepare(xp, Ab, Bb, C, u, D, x0):
         raise ValueError("u must be (..., L), got a 0-d array")
     dtype = float_dtype(xp, Ab, Bb, C, u, D, x0, names=("Ab", "Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
-    Ab, Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Ab, Bb, C))
-    u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
+    Ab, Bb, C = (asarray(a, xp, dtype=dtype, device=dev) for a in (Ab, Bb, C))
+    u = asarray(u, xp, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
     modes = _broadcast([Ab.shape, Bb.shape, C.shape], ["Ab", "Bb", "C"])
     batch = _broadcast([modes[:-1], u.shape[:-1]], ["Ab/Bb/C (without modes)", "u (without time)"])
     if x0 is not None:
@@ -295,7 +296,8 @@ def _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
         with quiet_floating_point(xp):  # as quiet as the numba engine on overflow and inf - inf
             y, state = _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj)
     y = add_skip(xp, y, D, u, batch)
-    y = xp.broadcast_to(y, batch + (u.shape[-1],))
+    if tuple(y.shape) != batch + (u.shape[-1],):
+        y = xp.broadcast_to(y, batch + (u.shape[-1],))
     return (y, state) if return_state else y
 
 

@@ -48,7 +48,10 @@ def _scan_kernel(a, b, carry, out, reverse):  # pragma: no cover - compiled
 def _channels(x, batch, length):
     """``x`` broadcast over the batch and flattened to ``(channels, 1 or L)`` (time never expanded)."""
     time = 1 if x.shape[-1] == 1 and length != 1 else length
-    return np.ascontiguousarray(np.broadcast_to(x, batch + (time,))).reshape(-1, time)
+    shape = batch + (time,)
+    if x.shape != shape:  # a full-shape ``x`` needs no broadcast view (the common case; saves its cost)
+        x = np.broadcast_to(x, shape)
+    return np.ascontiguousarray(x).reshape(-1, time)
 
 
 def linear_scan(a, b, x0, shape, reverse):
@@ -63,9 +66,11 @@ def linear_scan(a, b, x0, shape, reverse):
     if out.size == 0:
         return out
     a2, b2 = _channels(a, batch, length), _channels(b, batch, length)
-    start = np.zeros(batch, dtype=dtype) if x0 is None else x0
-    carry_dtype = np.complex128 if np.iscomplexobj(out) else np.float64
-    carry = np.array(np.broadcast_to(start, batch), dtype=carry_dtype).reshape(-1)
-    channels = carry.shape[0]
+    carry_dtype = np.complex128 if dtype.kind == "c" else np.float64
+    channels = out.size // length
+    if x0 is None:
+        carry = np.zeros(channels, dtype=carry_dtype)
+    else:  # a fresh copy: the kernel updates it in place
+        carry = np.array(np.broadcast_to(x0, batch), dtype=carry_dtype).reshape(-1)
     _scan_kernel(a2, b2, carry, out.reshape(-1, length), reverse, work=channels * length, tasks=-(-channels // _GROUP))
     return out
