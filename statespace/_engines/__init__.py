@@ -133,7 +133,14 @@ def resolve_engine(engine, xp, *, func: str, variant: str | None = None) -> str:
 
 def engine_module(engine: str, topic: str):
     """Import ``statespace._engines.<engine>.<topic>`` (the only place optional libraries load)."""
-    return importlib.import_module(f"{__name__}.{engine}.{topic}")
+    module = _LOADED.get((engine, topic))
+    if module is None:  # imported once, then remembered (a dict lookup instead of the import machinery per call)
+        module = _LOADED[engine, topic] = importlib.import_module(f"{__name__}.{engine}.{topic}")
+    return module
+
+
+#: ``(engine, topic)`` → its module, fully imported (see :func:`engine_module`).
+_LOADED: dict = {}
 
 
 def optional_library(name: str):
