@@ -73,27 +73,30 @@ def system_structure(Ab, Bb, C, structure, names=("Ab", "Bb", "C")) -> str:
     if Bb is None:
         raise ValueError("Bb is required unless Ab is a DPLR record (an object with .transition and .Bb)")
     a, b, c = names
-    shapes = f"{a} {tuple(Ab.shape)}, {b} {tuple(Bb.shape)}, {c} {tuple(C.shape)}"
+
+    def shapes():  # for the error messages only (formatting them on every call costs more than the checks)
+        return f"{a} {tuple(Ab.shape)}, {b} {tuple(Bb.shape)}, {c} {tuple(C.shape)}"
+
     dense, diag = _dense_fits(Ab, Bb, C), _diag_fits(Ab, Bb, C)
     if structure == "dense" and not dense:
         raise ValueError(
             f"structure='dense' needs {a} (..., N, N), {b} (..., N) or (..., N, M), {c} (..., N) or (..., P, N): "
-            f"these do not form a dense system; got {shapes}"
+            f"these do not form a dense system; got {shapes()}"
         )
     if structure == "diag" and not diag:
         raise ValueError(
             f"structure='diag' needs {a}, {b} and {c} all (..., N2) with one N2: "
-            f"these do not form a diagonal system; got {shapes}"
+            f"these do not form a diagonal system; got {shapes()}"
         )
     if structure is not None:
         return structure
     if dense and diag and Ab.ndim == Bb.ndim == C.ndim:
-        raise ValueError(f"shapes {shapes} fit both a dense and a diagonal system; pass structure='dense' or 'diag'")
+        raise ValueError(f"shapes {shapes()} fit both a dense and a diagonal system; pass structure='dense' or 'diag'")
     if not (dense or diag):
         raise ValueError(
             f"shapes match no system structure: expected dense {a} (..., N, N) with {b} (..., N) or (..., N, M) "
             f"and {c} (..., N) or (..., P, N) ({b}/{c} with {a}.ndim − 1 or {a}.ndim axes), or diagonal {a}, {b}, "
-            f"{c} all (..., N2); got {shapes}"
+            f"{c} all (..., N2); got {shapes()}"
         )
     return "dense" if dense else "diag"
 

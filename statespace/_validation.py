@@ -249,7 +249,7 @@ def broadcast_shapes(*shapes, names=None) -> tuple:
 
 def check_axis(axis: int, ndim: int, described: str) -> int:
     """``axis`` normalised to ``[0, ndim)``; ``TypeError`` for a non-integer, ``ValueError`` out of range."""
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+    if type(axis) is not int and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
         raise TypeError(f"axis must be an integer, got {axis!r} of type {type(axis).__name__}")
     if not -ndim <= axis < ndim:
         raise ValueError(f"axis {axis} is out of range for {described}")

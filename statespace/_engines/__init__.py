@@ -55,11 +55,19 @@ _INSTALL_HINT = {"numba": "pip install 'statespace-ssm[numba]'", "cupy": "pip in
 
 def installed(engine: str) -> bool:
     """Whether the library an engine needs is installed (found without importing it)."""
-    if engine == "xp":
+    if engine == "xp" or engine in _FOUND:
         return True
     if engine == "cupy":  # the kernels are compiled by numba-cuda
-        return importlib.util.find_spec("cupy") is not None and importlib.util.find_spec("numba") is not None
-    return importlib.util.find_spec(engine) is not None
+        found = importlib.util.find_spec("cupy") is not None and importlib.util.find_spec("numba") is not None
+    else:
+        found = importlib.util.find_spec(engine) is not None
+    if found:  # once found, found (a library installed later is still seen: absence is never remembered)
+        _FOUND.add(engine)
+    return found
+
+
+#: Engines whose libraries :func:`installed` has found.
+_FOUND: set = set()
 
 
 def _serves(engine: str, xp) -> bool:
