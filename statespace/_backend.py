@@ -135,9 +135,10 @@ def float_dtype(xp, *arrays, complex_ok: bool = True, names=None):
     """
     key = [xp, complex_ok]  # what the result depends on: the namespace and the dtypes (complex scalars as complex)
     for a in arrays:
-        if a is None or isinstance(a, (int, float, bool)):
-            continue
-        key.append(complex if isinstance(a, complex) else a.dtype)
+        if type(a) is np.ndarray:  # the common case first (cheaper than the isinstance checks)
+            key.append(a.dtype)
+        elif a is not None and not isinstance(a, (int, float, bool)):
+            key.append(complex if isinstance(a, complex) else a.dtype)
     key = tuple(key)
     try:
         return _FLOAT_DTYPE[key]

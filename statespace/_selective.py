@@ -79,7 +79,7 @@ def selective_weight(xp, w, name, A, batch, length, real, a_complex):
         dtype = complex_dtype(xp, real) if is_complex(xp, w) else real
         return _Weight(asarray(w, xp, dtype=dtype), False, dim)
     if w.ndim == 3:
-        w = xp.reshape(w, (w.shape[0], 1, w.shape[1], w.shape[2]))
+        w = w[:, None, ...]  # one group: (batch, 1, N, L)
     elif w.ndim != 4:
         raise ValueError(
             f"{name} must be (D, N), (batch, N, L) or (batch, G, N, L) (Mamba's layouts), got shape {tuple(w.shape)}"
@@ -291,6 +291,8 @@ def selective_scan(
 
 def _as_arrays(xp, *values):
     """array_like arguments (scalars, lists) as arrays of ``xp``, converted once on the arrays' device."""
+    if all(v is None or hasattr(v, "dtype") for v in values):  # nothing to convert (the common case)
+        return values
     device = next((device_of(v) for v in values if hasattr(v, "dtype") and hasattr(v, "shape")), None)
     return tuple(v if v is None or hasattr(v, "dtype") else xp.asarray(v, device=device) for v in values)
 
