@@ -7,11 +7,11 @@ float64/complex128 out, on the caller's own array library and device.
 Nothing here moves data between devices.
 
 These helpers run on every call of every public function, so the common case
-(plain NumPy arrays) takes a fast path: :func:`namespace` and :func:`device_of`
-recognise ``numpy.ndarray`` by its exact type, and the dtype decisions of
-:func:`float_dtype` and :func:`isdtype` are remembered per namespace and
-dtype(s).  The fast paths return what the general code returns and leave every
-error to it.
+(plain NumPy arrays) takes a fast path: :func:`namespace`, :func:`device_of` and
+:func:`asarray` recognise ``numpy.ndarray`` by its exact type, and the dtype
+decisions of :func:`float_dtype` (NumPy and CuPy) and :func:`isdtype` are
+remembered per namespace and dtype(s).  The fast paths return what the general
+code returns and leave every error to it.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ __all__ = [
 _NUMPY = array_api_compat.array_namespace(np.empty(0))
 _NUMPY_DEVICE = array_api_compat.device(np.empty(0))
 _HOST = (None, _NUMPY_DEVICE)
-#: Remembered dtype decisions (cleared when full): ``(xp, complex_ok, *dtypes)`` → :func:`float_dtype`,
-#: ``(xp, dtype, kind)`` → :func:`isdtype`.
+#: Remembered dtype decisions (cleared when full): ``(xp, complex_ok, *dtypes)`` → :func:`float_dtype` (NumPy and
+#: CuPy, whose promotion is a fixed table), ``(xp, dtype, kind)`` → :func:`isdtype`.
 _FLOAT_DTYPE: dict = {}
 _ISDTYPE: dict = {}
 _MEMO_SIZE = 1024
@@ -133,6 +133,9 @@ def float_dtype(xp, *arrays, complex_ok: bool = True, names=None):
     arguments in the error.  With ``complex_ok=False`` the real dtype of that
     precision is returned.
     """
+    if xp is not _NUMPY and not array_api_compat.is_cupy_namespace(xp):
+        # other libraries' promotion may depend on global state (JAX's x64 flag): decided every time
+        return _float_dtype(xp, arrays, complex_ok, names)
     key = [xp, complex_ok]  # what the result depends on: the namespace and the dtypes (complex scalars as complex)
     for a in arrays:
         if type(a) is np.ndarray:  # the common case first (cheaper than the isinstance checks)
