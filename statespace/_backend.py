@@ -5,6 +5,13 @@ derives the working dtype from its inputs with :func:`float_dtype`, so that
 float32 in gives float32/complex64 out and float64 in gives
 float64/complex128 out, on the caller's own array library and device.
 Nothing here moves data between devices.
+
+These helpers run on every call of every public function, so the common case
+(plain NumPy arrays) takes a fast path: :func:`namespace`, :func:`device_of` and
+:func:`asarray` recognise ``numpy.ndarray`` by its exact type, and the dtype
+decisions of :func:`float_dtype` (NumPy and CuPy) and :func:`isdtype` are
+remembered per namespace and dtype(s).  The fast paths return what the general
+code returns and leave every error to it.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ __all__ = [
     "namespace",
     "device_of",
     "is_complex",
+    "isdtype",
     "float_dtype",
     "complex_dtype",
     "real_dtype",
@@ -28,6 +36,16 @@ __all__ = [
     "to_numpy",
     "quiet_floating_point",
 ]
+
+#: NumPy's array-API namespace and device, returned by the fast paths of :func:`namespace` and :func:`device_of`.
+_NUMPY = array_api_compat.array_namespace(np.empty(0))
+_NUMPY_DEVICE = array_api_compat.device(np.empty(0))
+_HOST = (None, _NUMPY_DEVICE)
+#: Remembered dtype decisions (cleared when full): ``(xp, complex_ok, *dtypes)`` → :func:`float_dtype` (NumPy and
+#: CuPy, whose promotion is a fixed table), ``(xp, dtype, kind)`` → :func:`isdtype`.
+_FLOAT_DTYPE: dict = {}
+_ISDTYPE: dict = {}
+_MEMO_SIZE = 1024
 
 
 def namespace(*arrays):
@@ -42,9 +60,14 @@ def namespace(*arrays):
     TypeError
         If the arrays come from different libraries.
     """
+    for a in arrays:  # fast path: plain NumPy arrays (and None) only
+        if a is not None and type(a) is not np.ndarray:
+            break
+    else:
+        return _NUMPY
     present = [a for a in arrays if a is not None and not isinstance(a, (int, float, complex, bool, list, tuple))]
     if not present:  # only array_likes: NumPy's namespace
-        return array_api_compat.array_namespace(np.empty(0))
+        return _NUMPY
     try:
         return array_api_compat.array_namespace(*present)
     except TypeError as error:
@@ -54,15 +77,32 @@ def namespace(*arrays):
 
 def device_of(x):
     """Return the device of array ``x`` (``None`` for non-arrays)."""
+    if type(x) is np.ndarray:
+        return _NUMPY_DEVICE
     if x is None or isinstance(x, (int, float, complex, bool)):
         return None
     return array_api_compat.device(x)
 
 
+def isdtype(xp, dtype, kind) -> bool:
+    """``xp.isdtype(dtype, kind)``, remembered per namespace, dtype and kind (it runs on every call)."""
+    key = (xp, dtype, kind)
+    try:
+        return _ISDTYPE[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable dtype: ask the namespace every time
+        return bool(xp.isdtype(dtype, kind))
+    found = bool(xp.isdtype(dtype, kind))
+    if len(_ISDTYPE) >= _MEMO_SIZE:
+        _ISDTYPE.clear()
+    _ISDTYPE[key] = found
+    return found
+
+
 def is_complex(xp, x_or_dtype) -> bool:
     """True when an array or dtype is complex floating."""
-    dtype = getattr(x_or_dtype, "dtype", x_or_dtype)
-    return xp.isdtype(dtype, "complex floating")
+    return isdtype(xp, getattr(x_or_dtype, "dtype", x_or_dtype), "complex floating")
 
 
 def real_dtype(xp, dtype):
@@ -93,6 +133,31 @@ def float_dtype(xp, *arrays, complex_ok: bool = True, names=None):
     arguments in the error.  With ``complex_ok=False`` the real dtype of that
     precision is returned.
     """
+    if xp is not _NUMPY and not array_api_compat.is_cupy_namespace(xp):
+        # other libraries' promotion may depend on global state (JAX's x64 flag): decided every time
+        return _float_dtype(xp, arrays, complex_ok, names)
+    key = [xp, complex_ok]  # what the result depends on: the namespace and the dtypes (complex scalars as complex)
+    for a in arrays:
+        if type(a) is np.ndarray:  # the common case first (cheaper than the isinstance checks)
+            key.append(a.dtype)
+        elif a is not None and not isinstance(a, (int, float, bool)):
+            key.append(complex if isinstance(a, complex) else a.dtype)
+    key = tuple(key)
+    try:
+        return _FLOAT_DTYPE[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable dtype: decide every time
+        return _float_dtype(xp, arrays, complex_ok, names)
+    result = _float_dtype(xp, arrays, complex_ok, names)  # raises for refused dtypes: errors are never remembered
+    if len(_FLOAT_DTYPE) >= _MEMO_SIZE:
+        _FLOAT_DTYPE.clear()
+    _FLOAT_DTYPE[key] = result
+    return result
+
+
+def _float_dtype(xp, arrays, complex_ok, names):
+    """:func:`float_dtype` itself (without the memo)."""
     dtypes = []
     for i, a in enumerate(arrays):
         if a is None or isinstance(a, (int, float, bool)):
@@ -119,9 +184,15 @@ def float_dtype(xp, *arrays, complex_ok: bool = True, names=None):
 
 
 def asarray(x, xp, *, dtype=None, device=None):
-    """``xp.asarray`` that keeps ``None`` and accepts Python scalars."""
+    """``xp.asarray`` that keeps ``None`` and accepts Python scalars.
+
+    A NumPy array that already has ``dtype`` comes back as it is, without the
+    namespace's checks (what ``xp.asarray`` returns for it too).
+    """
     if x is None:
         return None
+    if xp is _NUMPY and type(x) is np.ndarray and (dtype is None or x.dtype == dtype) and device in _HOST:
+        return x
     return xp.asarray(x, dtype=dtype, device=device)
 
 
@@ -134,7 +205,7 @@ def place(values: np.ndarray, *, xp=None, dtype=None, device=None):
     float64); complex ``values`` get the matching complex dtype.
     """
     if xp is None:
-        xp = array_api_compat.array_namespace(np.empty(0))
+        xp = _NUMPY
     elif not hasattr(xp, "asarray"):
         raise TypeError(f"xp must be an array namespace, got {xp!r}")
     else:

@@ -88,7 +88,7 @@ def cauchy(v, z, w, conj: bool = True, *, engine: str | None = None):
     require_modes(z, "z")
     batch = broadcast_shapes(v.shape[:-1], z.shape[:-1], w.shape[:-1], names=("v", "z", "w"))
     ctype = complex_dtype(xp, float_dtype(xp, v, z, w, names=("v", "z", "w")))
-    v, z, w = (xp.astype(x, ctype) for x in (v, z, w))
+    v, z, w = (xp.astype(x, ctype, copy=False) for x in (v, z, w))  # read only: no copy when the dtype fits
     chosen = resolve_engine(engine, xp, func="cauchy")
     if chosen != "xp":  # the engine's kernel takes its own backend's arrays
         out = engine_module(chosen, "kernels").cauchy(v, z, w, bool(conj), batch, v.dtype)

@@ -16,6 +16,7 @@ Three structures share one signature, told apart by shapes (see :func:`recurrenc
 from __future__ import annotations
 
 from ._backend import (
+    asarray,
     complex_dtype,
     device_of,
     float_dtype,
@@ -72,27 +73,30 @@ def system_structure(Ab, Bb, C, structure, names=("Ab", "Bb", "C")) -> str:
     if Bb is None:
         raise ValueError("Bb is required unless Ab is a DPLR record (an object with .transition and .Bb)")
     a, b, c = names
-    shapes = f"{a} {tuple(Ab.shape)}, {b} {tuple(Bb.shape)}, {c} {tuple(C.shape)}"
+
+    def shapes():  # for the error messages only (formatting them on every call costs more than the checks)
+        return f"{a} {tuple(Ab.shape)}, {b} {tuple(Bb.shape)}, {c} {tuple(C.shape)}"
+
     dense, diag = _dense_fits(Ab, Bb, C), _diag_fits(Ab, Bb, C)
     if structure == "dense" and not dense:
         raise ValueError(
             f"structure='dense' needs {a} (..., N, N), {b} (..., N) or (..., N, M), {c} (..., N) or (..., P, N): "
-            f"these do not form a dense system; got {shapes}"
+            f"these do not form a dense system; got {shapes()}"
         )
     if structure == "diag" and not diag:
         raise ValueError(
             f"structure='diag' needs {a}, {b} and {c} all (..., N2) with one N2: "
-            f"these do not form a diagonal system; got {shapes}"
+            f"these do not form a diagonal system; got {shapes()}"
         )
     if structure is not None:
         return structure
     if dense and diag and Ab.ndim == Bb.ndim == C.ndim:
-        raise ValueError(f"shapes {shapes} fit both a dense and a diagonal system; pass structure='dense' or 'diag'")
+        raise ValueError(f"shapes {shapes()} fit both a dense and a diagonal system; pass structure='dense' or 'diag'")
     if not (dense or diag):
         raise ValueError(
             f"shapes match no system structure: expected dense {a} (..., N, N) with {b} (..., N) or (..., N, M) "
             f"and {c} (..., N) or (..., P, N) ({b}/{c} with {a}.ndim − 1 or {a}.ndim axes), or diagonal {a}, {b}, "
-            f"{c} all (..., N2); got {shapes}"
+            f"{c} all (..., N2); got {shapes()}"
         )
     return "dense" if dense else "diag"
 
@@ -271,8 +275,8 @@ def diag_prepare(xp, Ab, Bb, C, u, D, x0):
         raise ValueError("u must be (..., L), got a 0-d array")
     dtype = float_dtype(xp, Ab, Bb, C, u, D, x0, names=("Ab", "Bb", "C", "u", "D", "x0"))
     dev = device_of(u)
-    Ab, Bb, C = (xp.asarray(a, dtype=dtype, device=dev) for a in (Ab, Bb, C))
-    u = xp.asarray(u, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
+    Ab, Bb, C = (asarray(a, xp, dtype=dtype, device=dev) for a in (Ab, Bb, C))
+    u = asarray(u, xp, dtype=dtype if is_complex(xp, u) else real_dtype(xp, dtype), device=dev)
     modes = _broadcast([Ab.shape, Bb.shape, C.shape], ["Ab", "Bb", "C"])
     batch = _broadcast([modes[:-1], u.shape[:-1]], ["Ab/Bb/C (without modes)", "u (without time)"])
     if x0 is not None:
@@ -295,7 +299,8 @@ def _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
         with quiet_floating_point(xp):  # as quiet as the numba engine on overflow and inf - inf
             y, state = _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj)
     y = add_skip(xp, y, D, u, batch)
-    y = xp.broadcast_to(y, batch + (u.shape[-1],))
+    if tuple(y.shape) != batch + (u.shape[-1],):
+        y = xp.broadcast_to(y, batch + (u.shape[-1],))
     return (y, state) if return_state else y
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._backend import device_of, float_dtype, namespace, quiet_floating_point, time_last
+from ._backend import asarray, device_of, float_dtype, namespace, quiet_floating_point, time_last
 from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
 from ._packed import check_initial, final_states, packing, restart_gates
@@ -251,13 +251,13 @@ def _prepare(a, b, x0, axis):
     device = next((device_of(v) for v in (b, a, x0) if hasattr(v, "dtype") and hasattr(v, "shape")), None)
     a, b, x0 = (v if v is None or hasattr(v, "dtype") else xp.asarray(v, device=device) for v in (a, b, x0))
     dtype = float_dtype(xp, a, b, x0, names=("a", "b", "x0"))
-    a = xp.asarray(a, dtype=dtype, device=device)
-    b = xp.asarray(b, dtype=dtype, device=device)
+    a = asarray(a, xp, dtype=dtype, device=device)
+    b = asarray(b, xp, dtype=dtype, device=device)
     if a.ndim == 0 and b.ndim == 0:
         raise ValueError("a and b must have a time axis (at least one of them 1-d or more), got two 0-d arrays")
     ndim = max(a.ndim, b.ndim)
     axis = check_axis(axis, ndim, f"a (shape {tuple(a.shape)}) and b (shape {tuple(b.shape)})")
-    given = f"a of shape {tuple(a.shape)}, b of shape {tuple(b.shape)}"
+    given = (tuple(a.shape), tuple(b.shape))
     a, b = time_last(xp, a, ndim, axis), time_last(xp, b, ndim, axis)
     try:
         shape = scan_shape(a.shape, b.shape, None if x0 is None else x0.shape)
@@ -265,9 +265,10 @@ def _prepare(a, b, x0, axis):
         if axis == ndim - 1:
             raise
         # quote the caller's shapes, not the internal time-last views
-        raise ValueError(f"{error}; as passed: {given}, time axis {axis}") from None
+        passed = f"a of shape {given[0]}, b of shape {given[1]}"
+        raise ValueError(f"{error}; as passed: {passed}, time axis {axis}") from None
     if x0 is not None:
-        x0 = xp.broadcast_to(xp.asarray(x0, dtype=dtype, device=device), shape[:-1])
+        x0 = xp.broadcast_to(asarray(x0, xp, dtype=dtype, device=device), shape[:-1])
     return xp, a, b, x0, shape, axis, ndim, dtype
 
 

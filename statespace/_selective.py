@@ -5,7 +5,16 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from ._backend import complex_dtype, device_of, float_dtype, is_complex, namespace, quiet_floating_point
+from ._backend import (
+    asarray,
+    complex_dtype,
+    device_of,
+    float_dtype,
+    is_complex,
+    isdtype,
+    namespace,
+    quiet_floating_point,
+)
 from ._dispatch import capabilities
 from ._engines import engine_module, resolve_engine
 from ._packed import check_initial, packing
@@ -68,9 +77,9 @@ def selective_weight(xp, w, name, A, batch, length, real, a_complex):
                 f"a time-invariant {name} must have A's shape (D, N) = {(dim, nstate)}, got {tuple(w.shape)}"
             )
         dtype = complex_dtype(xp, real) if is_complex(xp, w) else real
-        return _Weight(xp.asarray(w, dtype=dtype), False, dim)
+        return _Weight(asarray(w, xp, dtype=dtype), False, dim)
     if w.ndim == 3:
-        w = xp.reshape(w, (w.shape[0], 1, w.shape[1], w.shape[2]))
+        w = w[:, None, ...]  # one group: (batch, 1, N, L)
     elif w.ndim != 4:
         raise ValueError(
             f"{name} must be (D, N), (batch, N, L) or (batch, G, N, L) (Mamba's layouts), got shape {tuple(w.shape)}"
@@ -88,7 +97,7 @@ def selective_weight(xp, w, name, A, batch, length, real, a_complex):
     else:
         if w.shape[-1] != length:
             raise ValueError(f"a variable {name} must have L = {length} time steps on its last axis, got shape {given}")
-        w = xp.asarray(w, dtype=real)
+        w = asarray(w, xp, dtype=real)
     return _Weight(w, True, groups)
 
 
@@ -250,16 +259,16 @@ def selective_scan(
     Bw = selective_weight(xp, B, "B", A, batch, length, real, a_complex)
     Cw = selective_weight(xp, C, "C", A, batch, length, real, a_complex)
     args = dict(
-        u=xp.asarray(u, dtype=real),
-        delta=xp.asarray(delta, dtype=real),
-        A=xp.asarray(A, dtype=state),
+        u=asarray(u, xp, dtype=real),
+        delta=asarray(delta, xp, dtype=real),
+        A=asarray(A, xp, dtype=state),
         B=Bw,
         C=Cw,
-        D=None if D is None else xp.asarray(D, dtype=real),
-        z=None if z is None else xp.asarray(z, dtype=real),
-        bias=None if delta_bias is None else xp.asarray(delta_bias, dtype=real),
+        D=asarray(D, xp, dtype=real),
+        z=asarray(z, xp, dtype=real),
+        bias=asarray(delta_bias, xp, dtype=real),
         use_softplus=bool(delta_softplus),
-        x0=None if x0 is None else xp.asarray(x0, dtype=state),
+        x0=asarray(x0, xp, dtype=state),
     )
     pack = packing(xp, seq_idx, cu_seqlens, length, device_of(u))
     if pack is not None and pack.bounds is not None and (x0 is not None or return_state):
@@ -276,12 +285,14 @@ def selective_scan(
     else:
         with quiet_floating_point(xp):  # as quiet as numba: overflow (e.g. delta < 0) gives inf/NaN on both
             out, last = _selective_scan_xp(xp, **args)
-    out = xp.asarray(out, dtype=u.dtype) if xp.isdtype(u.dtype, "real floating") else out
+    out = asarray(out, xp, dtype=u.dtype) if isdtype(xp, u.dtype, "real floating") else out
     return (out, last) if return_state else out
 
 
 def _as_arrays(xp, *values):
     """array_like arguments (scalars, lists) as arrays of ``xp``, converted once on the arrays' device."""
+    if all(v is None or hasattr(v, "dtype") for v in values):  # nothing to convert (the common case)
+        return values
     device = next((device_of(v) for v in values if hasattr(v, "dtype") and hasattr(v, "shape")), None)
     return tuple(v if v is None or hasattr(v, "dtype") else xp.asarray(v, device=device) for v in values)
 

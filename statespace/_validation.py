@@ -228,22 +228,28 @@ def broadcast_shapes(*shapes, names=None) -> tuple:
     Raises ``ValueError`` when they do not broadcast, naming the arguments
     (``names``, one per shape) when given.
     """
+    if shapes and all(s == shapes[0] for s in shapes):  # fast path: equal shapes broadcast to themselves
+        return tuple(shapes[0])
     ndim = max((len(s) for s in shapes), default=0)
-    out = []
-    for axis in range(-ndim, 0):
-        sizes = {s[axis] for s in shapes if len(s) >= -axis and s[axis] != 1}
-        if len(sizes) > 1:
-            if names is None:
-                raise ValueError(f"shapes {', '.join(map(str, shapes))} do not broadcast")
-            described = ", ".join(f"{n} {tuple(s)}" for n, s in zip(names, shapes, strict=True))
-            raise ValueError(f"batch shapes do not broadcast: {described}")
-        out.append(sizes.pop() if sizes else 1)
+    out = [1] * ndim
+    for shape in shapes:
+        offset = ndim - len(shape)
+        for i, size in enumerate(shape):
+            if size != 1:
+                seen = out[offset + i]
+                if seen == 1:
+                    out[offset + i] = size
+                elif seen != size:
+                    if names is None:
+                        raise ValueError(f"shapes {', '.join(map(str, shapes))} do not broadcast")
+                    described = ", ".join(f"{n} {tuple(s)}" for n, s in zip(names, shapes, strict=True))
+                    raise ValueError(f"batch shapes do not broadcast: {described}")
     return tuple(out)
 
 
 def check_axis(axis: int, ndim: int, described: str) -> int:
     """``axis`` normalised to ``[0, ndim)``; ``TypeError`` for a non-integer, ``ValueError`` out of range."""
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+    if type(axis) is not int and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
         raise TypeError(f"axis must be an integer, got {axis!r} of type {type(axis).__name__}")
     if not -ndim <= axis < ndim:
         raise ValueError(f"axis {axis} is out of range for {described}")

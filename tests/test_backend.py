@@ -45,6 +45,27 @@ def test_dtype_helpers(backend):
     assert _backend.float_dtype(xp, x32, None, 2.0) == xp.float32
 
 
+def test_fast_paths_agree_with_the_general_code():
+    """NumPy arrays skip array_api_compat, and dtype decisions are remembered: same answers, errors never kept."""
+    import array_api_compat
+
+    x = np.ones(3)
+    xp = _backend.namespace(x, None, x)
+    assert xp is array_api_compat.array_namespace(x)
+    assert _backend.device_of(x) == array_api_compat.device(x)
+    assert _backend.asarray(x, xp, dtype=xp.float64) is x
+    assert _backend.asarray(x, xp, dtype=xp.float32).dtype == xp.float32
+    for _ in range(2):  # first decided, then remembered
+        assert _backend.float_dtype(xp, x.astype(np.float32), 1j) == xp.complex64
+        assert _backend.float_dtype(xp, x.astype(np.float32), 1j, complex_ok=False) == xp.float32
+        assert _backend.float_dtype(xp, x.astype(np.int8), x.astype(np.float32)) == xp.float64
+        assert _backend.is_complex(xp, np.dtype(np.complex64)) and not _backend.is_complex(xp, x)
+    half = x.astype(np.float16)
+    for name in ("u", "delta"):  # a refused dtype raises every time, naming this call's argument
+        with pytest.raises(TypeError, match=f"^{name} has dtype float16"):
+            _backend.float_dtype(xp, half, names=(name,))
+
+
 def test_place_keeps_namespace_device_precision(backend):
     for name in ("float32", "float64"):
         out = _backend.place(np.ones(3) + 1j, xp=backend.xp, dtype=backend.dtype(name), device=backend.device)

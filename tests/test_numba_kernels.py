@@ -240,3 +240,26 @@ def test_linear_scan_channel_groups(rng, reverse):
         state = a[:, 0] * state + b[:, t]
         want[:, t] = state
     assert_close(x, want, kind="scan")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("channels", [1, 4, 11])
+def test_linear_scan_real_kernel_is_bitwise_the_general_one(rng, dtype, reverse, channels):
+    """The real kernel (states in registers) does the general kernel's operations in its order: same bits."""
+    from statespace._engines.numba import scan
+
+    a = rng.uniform(-1.05, 1.05, (channels, 300)).astype(dtype)
+    b = rng.normal(size=(channels, 300)).astype(dtype)
+    b[0, 7] = np.nan
+    start = rng.normal(size=channels)
+    for gate in (a, np.ascontiguousarray(a[:, :1])):  # time-varying and time-invariant gates
+        results = []
+        for kernel in (scan._scan_kernel, scan._real_kernel):
+            for version in kernel.dispatchers:  # serial and parallel
+                state, out = start.copy(), np.empty(b.shape, dtype)
+                version(gate, b, state, out, reverse)
+                results.append((state.view(np.uint8), out.view(np.uint8)))
+        for state, out in results[1:]:
+            np.testing.assert_array_equal(state, results[0][0])
+            np.testing.assert_array_equal(out, results[0][1])

@@ -55,11 +55,19 @@ _INSTALL_HINT = {"numba": "pip install 'statespace-ssm[numba]'", "cupy": "pip in
 
 def installed(engine: str) -> bool:
     """Whether the library an engine needs is installed (found without importing it)."""
-    if engine == "xp":
+    if engine == "xp" or engine in _FOUND:
         return True
     if engine == "cupy":  # the kernels are compiled by numba-cuda
-        return importlib.util.find_spec("cupy") is not None and importlib.util.find_spec("numba") is not None
-    return importlib.util.find_spec(engine) is not None
+        found = importlib.util.find_spec("cupy") is not None and importlib.util.find_spec("numba") is not None
+    else:
+        found = importlib.util.find_spec(engine) is not None
+    if found:  # once found, found (a library installed later is still seen: absence is never remembered)
+        _FOUND.add(engine)
+    return found
+
+
+#: Engines whose libraries :func:`installed` has found.
+_FOUND: set = set()
 
 
 def _serves(engine: str, xp) -> bool:
@@ -133,7 +141,14 @@ def resolve_engine(engine, xp, *, func: str, variant: str | None = None) -> str:
 
 def engine_module(engine: str, topic: str):
     """Import ``statespace._engines.<engine>.<topic>`` (the only place optional libraries load)."""
-    return importlib.import_module(f"{__name__}.{engine}.{topic}")
+    module = _LOADED.get((engine, topic))
+    if module is None:  # imported once, then remembered (a dict lookup instead of the import machinery per call)
+        module = _LOADED[engine, topic] = importlib.import_module(f"{__name__}.{engine}.{topic}")
+    return module
+
+
+#: ``(engine, topic)`` → its module, fully imported (see :func:`engine_module`).
+_LOADED: dict = {}
 
 
 def optional_library(name: str):

@@ -7,9 +7,21 @@ recurrences are independent, so the out-of-order core overlaps their multiply-ad
 chains (a single channel is latency-bound, one step per FMA latency). A gate of
 length 1 along time stays length 1 (indexed at 0, never expanded). Multiply-add
 contraction (``fastmath={"contract"}``) is on: one rounding instead of two per step.
-Measured on (8192, 4096) float64 with a time-invariant gate: ~0.09 s, against
-0.074 s for a plain copy of ``b`` (the memory floor: 256 MiB read, 256 MiB
-written) and 0.20 s for ``scipy.signal.lfilter`` called per channel; one
+
+Real data runs :func:`_real_kernel`, which keeps the four running states of a group
+in local variables (registers): the dependency chain of each channel is then one
+fused multiply-add per step, with no store and reload of the state in between; it
+computes exactly the operations of :func:`_scan_kernel`, in the same order
+(``x_t = fma(a_t, x_{t−1}, b_t)`` per channel), so the results are bitwise those of
+the general kernel, which complex data keeps (its multiply-adds contract differently
+when the state lives in registers). Serial float64 timings, real against general kernel
+(shared two-core machine): 16 × 2048 ~25 µs against ~55 µs, 64 × 2048 0.15 ms against
+0.60 ms, 1024 × 4096 8.8 ms against 23 ms (3.3 ms against 7.6 ms with a time-invariant
+gate). Groups of eight lose: their 3 × 8 rows, 16 KiB apart, collide in the L1 cache's sets.
+
+Measured with the general kernel on (8192, 4096) float64 with a time-invariant gate:
+~0.09 s, against 0.074 s for a plain copy of ``b`` (the memory floor: 256 MiB read,
+256 MiB written) and 0.20 s for ``scipy.signal.lfilter`` called per channel; one
 channel at a time was ~1.6× slower (latency-bound).
 """
 
@@ -17,12 +29,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernel, numba
+from . import jit, kernel, numba
 
 __all__ = ["linear_scan"]
 
 
-#: Channels advanced together: independent recurrences interleaved to hide the multiply-add latency.
+#: Channels advanced together: independent recurrences interleaved to hide the multiply-add latency
+#: (:func:`_four_channels` is written out for four).
 _GROUP = 4
 
 
@@ -45,10 +58,61 @@ def _scan_kernel(a, b, carry, out, reverse):  # pragma: no cover - compiled
                 out[c0 + k, t] = value
 
 
+@jit(fastmath={"contract"})
+def _four_channels(a, b, carry, out, reverse, c):  # pragma: no cover - compiled
+    """Channels ``c .. c+3`` of :func:`_real_kernel`, their states in registers."""
+    length = out.shape[1]
+    a_const = a.shape[1] == 1
+    b_const = b.shape[1] == 1
+    x0, x1, x2, x3 = carry[c], carry[c + 1], carry[c + 2], carry[c + 3]
+    for step in range(length):
+        t = length - 1 - step if reverse else step
+        ta = 0 if a_const else t
+        tb = 0 if b_const else t
+        x0 = a[c, ta] * x0 + b[c, tb]
+        x1 = a[c + 1, ta] * x1 + b[c + 1, tb]
+        x2 = a[c + 2, ta] * x2 + b[c + 2, tb]
+        x3 = a[c + 3, ta] * x3 + b[c + 3, tb]
+        out[c, t] = x0
+        out[c + 1, t] = x1
+        out[c + 2, t] = x2
+        out[c + 3, t] = x3
+    carry[c], carry[c + 1], carry[c + 2], carry[c + 3] = x0, x1, x2, x3
+
+
+@jit(fastmath={"contract"})
+def _one_channel(a, b, carry, out, reverse, c):  # pragma: no cover - compiled
+    """Channel ``c`` of :func:`_real_kernel` (the channels left over after the groups of four)."""
+    length = out.shape[1]
+    a_const = a.shape[1] == 1
+    b_const = b.shape[1] == 1
+    x = carry[c]
+    for step in range(length):
+        t = length - 1 - step if reverse else step
+        x = a[c, 0 if a_const else t] * x + b[c, 0 if b_const else t]
+        out[c, t] = x
+    carry[c] = x
+
+
+@kernel(fastmath={"contract"})
+def _real_kernel(a, b, carry, out, reverse):  # pragma: no cover - compiled
+    channels = out.shape[0]
+    for g in numba.prange((channels + _GROUP - 1) // _GROUP):
+        c0 = g * _GROUP
+        if c0 + _GROUP <= channels:
+            _four_channels(a, b, carry, out, reverse, c0)
+        else:
+            for c in range(c0, channels):
+                _one_channel(a, b, carry, out, reverse, c)
+
+
 def _channels(x, batch, length):
     """``x`` broadcast over the batch and flattened to ``(channels, 1 or L)`` (time never expanded)."""
     time = 1 if x.shape[-1] == 1 and length != 1 else length
-    return np.ascontiguousarray(np.broadcast_to(x, batch + (time,))).reshape(-1, time)
+    shape = batch + (time,)
+    if x.shape != shape:  # a full-shape ``x`` needs no broadcast view (the common case; saves its cost)
+        x = np.broadcast_to(x, shape)
+    return np.ascontiguousarray(x).reshape(-1, time)
 
 
 def linear_scan(a, b, x0, shape, reverse):
@@ -63,9 +127,12 @@ def linear_scan(a, b, x0, shape, reverse):
     if out.size == 0:
         return out
     a2, b2 = _channels(a, batch, length), _channels(b, batch, length)
-    start = np.zeros(batch, dtype=dtype) if x0 is None else x0
-    carry_dtype = np.complex128 if np.iscomplexobj(out) else np.float64
-    carry = np.array(np.broadcast_to(start, batch), dtype=carry_dtype).reshape(-1)
-    channels = carry.shape[0]
-    _scan_kernel(a2, b2, carry, out.reshape(-1, length), reverse, work=channels * length, tasks=-(-channels // _GROUP))
+    carry_dtype = np.complex128 if dtype.kind == "c" else np.float64
+    channels = out.size // length
+    if x0 is None:
+        carry = np.zeros(channels, dtype=carry_dtype)
+    else:  # a fresh copy: the kernel updates it in place
+        carry = np.array(np.broadcast_to(x0, batch), dtype=carry_dtype).reshape(-1)
+    run = _scan_kernel if dtype.kind == "c" else _real_kernel
+    run(a2, b2, carry, out.reshape(-1, length), reverse, work=channels * length, tasks=-(-channels // _GROUP))
     return out
