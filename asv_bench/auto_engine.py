@@ -19,6 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchmarks import kernels, scan
+from benchmarks import sizes as sizes_module
 
 CLASSES = [
     kernels.Cauchy,
@@ -29,6 +30,7 @@ CLASSES = [
     scan.LinearScanLTI,
     scan.DiagonalRecurrence,
     scan.SelectiveScan,
+    sizes_module.TinyCalls,
 ]
 ENGINES = ("xp", "numba", "auto")
 LIMIT = 1.2
@@ -36,10 +38,11 @@ LIMIT = 1.2
 
 def runner(cls, engine, sizes):
     bench = cls()
-    bench.setup(engine, *sizes)
+    args = (*sizes, engine) if cls is sizes_module.TinyCalls else (engine, *sizes)  # its engine is the last
+    bench.setup(*args)
     method = next(getattr(bench, name) for name in dir(bench) if name.startswith("time_"))
-    method(engine, *sizes)  # warm (compile)
-    return lambda: method(engine, *sizes)
+    method(*args)  # warm (compile)
+    return lambda: method(*args)
 
 
 def medians(runs, budget=2.0, most=200):
@@ -58,7 +61,8 @@ def main() -> int:
     print(f"{'benchmark':<24} {'sizes':<14} {'xp':>10} {'numba':>10} {'auto':>10} {'auto/best':>10}")
     worst = 0.0
     for cls in CLASSES:
-        for sizes in itertools.product(*cls.params[1:]):
+        grid = cls.params[:1] if cls is sizes_module.TinyCalls else cls.params[1:]
+        for sizes in itertools.product(*grid):
             try:
                 runs = {engine: runner(cls, engine, sizes) for engine in ENGINES}
             except NotImplementedError as why:

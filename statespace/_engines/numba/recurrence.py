@@ -207,7 +207,8 @@ def _blocked(m, shape, dtype, block, groups=1):
     per_group, per_block = -(-nmodes // groups), block // groups
     nblocks = -(-channels // per_block)
     out = np.zeros((nblocks * per_block, groups * per_group), dtype)
-    out[:channels, :nmodes] = np.broadcast_to(m, shape).reshape(channels, nmodes)
+    rows = m if np.shape(m) == shape else np.broadcast_to(m, shape)  # no broadcast view when nothing to do
+    out[:channels, :nmodes] = rows.reshape(channels, nmodes)
     out = out.reshape(nblocks, per_block, groups, per_group).transpose(0, 3, 2, 1)
     return np.ascontiguousarray(out.reshape(nblocks, per_group, block))
 
@@ -240,19 +241,23 @@ def diag(Ab, Bb, C, u, x0, batch, conj):
     nmodes, length = Ab.shape[-1], u.shape[-1]
     common = np.result_type(Ab, Bb, C, u, *(() if x0 is None else (x0,)))
     cdtype = np.result_type(common, np.complex64)
-    real = np.finfo(cdtype).dtype
+    real = np.empty(0, cdtype).real.dtype
     mode_shape = batch + (nmodes,)
     channels = math.prod(batch)
     work = channels * length * nmodes
     block, groups = _layout(channels, nmodes, _diag_kernel.runs_parallel(work))
     a, b, c = (_blocked(m, mode_shape, cdtype, block, groups) for m in (Ab, Bb, C))
     rotation, cmag = _output_rotation(c)
-    xc = rotation * _blocked(np.zeros((), cdtype) if x0 is None else x0, mode_shape, cdtype, block, groups)
-    xr, xi = np.ascontiguousarray(xc.real), np.ascontiguousarray(xc.imag)  # fresh copies: the kernel writes back
-    uf = np.broadcast_to(u, batch + (length,)).reshape(math.prod(batch), length)
+    if x0 is None:
+        xr, xi = np.zeros(a.shape, real), np.zeros(a.shape, real)
+    else:
+        xc = rotation * _blocked(x0, mode_shape, cdtype, block, groups)
+        xr, xi = np.ascontiguousarray(xc.real), np.ascontiguousarray(xc.imag)  # fresh copies: the kernel writes back
+    full = batch + (length,)
+    uf = (u if u.shape == full else np.broadcast_to(u, full)).reshape(channels, length)
     ur = np.ascontiguousarray(uf.real, dtype=real)
-    ui = np.ascontiguousarray(uf.imag, dtype=real) if np.iscomplexobj(uf) else np.zeros((0, 0), real)
-    system_real = not np.iscomplexobj(np.empty(0, common))
+    ui = np.ascontiguousarray(uf.imag, dtype=real) if uf.dtype.kind == "c" else np.zeros((0, 0), real)
+    system_real = common.kind != "c"
     want_imag = not conj and not system_real
     scale = 2.0 if conj and not system_real else 1.0
     yr = np.empty(ur.shape, real)
