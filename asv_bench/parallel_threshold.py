@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 import statespace as ss
+from statespace._cauchy import cauchy_affine  # kernel_dplr's Cauchy sum
 from statespace._engines import numba as engine
 
 
@@ -46,6 +47,11 @@ def cases(rng):
         v, w = rng.standard_normal((H, N2)) + 0j, -0.5 + 1j * rng.standard_normal((H, N2))
         z = np.exp(2j * np.pi * np.arange(L) / L)
         yield "cauchy", H * N2 * L, lambda v=v, z=z, w=w: ss.cauchy(v, z, w, engine="numba")
+    for H, N2, L in ((4, 16, 256), (16, 16, 256), (16, 32, 256), (16, 32, 1024), (64, 32, 1024)):
+        v, w = rng.standard_normal((H, N2)) + 0j, -0.5 + 1j * rng.standard_normal((H, N2))
+        omega = np.exp(2j * np.pi * np.arange(L) / L)
+        a, b = 2 * (1 - omega), 1 + omega
+        yield "cauchy_affine", H * N2 * L, lambda v=v, a=a, b=b, w=w: cauchy_affine(v, a, b, w, engine="numba")
     for H, N2, L in ((16, 16, 1024), (64, 32, 1024), (64, 32, 4096), (256, 32, 4096)):
         v, x = rng.standard_normal((H, N2)) + 0j, -0.01 + 0.1j * rng.standard_normal((H, N2))
         yield "vandermonde", H * N2 * L, lambda v=v, x=x, L=L: ss.vandermonde(v, x, L, engine="numba")

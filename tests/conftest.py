@@ -121,9 +121,18 @@ def make_backend(name: str) -> Backend:
 
 
 @pytest.fixture(params=_backends())
-def backend(request) -> Backend:
+def backend(request):
     """Each available array backend (and array-api-strict's non-default device)."""
-    return make_backend(request.param)
+    if request.param != "torch":
+        yield make_backend(request.param)
+        return
+    import torch
+
+    default = torch.get_default_dtype()  # make_backend sets float64; later tests (doctests) expect the default
+    try:
+        yield make_backend(request.param)
+    finally:
+        torch.set_default_dtype(default)
 
 
 @pytest.fixture

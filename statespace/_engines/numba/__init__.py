@@ -54,13 +54,14 @@ THREADING_LAYER = "workqueue"
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = THREADING_LAYER
 
-#: Work below which a kernel runs serially, in units of one ``linear_scan`` element update (a kernel's ``cost``
-#: is its element update's price in those units, from serial timings side by side): about 0.1–0.2 ms of
-#: serial work. ``asv_bench/parallel_threshold.py`` prints the serial/parallel crossover per kernel; on the
-#: shared development machine (load average 7 on 2 cores) parallel won only from ~8M units, so this value
-#: is the quiet-machine estimate (a parallel launch costs tens of µs) and is to be re-measured there.
+#: Work (element updates times the kernel's ``cost``) from which a kernel runs its parallel version. Measured
+#: on a quiet 2-core machine (``python asv_bench/parallel_threshold.py``, both versions interleaved, two runs):
+#: a ``workqueue`` launch costs ~0.2 ms there, and the parallel version first wins clearly from 8.4M updates
+#: for ``linear_scan`` (cost 1, the unit; it is memory-bound), 16.8M for the recurrence and Vandermonde kernels
+#: (cost 0.5), 4.2M for the selective scan (cost 2), 131k for the Cauchy kernel (cost 64) and 65k for the
+#: S4 kernel's Cauchy sum (cost 128). Backward kernels weigh as their forward times the passes they make.
 #: ``STATESPACE_PARALLEL_MIN_WORK`` overrides it (0: always parallel).
-PARALLEL_MIN_WORK = int(os.environ.get("STATESPACE_PARALLEL_MIN_WORK", 1 << 17))
+PARALLEL_MIN_WORK = int(os.environ.get("STATESPACE_PARALLEL_MIN_WORK", 1 << 23))
 
 #: Serial kernel decorator (compile once, cache on disk, release the GIL).
 jit = functools.partial(numba.njit, cache=True, nogil=True)
@@ -123,7 +124,8 @@ class Kernel:
 
 
 def kernel(func=None, *, cost: float = 1.0, **options):
-    """Decorate a ``prange`` loop as a :class:`Kernel` (``cost``: relative price of one element update)."""
+    """Decorate a ``prange`` loop as a :class:`Kernel` (``cost``: weight of one element update, see
+    :data:`PARALLEL_MIN_WORK`: the threshold over the kernel's measured serial/parallel crossover)."""
     if func is None:
         return functools.partial(kernel, cost=cost, **options)
     return Kernel(func, cost, options)

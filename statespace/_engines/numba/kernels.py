@@ -107,7 +107,7 @@ def vandermonde(v, x, L: int, conj: bool, batch: tuple, out_dtype) -> np.ndarray
     return out.astype(out_dtype, copy=False).reshape(batch + (L,))
 
 
-@kernel(cost=4.0)
+@kernel(cost=64.0)
 def _cauchy_kernel(vr, vi, wr, wi, zr, zi, out, conj):  # pragma: no cover - compiled
     size, length = out.shape
     n_modes = vr.shape[1]
@@ -148,7 +148,7 @@ def _cauchy_kernel(vr, vi, wr, wi, zr, zi, out, conj):  # pragma: no cover - com
             out[b, l0 + j] = complex(acc_r[j], acc_i[j])
 
 
-@kernel(cost=4.0)
+@kernel(cost=128.0)
 def _cauchy_affine_kernel(vr, vi, wr, wi, ar, ai, br, bi, out, conj):  # pragma: no cover - compiled
     size, length = out.shape
     n_modes = vr.shape[1]

@@ -43,7 +43,7 @@ _BLOCK = 64
 _CHUNK = 32
 
 
-@kernel(cost=1.5, fastmath={"contract"}, error_model="numpy")
+@kernel(cost=2.0, fastmath={"contract"}, error_model="numpy")
 def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block, restart):  # pragma: no cover
     """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block)."""
     batch, dim, length = u.shape
@@ -105,7 +105,7 @@ def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block, 
         copy_into(xt[b, :, d0 : d0 + block], x)
 
 
-@kernel(cost=1.5)
+@kernel(cost=2.0)
 def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last, restart):  # pragma: no cover
     batch, dim, length = u.shape
     nstate = A.shape[1]
@@ -138,7 +138,7 @@ def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last, res
         copy_into(last[b, d], x)
 
 
-@kernel(cost=3.0)
+@kernel(cost=4.0)
 def _complex_kernel(
     u, delta, bias, softplus, Ar, Ai, Br, Bi, Cr, Ci, Dskip, z, x0r, x0i, out, lastr, lasti, restart
 ):  # pragma: no cover

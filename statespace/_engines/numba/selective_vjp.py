@@ -40,7 +40,7 @@ from .selective import lane_block, layout
 __all__ = ["selective_scan_vjp"]
 
 
-@kernel(cost=4.5, fastmath={"contract"})  # two forward passes + the adjoint: ~3 forward updates
+@kernel(cost=6.0, fastmath={"contract"})  # two forward passes + the adjoint: ~3 forward updates
 def _vjp_kernel(
     u, delta, bias, softplus, A, B, C, Dskip, z, x0, gout, gs, cf, chunk, block,
     gu, gdelta, gz, gA, gB, gC, gD, gbias, gx0,
@@ -147,7 +147,7 @@ def _lane_sum(v):  # pragma: no cover - compiled
     return total
 
 
-@kernel(cost=4.5, fastmath={"contract"}, error_model="numpy")
+@kernel(cost=6.0, fastmath={"contract"}, error_model="numpy")
 def _lanes_vjp_kernel(
     u, delta, bias, softplus, At, B, C, Dskip, z, xt, gout, gst, chunk, block,
     gu, gdelta, gz, gAt, gB, gC, gD, gbias, gxt,
