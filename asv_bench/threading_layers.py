@@ -10,8 +10,8 @@ threads
     4 Python threads × 25 concurrent calls of a parallel-sized problem: ``ok`` (bitwise the
     single-threaded results) or the abort/crash message.
 beside
-    medians of a tiny call (``linear_scan`` 16×64) and a large one (``linear_scan`` 256×8192) alone, then
-    while a second process runs numba-engine calls in a loop (its layer the same).
+    medians of a tiny call (``linear_scan`` 16×64) and a large one (``linear_scan`` 256×65536, above the
+    parallel threshold) alone, then while a second process runs numba-engine calls in a loop (its layer the same).
 
 ``STATESPACE_PARALLEL_MIN_WORK=0`` forces the parallel kernels even for tiny problems (the behaviour
 before the serial path existed); leave it unset to measure the shipped rule. Run it on a machine as quiet
@@ -35,7 +35,7 @@ CHILD = textwrap.dedent(
 
     situation = sys.argv[1]
     rng = np.random.default_rng(0)
-    a_big, b_big = rng.uniform(0.5, 1.0, (256, 8192)), rng.standard_normal((256, 8192))
+    a_big, b_big = rng.uniform(0.5, 1.0, (256, 65536)), rng.standard_normal((256, 65536))  # parallel: 16.8M
     a_tiny, b_tiny = rng.uniform(0.5, 1.0, (16, 64)), rng.standard_normal((16, 64))
 
     def big(_=None):
