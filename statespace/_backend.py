@@ -136,13 +136,13 @@ def float_dtype(xp, *arrays, complex_ok: bool = True, names=None):
     if xp is not _NUMPY and not array_api_compat.is_cupy_namespace(xp):
         # other libraries' promotion may depend on global state (JAX's x64 flag): decided every time
         return _float_dtype(xp, arrays, complex_ok, names)
-    key = [xp, complex_ok]  # what the result depends on: the namespace and the dtypes (complex scalars as complex)
+    parts = [xp, complex_ok]  # what the result depends on: the namespace and the dtypes (complex scalars as complex)
     for a in arrays:
         if type(a) is np.ndarray:  # the common case first (cheaper than the isinstance checks)
-            key.append(a.dtype)
+            parts.append(a.dtype)
         elif a is not None and not isinstance(a, (int, float, bool)):
-            key.append(complex if isinstance(a, complex) else a.dtype)
-    key = tuple(key)
+            parts.append(complex if isinstance(a, complex) else a.dtype)
+    key = tuple(parts)
     try:
         return _FLOAT_DTYPE[key]
     except KeyError:
