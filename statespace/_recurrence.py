@@ -294,7 +294,7 @@ def _diag(Ab, Bb, C, u, D, x0, conj, return_state, engine):
     Ab, Bb, C, u, D, x0, batch, nmodes, dtype = diag_prepare(xp, Ab, Bb, C, u, D, x0)
     name = resolve_engine(engine, xp, func="recurrence", variant="diag")
     if name != "xp":  # the engine's kernel takes its own backend's arrays
-        y, state = engine_module(name, "recurrence").diag(Ab, Bb, C, u, x0, batch, conj)
+        y, state = engine_module(name, "recurrence").diag(Ab, Bb, C, u, x0, batch, conj, want_state=return_state)
     else:
         with quiet_floating_point(xp):  # as quiet as the numba engine on overflow and inf - inf
             y, state = _diag_xp(xp, Ab, Bb, C, u, x0, batch, nmodes, dtype, conj)

@@ -107,8 +107,10 @@ def _kernel(real_name: str, capacity: int):
     return cuda.jit(kernel)
 
 
-def diag(Ab, Bb, C, u, x0, batch, conj):
+def diag(Ab, Bb, C, u, x0, batch, conj, want_state=True):
     """Fused diagonal recurrence for validated device operands; returns ``(y, final_state)``.
+
+    ``want_state`` is accepted for the engines' common signature; the state is always returned here.
 
     Same contract as :func:`statespace._engines.numba.recurrence.diag`.
     """

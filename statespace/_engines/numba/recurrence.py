@@ -231,13 +231,18 @@ def _output_rotation(c):
     under- or overflow), and the state returns as ``s̄ x'``.
     """
     magnitude = np.abs(c)
-    usable = np.isfinite(magnitude) & (magnitude > 0)
-    rotation = np.where(usable, c / np.where(usable, magnitude, 1), 1).astype(c.dtype)
-    return rotation, np.ascontiguousarray(magnitude)
+    unusable = ~(magnitude > 0) | np.isinf(magnitude)  # 0, NaN or inf
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rotation = c / magnitude
+    rotation[unusable] = 1
+    return rotation, magnitude
 
 
-def diag(Ab, Bb, C, u, x0, batch, conj):
-    """Fused diagonal recurrence for validated NumPy operands; returns ``(y, final_state)``."""
+def diag(Ab, Bb, C, u, x0, batch, conj, want_state=True):
+    """Fused diagonal recurrence for validated NumPy operands; returns ``(y, final_state)``.
+
+    ``want_state=False`` returns ``(y, None)``, sparing the state's rotation back and unblocking.
+    """
     nmodes, length = Ab.shape[-1], u.shape[-1]
     common = np.result_type(Ab, Bb, C, u, *(() if x0 is None else (x0,)))
     cdtype = np.result_type(common, np.complex64)
@@ -274,6 +279,8 @@ def diag(Ab, Bb, C, u, x0, batch, conj):
         yr[...] = 0
         yi[...] = 0
     y = yr + 1j * yi if want_imag else yr
+    if not want_state:
+        return y.reshape(batch + (length,)), None
     state = (xr + 1j * xi) * rotation.conj()  # back from the rotated basis
     state = state.real if system_real else state.astype(cdtype, copy=False)
     return y.reshape(batch + (length,)), np.ascontiguousarray(_unblocked(state, mode_shape, groups))
