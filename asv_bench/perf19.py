@@ -67,9 +67,12 @@ def group_tiny() -> None:
         try:
             print(f"tiny calls, {situation} ({uptime()})")
             for function in ("cauchy", "linear_scan", "recurrence", "selective_scan"):
+                # numba and auto interleaved; xp on its own (its large temporaries would evict the others' data)
                 runs = {engine: sizes.tiny_call(function, None if engine == "auto" else engine) for engine in
-                        ("numba", "xp", "auto")}  # fmt: skip
-                show(function, interleaved(runs, budget=3.0), "us", against="numba")
+                        ("numba", "auto")}  # fmt: skip
+                medians = interleaved(runs, budget=3.0)
+                medians.update(interleaved({"xp": sizes.tiny_call(function, "xp")}, budget=1.0))
+                show(function, medians, "us", against="numba")
         finally:
             if loader is not None:
                 loader.kill()
