@@ -457,19 +457,24 @@ def unit_roots(xp, L, dtype, device):
     return xp.astype(omega, dtype)
 
 
-def _dplr_kernel(xp, Lambda, P, B, C, step, L, engine):
-    """Kernel of one input row ``B`` (and ``C`` = C̃) by Cauchy sums + Woodbury + irfft."""
-    dtype, device = Lambda.dtype, device_of(Lambda)
+def woodbury_operands(xp, Lambda, P, B, C, step):
+    """The Cauchy sums' weights of the DPLR kernel, shared by :func:`kernel_dplr` and its VJP.
+
+    Returns ``(batch, delta, inputs, outputs)``: ``inputs = [Δ·B; Δ·P]`` and ``outputs = [C; P̄]``, each
+    ``batch + (r + 1, N2)``; the sums need every product ``outputs[i] · inputs[j]``.
+    """
     rank, n2 = P.shape[-2], Lambda.shape[-1]
-    batch = broadcast_shapes(
-        Lambda.shape[:-1],
-        P.shape[:-2],
-        B.shape[:-1],
-        C.shape[:-1],
-        step.shape[:-1],
-        names=("Lambda", "P", "B", "C", "dt"),
+    batch = tuple(
+        broadcast_shapes(
+            Lambda.shape[:-1],
+            P.shape[:-2],
+            B.shape[:-1],
+            C.shape[:-1],
+            step.shape[:-1],
+            names=("Lambda", "P", "B", "C", "dt"),
+        )
     )
-    delta = xp.astype(step, dtype)
+    delta = xp.astype(step, Lambda.dtype)
     inputs = xp.concat(
         [
             xp.broadcast_to((delta * B)[..., None, :], batch + (1, n2)),
@@ -480,6 +485,14 @@ def _dplr_kernel(xp, Lambda, P, B, C, step, L, engine):
     outputs = xp.concat(
         [xp.broadcast_to(C[..., None, :], batch + (1, n2)), xp.broadcast_to(xp.conj(P), batch + (rank, n2))], axis=-2
     )
+    return batch, delta, inputs, outputs
+
+
+def _dplr_kernel(xp, Lambda, P, B, C, step, L, engine):
+    """Kernel of one input row ``B`` (and ``C`` = C̃) by Cauchy sums + Woodbury + irfft."""
+    dtype, device = Lambda.dtype, device_of(Lambda)
+    rank, n2 = P.shape[-2], Lambda.shape[-1]
+    batch, delta, inputs, outputs = woodbury_operands(xp, Lambda, P, B, C, step)
     pairs = xp.reshape(outputs[..., :, None, :] * inputs[..., None, :, :], batch + ((rank + 1) ** 2, n2))
     omega = unit_roots(xp, L, dtype, device)
     bw = 1 + omega

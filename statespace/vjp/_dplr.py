@@ -8,8 +8,8 @@ from .._backend import complex_dtype, device_of, float_dtype, namespace, real_dt
 from .._cauchy import BLOCK_ELEMENTS, cauchy_affine
 from .._discretize import dplr_dense
 from .._dispatch import capabilities
-from .._kernels import as_arrays, check_dplr_operands, unit_roots
-from .._validation import broadcast_shapes, check_flag, check_modal_step
+from .._kernels import as_arrays, check_dplr_operands, unit_roots, woodbury_operands
+from .._validation import check_flag, check_modal_step
 from ._common import like, unbroadcast, zeros_or
 
 __all__ = ["kernel_dplr"]
@@ -156,27 +156,7 @@ def _kernel_vjp(xp, Lambda, P, B, C, step, L, grad_k, engine):
     """
     dtype, device = Lambda.dtype, device_of(Lambda)
     rank, n2 = P.shape[-2], Lambda.shape[-1]
-    batch = tuple(
-        broadcast_shapes(
-            Lambda.shape[:-1],
-            P.shape[:-2],
-            B.shape[:-1],
-            C.shape[:-1],
-            step.shape[:-1],
-            names=("Lambda", "P", "B", "C", "dt"),
-        )
-    )
-    delta = xp.astype(step, dtype)
-    inputs = xp.concat(
-        [
-            xp.broadcast_to((delta * B)[..., None, :], batch + (1, n2)),
-            xp.broadcast_to(delta[..., None, :] * P, batch + (rank, n2)),
-        ],
-        axis=-2,
-    )
-    outputs = xp.concat(
-        [xp.broadcast_to(C[..., None, :], batch + (1, n2)), xp.broadcast_to(xp.conj(P), batch + (rank, n2))], axis=-2
-    )
+    batch, delta, inputs, outputs = woodbury_operands(xp, Lambda, P, B, C, step)
     pairs = outputs[..., :, None, :] * inputs[..., None, :, :]  # (..., r+1, r+1, N2)
     omega = unit_roots(xp, L, dtype, device)
     nodes = omega.shape[0]
