@@ -47,7 +47,9 @@ import types
 import numba
 import numpy as np
 
-__all__ = ["jit", "pjit", "kernel", "copy_into", "compile_all", "numba", "PARALLEL_MIN_WORK", "THREADING_LAYER"]
+__all__ = [
+    "jit", "pjit", "helper", "kernel", "copy_into", "compile_all", "numba", "PARALLEL_MIN_WORK", "THREADING_LAYER",
+]  # fmt: skip
 
 #: The threading layer used when the user did not set ``NUMBA_THREADING_LAYER``.
 THREADING_LAYER = "workqueue"
@@ -67,11 +69,19 @@ PARALLEL_MIN_WORK = int(os.environ.get("STATESPACE_PARALLEL_MIN_WORK", 1 << 23))
 jit = functools.partial(numba.njit, cache=True, nogil=True)
 #: Parallel kernel decorator (``prange`` over channels); prefer :func:`kernel`, which adds the serial path.
 pjit = functools.partial(numba.njit, cache=True, nogil=True, parallel=True)
+#: Decorator of a function called only from kernels: compiled into (and cached with) each caller, not cached
+#: on its own. A cached function is also emitted as an object file of its own, which costs about 0.1–0.2 s
+#: of first-use compile per helper; its callers' cache entries hold its code either way.
+def helper(func=None, **options):
+    if func is None:
+        return functools.partial(helper, **options)
+    numba.extending.overload(func, jit_options=dict(nogil=True, **options), strict=False)(lambda *args: func)
+    return func
 
 _POOL = threading.Lock()
 
 
-@jit
+@helper
 def copy_into(dst, src):  # pragma: no cover - compiled
     """``dst[...] = src`` for arrays of one shape, as a loop.
 

@@ -33,9 +33,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
-from . import kernel
+from . import kernel, numba
 
 __all__ = ["BLOCK_L", "cauchy", "cauchy_affine", "vandermonde"]
 
@@ -74,7 +73,10 @@ def cauchy(v, z, w, conj: bool, batch: tuple, out_dtype) -> np.ndarray:
     zr, zi = _split(z, batch, size)
     out = np.empty((size, z.shape[-1]), dtype=out_dtype)
     if size and z.shape[-1]:
-        _cauchy_kernel(vr, vi, wr, wi, zr, zi, out, conj, work=out.size * vr.shape[1], tasks=_tasks(out.shape, BLOCK_L))
+        _cauchy_kernel(
+            vr, vi, wr, wi, zr, zi, out, conj, _accumulators(),
+            work=out.size * vr.shape[1], tasks=_tasks(out.shape, BLOCK_L),
+        )  # fmt: skip
     return out.reshape(batch + (z.shape[-1],))
 
 
@@ -88,8 +90,9 @@ def cauchy_affine(v, a, b, w, conj: bool, batch: tuple, out_dtype) -> np.ndarray
     out = np.empty((size, a.shape[-1]), dtype=out_dtype)
     if size and a.shape[-1]:
         _cauchy_affine_kernel(
-            vr, vi, wr, wi, ar, ai, br, bi, out, conj, work=out.size * vr.shape[1], tasks=_tasks(out.shape, BLOCK_L)
-        )
+            vr, vi, wr, wi, ar, ai, br, bi, out, conj, _accumulators(),
+            work=out.size * vr.shape[1], tasks=_tasks(out.shape, BLOCK_L),
+        )  # fmt: skip
     return out.reshape(batch + (a.shape[-1],))
 
 
@@ -102,25 +105,34 @@ def vandermonde(v, x, L: int, conj: bool, batch: tuple, out_dtype) -> np.ndarray
     out_i = np.empty((0, 0) if conj else (size, L))
     if size:
         tasks = _tasks(out_r.shape, BLOCK_L * GROUP_BLOCKS)
-        _vandermonde_kernel(vr, vi, xr, xi, out_r, out_i, work=out_r.size * vr.shape[1], tasks=tasks)
+        threads, span = numba.get_num_threads(), min(BLOCK_L, L)
+        tables, rows = np.empty((threads, 2, vr.shape[1], span)), np.empty((threads, 4, max(span, 16)))
+        _vandermonde_kernel(vr, vi, xr, xi, out_r, out_i, tables, rows, work=out_r.size * vr.shape[1], tasks=tasks)
     out = out_r if conj else out_r + 1j * out_i
     return out.astype(out_dtype, copy=False).reshape(batch + (L,))
 
 
+def _accumulators():
+    """Each thread's real and imaginary accumulators for one block of outputs (the Cauchy kernels' scratch)."""
+    return np.empty((numba.get_num_threads(), 2, BLOCK_L))
+
+
 @kernel(cost=64.0)
-def _cauchy_kernel(vr, vi, wr, wi, zr, zi, out, conj):  # pragma: no cover - compiled
+def _cauchy_kernel(vr, vi, wr, wi, zr, zi, out, conj, scratch):  # pragma: no cover - compiled
     size, length = out.shape
     n_modes = vr.shape[1]
     n_blocks = (length + BLOCK_L - 1) // BLOCK_L
-    for task in prange(size * n_blocks):
+    for task in numba.prange(size * n_blocks):
         b = task // n_blocks
         l0 = (task % n_blocks) * BLOCK_L
         m = min(BLOCK_L, length - l0)
         bv = b if vr.shape[0] > 1 else 0
         bw = b if wr.shape[0] > 1 else 0
         bz = b if zr.shape[0] > 1 else 0
-        acc_r = np.zeros(BLOCK_L)
-        acc_i = np.zeros(BLOCK_L)
+        acc_r, acc_i = scratch[numba.get_thread_id(), 0], scratch[numba.get_thread_id(), 1]
+        for j in range(m):
+            acc_r[j] = 0.0
+            acc_i[j] = 0.0
         z_r = zr[bz, l0 : l0 + m]
         z_i = zi[bz, l0 : l0 + m]
         for n in range(n_modes):
@@ -149,11 +161,11 @@ def _cauchy_kernel(vr, vi, wr, wi, zr, zi, out, conj):  # pragma: no cover - com
 
 
 @kernel(cost=128.0)
-def _cauchy_affine_kernel(vr, vi, wr, wi, ar, ai, br, bi, out, conj):  # pragma: no cover - compiled
+def _cauchy_affine_kernel(vr, vi, wr, wi, ar, ai, br, bi, out, conj, scratch):  # pragma: no cover - compiled
     size, length = out.shape
     n_modes = vr.shape[1]
     n_blocks = (length + BLOCK_L - 1) // BLOCK_L
-    for task in prange(size * n_blocks):
+    for task in numba.prange(size * n_blocks):
         b = task // n_blocks
         l0 = (task % n_blocks) * BLOCK_L
         m = min(BLOCK_L, length - l0)
@@ -161,8 +173,10 @@ def _cauchy_affine_kernel(vr, vi, wr, wi, ar, ai, br, bi, out, conj):  # pragma:
         bw = b if wr.shape[0] > 1 else 0
         ba = b if ar.shape[0] > 1 else 0
         bb = b if br.shape[0] > 1 else 0
-        acc_r = np.zeros(BLOCK_L)
-        acc_i = np.zeros(BLOCK_L)
+        acc_r, acc_i = scratch[numba.get_thread_id(), 0], scratch[numba.get_thread_id(), 1]
+        for j in range(m):
+            acc_r[j] = 0.0
+            acc_i[j] = 0.0
         a_r = ar[ba, l0 : l0 + m]
         a_i = ai[ba, l0 : l0 + m]
         b_r = br[bb, l0 : l0 + m]
@@ -191,7 +205,7 @@ def _cauchy_affine_kernel(vr, vi, wr, wi, ar, ai, br, bi, out, conj):  # pragma:
 
 
 @kernel(cost=0.5)
-def _vandermonde_kernel(vr, vi, xr, xi, out_r, out_i):  # pragma: no cover - compiled
+def _vandermonde_kernel(vr, vi, xr, xi, out_r, out_i, tables, rows):  # pragma: no cover - compiled
     """Σ_n v_n e^{x_n l} into ``out_r`` (real part; 2·Re when ``out_i`` is empty) and ``out_i``.
 
     ``e^{x_n (l_0 + j)} = e^{x_n l_0} · e^{x_n j}``: each task tabulates ``e^{x_n j}``
@@ -201,6 +215,8 @@ def _vandermonde_kernel(vr, vi, xr, xi, out_r, out_i):  # pragma: no cover - com
     multiply-add over ``j`` that LLVM vectorizes.  Each term is a product of
     three factors accurate to an ulp or two, so it keeps the accuracy of
     evaluating ``exp(x_n l)`` directly (the engines agree to ≤ 1e-12).
+
+    Scratch, per thread: ``tables`` ``(threads, 2, N, min(BLOCK_L, L))`` and ``rows`` ``(threads, 4, ≥ 16)``.
     """
     size, length = out_r.shape
     n_modes = vr.shape[1]
@@ -209,15 +225,14 @@ def _vandermonde_kernel(vr, vi, xr, xi, out_r, out_i):  # pragma: no cover - com
     span = min(BLOCK_L, length)
     n_blocks = (length + BLOCK_L - 1) // BLOCK_L
     n_groups = (n_blocks + GROUP_BLOCKS - 1) // GROUP_BLOCKS
-    for task in prange(size * n_groups):
+    for task in numba.prange(size * n_groups):
         b = task // n_groups
         first = (task % n_groups) * GROUP_BLOCKS
         bv = b if vr.shape[0] > 1 else 0
         bx = b if xr.shape[0] > 1 else 0
-        table_r = np.empty((n_modes, span))
-        table_i = np.empty((n_modes, span))
-        low_r = np.empty(16)
-        low_i = np.empty(16)
+        tid = numba.get_thread_id()
+        table_r, table_i = tables[tid, 0], tables[tid, 1]
+        acc_r, acc_i, low_r, low_i = rows[tid, 0], rows[tid, 1], rows[tid, 2], rows[tid, 3]
         for n in range(n_modes):
             # e^{x j} = e^{16 x hi} e^{x lo} for j = 16 hi + lo: 32 direct evaluations per mode, not 256.
             for lo in range(16):
@@ -231,13 +246,12 @@ def _vandermonde_kernel(vr, vi, xr, xi, out_r, out_i):  # pragma: no cover - com
                 for lo in range(min(16, span - 16 * hi)):
                     table_r[n, 16 * hi + lo] = h_r * low_r[lo] - h_i * low_i[lo]
                     table_i[n, 16 * hi + lo] = h_r * low_i[lo] + h_i * low_r[lo]
-        acc_r = np.empty(span)
-        acc_i = np.empty(span)
         for block in range(first, min(first + GROUP_BLOCKS, n_blocks)):
             l0 = block * BLOCK_L
             m = min(BLOCK_L, length - l0)
-            acc_r[:] = 0.0
-            acc_i[:] = 0.0
+            for j in range(m):
+                acc_r[j] = 0.0
+                acc_i[j] = 0.0
             for n in range(n_modes):
                 mag = math.exp(xr[bx, n] * l0)
                 e_r = mag * math.cos(xi[bx, n] * l0)

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from . import jit, kernel, numba
+from . import helper, kernel, numba
 
 __all__ = ["diag"]
 
@@ -46,7 +46,7 @@ _MIN_GROUP_MODES = 4
 _CHUNK = 64
 
 
-@jit(fastmath={"contract"})
+@helper(fastmath={"contract"})
 def _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - compiled
     """Steps ``v[0..3]`` → ``y[0..3]`` of a block with real input and output, each parameter loaded once."""
     nmodes, block = a_r.shape
@@ -73,7 +73,7 @@ def _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - com
             xi[n, j] = pi
 
 
-@jit(fastmath={"contract"})
+@helper(fastmath={"contract"})
 def _one_step(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - compiled
     """One step ``v`` → ``y`` of a block with real input and output (the steps after the last group of four)."""
     nmodes, block = a_r.shape
@@ -88,17 +88,23 @@ def _one_step(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - compi
             y[j] += cm[n, j] * pr
 
 
-@jit
+@helper
 def _stage(u, h0, nb, t0, steps, groups, buf):  # pragma: no cover - compiled
-    """Steps ``t0 …`` of channels ``h0 … h0 + nb − 1`` into the ``(time, lane)`` buffer, once per mode group."""
+    """Steps ``t0 …`` of channels ``h0 … h0 + nb − 1`` into the ``(time, lane)`` buffer, once per mode group.
+
+    The lanes of padding channels (``j ≥ nb``) are zeroed: the buffer is reused across blocks.
+    """
     per_block = buf.shape[1] // groups
     for g in range(groups):
         for j in range(nb):
             for s in range(steps):
                 buf[s, g * per_block + j] = u[h0 + j, t0 + s]
+        for j in range(nb, per_block):
+            for s in range(steps):
+                buf[s, g * per_block + j] = 0
 
 
-@jit
+@helper
 def _write_back(buf, h0, nb, t0, steps, groups, scale, y):  # pragma: no cover - compiled
     """Each channel's output: ``scale`` times the sum of its mode groups' lanes, in group order."""
     per_block = buf.shape[1] // groups
@@ -111,8 +117,11 @@ def _write_back(buf, h0, nb, t0, steps, groups, scale, y):  # pragma: no cover -
 
 
 @kernel(cost=0.5, fastmath={"contract"})
-def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, scale, groups):  # pragma: no cover - compiled
-    """Real input, real output (the common case): four steps per pass over the modes."""
+def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, scale, groups, scratch):  # pragma: no cover - compiled
+    """Real input, real output (the common case): four steps per pass over the modes.
+
+    ``scratch`` ``(threads, 2, _CHUNK, block)``: each thread's input and output staging buffers.
+    """
     nblocks, block = ar.shape[0], ar.shape[2]
     channels, length = ur.shape
     per_block = block // groups  # channels per block; lane g * per_block + j holds mode group g of channel j
@@ -120,8 +129,7 @@ def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, scale, groups):  # prag
         h0 = blk * per_block
         nb = min(per_block, channels - h0)
         a_r, a_i, b_r, b_i, cm, xr, xi = ar[blk], ai[blk], br[blk], bi[blk], cmag[blk], xr0[blk], xi0[blk]
-        u_r = np.zeros((_CHUNK, block), ar.dtype)  # lanes past nb stay 0 (padding channels)
-        o_r = np.empty((_CHUNK, block), ar.dtype)
+        u_r, o_r = scratch[numba.get_thread_id(), 0], scratch[numba.get_thread_id(), 1]
         for t0 in range(0, length, _CHUNK):
             steps = min(_CHUNK, length - t0)
             _stage(ur, h0, nb, t0, steps, groups, u_r)
@@ -133,8 +141,12 @@ def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, scale, groups):  # prag
 
 
 @kernel(cost=0.5, fastmath={"contract"})
-def _diag_complex_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, groups):  # pragma: no cover
-    """Complex input (``ui`` non-empty) or complex output (``yi`` non-empty): one step at a time."""
+def _diag_complex_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, groups, scratch):  # pragma: no cover
+    """Complex input (``ui`` non-empty) or complex output (``yi`` non-empty): one step at a time.
+
+    ``scratch`` ``(threads, 4, _CHUNK, block)``, zeros: each thread's staging buffers (the imaginary input's
+    stays 0 for real input).
+    """
     nblocks, nmodes, block = ar.shape
     channels, length = ur.shape
     complex_u, want_imag = ui.shape[0] > 0, yi.shape[0] > 0
@@ -143,10 +155,8 @@ def _diag_complex_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, 
         h0 = blk * per_block
         nb = min(per_block, channels - h0)
         a_r, a_i, b_r, b_i, cm, xr, xi = ar[blk], ai[blk], br[blk], bi[blk], cmag[blk], xr0[blk], xi0[blk]
-        u_r = np.zeros((_CHUNK, block), ar.dtype)
-        u_i = np.zeros((_CHUNK, block), ar.dtype)  # stays 0 for real input
-        o_r = np.empty((_CHUNK, block), ar.dtype)
-        o_i = np.empty((_CHUNK, block), ar.dtype)
+        buffers = scratch[numba.get_thread_id()]
+        u_r, u_i, o_r, o_i = buffers[0], buffers[1], buffers[2], buffers[3]
         for t0 in range(0, length, _CHUNK):
             steps = min(_CHUNK, length - t0)
             _stage(ur, h0, nb, t0, steps, groups, u_r)
@@ -270,11 +280,13 @@ def diag(Ab, Bb, C, u, x0, batch, conj, want_state=True):
     if yr.size and nmodes:
         parts = [np.ascontiguousarray(p) for m in (a, rotation * b) for p in (m.real, m.imag)]
         if ui.size or want_imag:
+            scratch = np.zeros((numba.get_num_threads(), 4, _CHUNK, block), real)
             _diag_complex_kernel(
-                *parts, cmag, ur, ui, xr, xi, yr, yi, real.type(scale), groups, work=work, tasks=a.shape[0]
+                *parts, cmag, ur, ui, xr, xi, yr, yi, real.type(scale), groups, scratch, work=work, tasks=a.shape[0]
             )
         else:
-            _diag_kernel(*parts, cmag, ur, xr, xi, yr, real.type(scale), groups, work=work, tasks=a.shape[0])
+            scratch = np.empty((numba.get_num_threads(), 2, _CHUNK, block), real)
+            _diag_kernel(*parts, cmag, ur, xr, xi, yr, real.type(scale), groups, scratch, work=work, tasks=a.shape[0])
     elif yr.size:
         yr[...] = 0
         yi[...] = 0

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import jit, kernel, numba
+from . import helper, kernel, numba
 
 __all__ = ["linear_scan"]
 
@@ -58,52 +58,38 @@ def _scan_kernel(a, b, carry, out, reverse):  # pragma: no cover - compiled
                 out[c0 + k, t] = value
 
 
-@jit(fastmath={"contract"})
-def _four_channels(a, b, carry, out, reverse, c):  # pragma: no cover - compiled
-    """Channels ``c .. c+3`` of :func:`_real_kernel`, their states in registers."""
+@helper(fastmath={"contract"})
+def _four_channels(a, b, carry, out, reverse, c0, c1, c2, c3):  # pragma: no cover - compiled
+    """Channels ``c0 … c3`` of :func:`_real_kernel`, their states in registers.
+
+    A repeated index (the last group, when the channels are not a multiple of four) computes that channel
+    again, identically: every copy reads the same initial state and writes the same values.
+    """
     length = out.shape[1]
     a_const = a.shape[1] == 1
     b_const = b.shape[1] == 1
-    x0, x1, x2, x3 = carry[c], carry[c + 1], carry[c + 2], carry[c + 3]
+    x0, x1, x2, x3 = carry[c0], carry[c1], carry[c2], carry[c3]
     for step in range(length):
         t = length - 1 - step if reverse else step
         ta = 0 if a_const else t
         tb = 0 if b_const else t
-        x0 = a[c, ta] * x0 + b[c, tb]
-        x1 = a[c + 1, ta] * x1 + b[c + 1, tb]
-        x2 = a[c + 2, ta] * x2 + b[c + 2, tb]
-        x3 = a[c + 3, ta] * x3 + b[c + 3, tb]
-        out[c, t] = x0
-        out[c + 1, t] = x1
-        out[c + 2, t] = x2
-        out[c + 3, t] = x3
-    carry[c], carry[c + 1], carry[c + 2], carry[c + 3] = x0, x1, x2, x3
-
-
-@jit(fastmath={"contract"})
-def _one_channel(a, b, carry, out, reverse, c):  # pragma: no cover - compiled
-    """Channel ``c`` of :func:`_real_kernel` (the channels left over after the groups of four)."""
-    length = out.shape[1]
-    a_const = a.shape[1] == 1
-    b_const = b.shape[1] == 1
-    x = carry[c]
-    for step in range(length):
-        t = length - 1 - step if reverse else step
-        x = a[c, 0 if a_const else t] * x + b[c, 0 if b_const else t]
-        out[c, t] = x
-    carry[c] = x
+        x0 = a[c0, ta] * x0 + b[c0, tb]
+        x1 = a[c1, ta] * x1 + b[c1, tb]
+        x2 = a[c2, ta] * x2 + b[c2, tb]
+        x3 = a[c3, ta] * x3 + b[c3, tb]
+        out[c0, t] = x0
+        out[c1, t] = x1
+        out[c2, t] = x2
+        out[c3, t] = x3
+    carry[c0], carry[c1], carry[c2], carry[c3] = x0, x1, x2, x3
 
 
 @kernel(fastmath={"contract"})
 def _real_kernel(a, b, carry, out, reverse):  # pragma: no cover - compiled
-    channels = out.shape[0]
-    for g in numba.prange((channels + _GROUP - 1) // _GROUP):
-        c0 = g * _GROUP
-        if c0 + _GROUP <= channels:
-            _four_channels(a, b, carry, out, reverse, c0)
-        else:
-            for c in range(c0, channels):
-                _one_channel(a, b, carry, out, reverse, c)
+    last = out.shape[0] - 1
+    for g in numba.prange((last + _GROUP) // _GROUP):
+        c = g * _GROUP
+        _four_channels(a, b, carry, out, reverse, c, min(c + 1, last), min(c + 2, last), min(c + 3, last))
 
 
 def _channels(x, batch, length):

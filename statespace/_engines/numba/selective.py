@@ -44,25 +44,25 @@ _CHUNK = 32
 
 
 @kernel(cost=2.0, fastmath={"contract"}, error_model="numpy")
-def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block, restart):  # pragma: no cover
-    """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block)."""
+def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart, scratch):  # pragma: no cover
+    """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block).
+
+    ``Ab`` ``(blocks, N, block)`` and the state ``xb`` ``(batch, blocks, N, block)`` (updated in place) are in
+    block layout; ``scratch`` ``(threads, 5, _CHUNK, block)`` holds each thread's staging buffers.
+    """
     batch, dim, length = u.shape
-    nstate = At.shape[0]
+    nblk, nstate, block = Ab.shape
     b_per, c_per = dim // B.shape[1], dim // C.shape[1]
     b_var, c_var = B.shape[2] > 1, C.shape[2] > 1
     gated = z.shape[0] > 0
-    nblk = dim // block
     for item in numba.prange(batch * nblk):
-        b, d0 = item // nblk, (item % nblk) * block
+        b, blk = item // nblk, item % nblk
+        d0 = blk * block
         bb, bg = (b if B.shape[0] > 1 else 0), d0 // b_per
         cb, cg = (b if C.shape[0] > 1 else 0), d0 // c_per
-        x = xt[b, :, d0 : d0 + block].copy()  # (N, block) state, contiguous
-        a = At[:, d0 : d0 + block].copy()
-        dts = np.empty((_CHUNK, block), u.dtype)
-        us = np.empty((_CHUNK, block), u.dtype)
-        zs = np.empty((_CHUNK, block), u.dtype)
-        ys = np.empty((_CHUNK, block), u.dtype)
-        du = np.empty(block, u.dtype)
+        x, a = xb[b, blk], Ab[blk]
+        buffers = scratch[numba.get_thread_id()]
+        dts, us, zs, ys, du = buffers[0], buffers[1], buffers[2], buffers[3], buffers[4, 0]
         for t0 in range(0, length, _CHUNK):
             steps = min(_CHUNK, length - t0)
             for j in range(block):
@@ -80,7 +80,9 @@ def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block, 
             for s in range(steps):
                 t = t0 + s
                 if restart.shape[1] and restart[b if restart.shape[0] > 1 else 0, t]:  # a packed sequence starts
-                    x[:, :] = 0
+                    for n in range(nstate):
+                        for j in range(block):
+                            x[n, j] = 0
                 dt, ut, yt = dts[s], us[s], ys[s]
                 for j in range(block):
                     du[j] = dt[j] * ut[j]
@@ -102,7 +104,6 @@ def _lanes_kernel(u, delta, bias, softplus, At, B, C, Dskip, z, xt, out, block, 
             for j in range(block):
                 for s in range(steps):
                     out[b, d0 + j, t0 + s] = ys[s, j]
-        copy_into(xt[b, :, d0 : d0 + block], x)
 
 
 @kernel(cost=2.0)
@@ -218,12 +219,14 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
         last = np.empty((batch, dim, nstate), real)
         block = lane_block(dim, B, C)
         if out.size and nstate and block:
-            state = np.array(np.swapaxes(x, 1, 2), order="C")  # (batch, N, D), a copy updated in place
+            nblk = dim // block
+            blocked = np.array(np.swapaxes(x.reshape(batch, nblk, block, nstate), 2, 3), order="C")  # a fresh copy
             _lanes_kernel(
-                u, delta, bias, use_softplus, np.ascontiguousarray(A.T), Bl, Cl, Dskip, z, state, out, block, restart,
-                work=work, tasks=batch * (dim // block),
+                u, delta, bias, use_softplus, np.ascontiguousarray(A.reshape(nblk, block, nstate).transpose(0, 2, 1)),
+                Bl, Cl, Dskip, z, blocked, out, restart, np.empty((numba.get_num_threads(), 5, _CHUNK, block), real),
+                work=work, tasks=batch * nblk,
             )  # fmt: skip
-            last[...] = np.swapaxes(state, 1, 2)
+            last[...] = np.swapaxes(blocked, 2, 3).reshape(batch, dim, nstate)
         elif out.size and nstate:
             _real_kernel(
                 u, delta, bias, use_softplus, A, Bl, Cl, Dskip, z, x, out, last, restart, work=work, tasks=batch * dim

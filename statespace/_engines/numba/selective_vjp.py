@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from . import copy_into, jit, kernel, numba
+from . import copy_into, helper, kernel, numba
 from ._vecmath import vexp, vsoftplus
 from .selective import lane_block, layout
 
@@ -138,7 +138,7 @@ def _vjp_kernel(
             gbias[b, d] = acc_bias
 
 
-@jit(fastmath={"reassoc", "contract"})
+@helper(fastmath={"reassoc", "contract"})
 def _lane_sum(v):  # pragma: no cover - compiled
     """Sum over the lanes of a block (reassociated so that it vectorises)."""
     total = v[0] * 0
