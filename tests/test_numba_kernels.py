@@ -172,6 +172,21 @@ def test_recurrence_few_channels_split_modes_across_lanes(rng, monkeypatch, para
     assert np.isnan(y[0, 5:]).all() and not np.isnan(y[0, :5]).any() and not np.isnan(y[1:]).any()
 
 
+@pytest.mark.parametrize("L", [1, 2, 3, 5, 66, 131])
+def test_recurrence_lengths_not_a_multiple_of_four(rng, L):
+    # the real kernel steps in fours: without the state a last partial group runs on zero input, with the state
+    # the steps after the last whole group run one at a time in the general kernel
+    H, N2 = 5, 3
+    Ab = np.exp(-rng.uniform(0.01, 0.3, (H, N2)) + 1j * rng.uniform(0, np.pi, (H, N2)))
+    Bb, C, x0 = (rng.normal(size=(H, N2)) + 1j * rng.normal(size=(H, N2)) for _ in range(3))
+    u = rng.normal(size=(H, L))
+    want_y, want_state = diag_loop(Ab, Bb, C, u, x0, True)
+    y, state = recurrence(Ab, Bb, C, u, x0=x0, return_state=True, engine="numba")
+    assert_close(y, want_y, kind="scan")
+    assert_close(state, want_state, kind="scan")
+    assert_close(recurrence(Ab, Bb, C, u, x0=x0, engine="numba"), want_y, kind="scan")
+
+
 def test_recurrence_across_channel_blocks_float32(rng):
     H, N2, L = 70, 6, 77
     Ab = np.exp(-rng.uniform(0.01, 0.3, (H, N2)) + 1j * rng.uniform(0, np.pi, (H, N2)))

@@ -69,14 +69,21 @@ PARALLEL_MIN_WORK = int(os.environ.get("STATESPACE_PARALLEL_MIN_WORK", 1 << 23))
 jit = functools.partial(numba.njit, cache=True, nogil=True)
 #: Parallel kernel decorator (``prange`` over channels); prefer :func:`kernel`, which adds the serial path.
 pjit = functools.partial(numba.njit, cache=True, nogil=True, parallel=True)
-#: Decorator of a function called only from kernels: compiled into (and cached with) each caller, not cached
-#: on its own. A cached function is also emitted as an object file of its own, which costs about 0.1–0.2 s
-#: of first-use compile per helper; its callers' cache entries hold its code either way.
+
+
 def helper(func=None, **options):
+    """Decorate a function called only from kernels (jit ``options`` as for :func:`numba.njit`).
+
+    A helper is compiled into each kernel that calls it, for that kernel's argument types (an
+    ``overload`` of the plain function), and cached with that kernel. Unlike a ``jit`` function it
+    has no CPython wrapper, no disk-cache entry and no object file of its own, each of which costs
+    Numba 0.1–0.2 s at first use per helper. It stays a plain Python function outside jitted code.
+    """
     if func is None:
         return functools.partial(helper, **options)
-    numba.extending.overload(func, jit_options=dict(nogil=True, **options), strict=False)(lambda *args: func)
+    numba.extending.overload(func, jit_options={"nogil": True, **options}, strict=False)(lambda *args: func)
     return func
+
 
 _POOL = threading.Lock()
 

@@ -73,21 +73,6 @@ def _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - com
             xi[n, j] = pi
 
 
-@helper(fastmath={"contract"})
-def _one_step(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - compiled
-    """One step ``v`` → ``y`` of a block with real input and output (the steps after the last group of four)."""
-    nmodes, block = a_r.shape
-    for j in range(block):
-        y[j] = 0
-    for n in range(nmodes):
-        for j in range(block):
-            pr = a_r[n, j] * xr[n, j] - a_i[n, j] * xi[n, j] + b_r[n, j] * v[j]
-            pi = a_r[n, j] * xi[n, j] + a_i[n, j] * xr[n, j] + b_i[n, j] * v[j]
-            xr[n, j] = pr
-            xi[n, j] = pi
-            y[j] += cm[n, j] * pr
-
-
 @helper
 def _stage(u, h0, nb, t0, steps, groups, buf):  # pragma: no cover - compiled
     """Steps ``t0 …`` of channels ``h0 … h0 + nb − 1`` into the ``(time, lane)`` buffer, once per mode group.
@@ -117,32 +102,40 @@ def _write_back(buf, h0, nb, t0, steps, groups, scale, y):  # pragma: no cover -
 
 
 @kernel(cost=0.5, fastmath={"contract"})
-def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, scale, groups, scratch):  # pragma: no cover - compiled
-    """Real input, real output (the common case): four steps per pass over the modes.
+def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, scale, groups, scratch, stop):  # pragma: no cover - compiled
+    """Real input, real output (the common case): steps ``0 … stop − 1``, four per pass over the modes.
 
-    ``scratch`` ``(threads, 2, _CHUNK, block)``: each thread's input and output staging buffers.
+    A last group of fewer than four steps runs as four, the missing ones on zero input and their outputs
+    dropped: the state then ends past ``stop``, so a caller that needs it passes a multiple of four and
+    runs the rest with :func:`_diag_complex_kernel`. ``scratch`` ``(threads, 2, _CHUNK, block)``: each
+    thread's input and output staging buffers.
     """
     nblocks, block = ar.shape[0], ar.shape[2]
-    channels, length = ur.shape
+    channels = ur.shape[0]
     per_block = block // groups  # channels per block; lane g * per_block + j holds mode group g of channel j
     for blk in numba.prange(nblocks):
         h0 = blk * per_block
         nb = min(per_block, channels - h0)
         a_r, a_i, b_r, b_i, cm, xr, xi = ar[blk], ai[blk], br[blk], bi[blk], cmag[blk], xr0[blk], xi0[blk]
         u_r, o_r = scratch[numba.get_thread_id(), 0], scratch[numba.get_thread_id(), 1]
-        for t0 in range(0, length, _CHUNK):
-            steps = min(_CHUNK, length - t0)
+        for t0 in range(0, stop, _CHUNK):
+            steps = min(_CHUNK, stop - t0)
             _stage(ur, h0, nb, t0, steps, groups, u_r)
-            for first in range(0, steps - 3, 4):
+            for s in range(steps, -(-steps // 4) * 4):
+                for j in range(block):
+                    u_r[s, j] = 0
+            for first in range(0, steps, 4):
                 _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, u_r[first : first + 4], o_r[first : first + 4])
-            for s in range(steps - steps % 4, steps):
-                _one_step(a_r, a_i, b_r, b_i, cm, xr, xi, u_r[s], o_r[s])
             _write_back(o_r, h0, nb, t0, steps, groups, scale, yr)
 
 
 @kernel(cost=0.5, fastmath={"contract"})
-def _diag_complex_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, groups, scratch):  # pragma: no cover
-    """Complex input (``ui`` non-empty) or complex output (``yi`` non-empty): one step at a time.
+def _diag_complex_kernel(
+    ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, groups, scratch, start
+):  # pragma: no cover
+    """Complex input (``ui`` non-empty) or complex output (``yi`` non-empty): steps ``start …``, one at a time.
+
+    It also runs the last ``L mod 4`` steps of the real case when the final state is wanted.
 
     ``scratch`` ``(threads, 4, _CHUNK, block)``, zeros: each thread's staging buffers (the imaginary input's
     stays 0 for real input).
@@ -157,7 +150,7 @@ def _diag_complex_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, scale, 
         a_r, a_i, b_r, b_i, cm, xr, xi = ar[blk], ai[blk], br[blk], bi[blk], cmag[blk], xr0[blk], xi0[blk]
         buffers = scratch[numba.get_thread_id()]
         u_r, u_i, o_r, o_i = buffers[0], buffers[1], buffers[2], buffers[3]
-        for t0 in range(0, length, _CHUNK):
+        for t0 in range(start, length, _CHUNK):
             steps = min(_CHUNK, length - t0)
             _stage(ur, h0, nb, t0, steps, groups, u_r)
             if complex_u:
@@ -279,14 +272,18 @@ def diag(Ab, Bb, C, u, x0, batch, conj, want_state=True):
     yi = np.empty(ur.shape if want_imag else (0, 0), real)
     if yr.size and nmodes:
         parts = [np.ascontiguousarray(p) for m in (a, rotation * b) for p in (m.real, m.imag)]
-        if ui.size or want_imag:
-            scratch = np.zeros((numba.get_num_threads(), 4, _CHUNK, block), real)
+        threads, scale = numba.get_num_threads(), real.type(scale)
+        # the real kernel's steps: all of them, or (when the final state is wanted) whole groups of four
+        stop = 0 if ui.size or want_imag else length - (length % 4 if want_state else 0)
+        if stop:
+            scratch = np.empty((threads, 2, _CHUNK, block), real)
+            _diag_kernel(*parts, cmag, ur, xr, xi, yr, scale, groups, scratch, stop, work=work, tasks=a.shape[0])
+        if stop < length:
+            scratch = np.zeros((threads, 4, _CHUNK, block), real)
             _diag_complex_kernel(
-                *parts, cmag, ur, ui, xr, xi, yr, yi, real.type(scale), groups, scratch, work=work, tasks=a.shape[0]
-            )
-        else:
-            scratch = np.empty((numba.get_num_threads(), 2, _CHUNK, block), real)
-            _diag_kernel(*parts, cmag, ur, xr, xi, yr, real.type(scale), groups, scratch, work=work, tasks=a.shape[0])
+                *parts, cmag, ur, ui, xr, xi, yr, yi, scale, groups, scratch, stop,
+                work=channels * (length - stop) * nmodes, tasks=a.shape[0],
+            )  # fmt: skip
     elif yr.size:
         yr[...] = 0
         yi[...] = 0

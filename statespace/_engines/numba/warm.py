@@ -2,7 +2,8 @@
 
 One call per kernel and per dtype it is specialised for (the wrappers in this folder split complex data
 into real parts and keep the precision, so float32 and float64 are the specialisations; the Cauchy kernels'
-output keeps the caller's complex dtype). Each call goes through the public function with
+output keeps the caller's complex dtype), and for the selective scan both with and without Mamba's gate and
+softplus (optional features are compiled only when a call uses them). Each call goes through the public function with
 ``engine="numba"``, so the argument types are exactly the ones real calls compile for.
 """
 
@@ -23,6 +24,7 @@ def calls():
     rng = np.random.default_rng(0)
     H, N2, L = 64, 4, 8  # H: two channel blocks of the recurrence (a parallel launch needs two tasks)
     nb = {"engine": "numba"}
+    mamba = {"delta_softplus": True, **nb}  # Mamba's layer: softplus on Δ and the SiLU gate (their own compile)
     out = []
     for real, cplx in ((np.float32, np.complex64), (np.float64, np.complex128)):
         name = np.dtype(real).name
@@ -49,6 +51,7 @@ def calls():
             (f"recurrence {name}", partial(ss.recurrence, Ab, Bb, v, u, structure="diag", engine="numba")),
             (f"recurrence {name} complex y", partial(ss.recurrence, Ab, Bb, v, u, structure="diag", conj=False, **nb)),
             (f"selective_scan {name}", partial(ss.selective_scan, us, delta, A, Bv, Bv, engine="numba")),
+            (f"selective_scan {name} gate, softplus", partial(ss.selective_scan, us, delta, A, Bv, Bv, z=us, **mamba)),
             (f"selective_scan {name} fixed B, C", partial(ss.selective_scan, us, delta, A, A, A, engine="numba")),
             (f"selective_scan {name} complex A", partial(ss.selective_scan, us, delta, Ac, A, A, engine="numba")),
             # the backward kernels (statespace.vjp), in the layouts of the forwards above
