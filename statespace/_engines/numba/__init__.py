@@ -8,6 +8,13 @@ compiled lazily, on its first call, for the argument types of that call, with
 propagates.  Wrappers in the topic modules validate shapes *before* a kernel is
 reached, so no jitted loop can read out of bounds.
 
+First use is the cost users notice, so the forward kernels are written to
+compile little: they allocate nothing (their wrappers pass per-thread scratch
+arrays, ``(threads, ...)``, indexed by ``numba.get_thread_id()``), functions
+they call are :func:`helper` overloads compiled into them, and optional
+features arrive as ``None`` when unused, so Numba prunes their branches (see
+``docs/user_guide/performance.rst``, "First use: compilation").
+
 Serial or parallel, and which threads
 -------------------------------------
 A loop written with ``prange`` over independent channels is compiled twice,
