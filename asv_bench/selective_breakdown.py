@@ -1,0 +1,116 @@
+"""Where the selective scan's time goes: ``python asv_bench/selective_breakdown.py``.
+
+Times the numba engine's channels-innermost kernel (parallel version) on the issue-19 call (batch 2,
+D = 512, N = 16, L = 2048, float32, Mamba's softplus and gate), interleaved, median of 12, against
+variants that drop one part of the work:
+
+* ``no softplus, no gate``: the same kernel with ``softplus`` and ``z`` passed as ``None`` (compiled out);
+* ``cheap gate``: the gate ``exp(Δ A)`` replaced by ``1 + v + v²`` (``v = Δ A``; same operand, a third of
+  the operations and none of the exponential's constants), with and without softplus and gate.
+
+The differences price each part: the state update and staging (``cheap gate``, no softplus, no gate), the
+``B·D·L·N`` gate exponentials, softplus and the SiLU gate (per ``B·D·L``). The variants are built from the
+kernel's own source (``inspect.getsource``) with one expression replaced, so they cannot drift from it.
+Prints ``uptime`` before and after.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numba
+import numpy as np
+from benchmarks import sizes
+from numba.extending import overload
+
+from statespace._engines.numba import selective as sel
+from statespace._selective import selective_scan
+
+GATE = "xn = vexp(dt[j] * an[j]) * xn_[j]"
+
+
+def cheap_gate(v):
+    """``1 + v + v²``: the gate's operand, without the exponential (for timing only)."""
+    return 1 + v + v * v
+
+
+@overload(cheap_gate)
+def _cheap_gate(v):
+    one = np.float32(1) if v == numba.types.float32 else 1.0  # keep float32 arithmetic float32
+
+    return lambda v: (v * v + v) + one
+
+
+def variant(name: str, gate: str):
+    source = textwrap.dedent(inspect.getsource(sel._lanes_kernel.__wrapped__))
+    source = source[source.index("def ") :].replace("def _lanes_kernel", f"def {name}")
+    assert GATE in source, "the kernel's gate expression changed: update GATE"
+    scope = dict(sel.__dict__, cheap_gate=cheap_gate)
+    exec(source.replace(GATE, gate), scope)
+    return numba.njit(parallel=True, nogil=True, fastmath={"contract"}, error_model="numpy")(scope[name])
+
+
+def kernel_arguments():
+    """The arguments the wrapper passes to the kernel for the issue-19 call (captured once)."""
+    data = sizes.selective_data(2, 512, 16, 2048)
+    captured = {}
+    kernel = sel._lanes_kernel
+
+    def spy(*args, work, tasks):
+        captured["args"] = args
+        return kernel(*args, work=work, tasks=tasks)
+
+    sel._lanes_kernel = spy
+    try:
+        selective_scan(*data[:5], engine="numba", **sizes.selective_kwargs(*data[5:]))
+    finally:
+        sel._lanes_kernel = kernel
+    return list(captured["args"])
+
+
+def main() -> None:
+    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    args = kernel_arguments()
+    assert args[3] is not None and args[8] is not None, "the benchmark call uses softplus and the gate"
+    full, cheap = variant("full", GATE), variant("cheap", "xn = cheap_gate(dt[j] * an[j]) * xn_[j]")
+    runs = {}
+    for label, fn, features in (
+        ("kernel as shipped", full, True),
+        ("no softplus, no gate", full, False),
+        ("cheap gate", cheap, True),
+        ("cheap gate, no softplus, no gate", cheap, False),
+    ):
+        call = list(args)
+        call[9], call[10] = args[9].copy(), np.empty_like(args[10])  # own state and output
+        if not features:
+            call[3] = call[8] = None
+        fn(*call)
+        runs[label] = (fn, call, args[9].copy())
+    times = {label: [] for label in runs}
+    for _ in range(12):
+        for label, (fn, call, state0) in runs.items():
+            call[9][...] = state0
+            start = time.perf_counter()
+            fn(*call)
+            times[label].append(time.perf_counter() - start)
+    medians = {label: statistics.median(t) * 1e3 for label, t in times.items()}
+    for label, ms in medians.items():
+        print(f"  {label:<34} {ms:7.1f} ms")
+    base = medians["cheap gate, no softplus, no gate"]
+    gates = medians["no softplus, no gate"] - base
+    features = medians["kernel as shipped"] - medians["no softplus, no gate"]
+    print(f"  parts: state update and staging {base:.1f} ms, gate exponentials {gates:.1f} ms, ", end="")
+    print(f"softplus and SiLU gate {features:.1f} ms")
+    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+
+
+if __name__ == "__main__":
+    main()
