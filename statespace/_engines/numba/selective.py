@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from . import copy_into, kernel, numba
+from . import kernel, numba
 from ._vecmath import vexp, vsoftplus
 
 __all__ = ["selective_scan"]
@@ -106,7 +106,9 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
 
 
 @kernel(cost=2.0)
-def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last, restart):  # pragma: no cover
+def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, state, out, restart, gates):  # pragma: no cover
+    """Real ``A``, one ``prange`` item per (batch, channel); ``state`` ``(batch, D, N)`` is updated in place and
+    ``gates`` ``(threads, N)`` is each thread's scratch."""
     batch, dim, length = u.shape
     nstate = A.shape[1]
     b_per, c_per = dim // B.shape[1], dim // C.shape[1]
@@ -114,11 +116,11 @@ def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last, res
         b, d = bd // dim, bd % dim
         bb, bg, b_var = (b if B.shape[0] > 1 else 0), d // b_per, B.shape[2] > 1
         cb, cg, c_var = (b if C.shape[0] > 1 else 0), d // c_per, C.shape[2] > 1
-        x = x0[b, d].copy()
-        gate = np.empty_like(x)
+        x, gate = state[b, d], gates[numba.get_thread_id()]
         for t in range(length):
             if restart is not None and restart[b if restart.shape[0] > 1 else 0, t]:  # a packed sequence starts
-                x[:] = 0
+                for n in range(nstate):
+                    x[n] = 0
             dt = delta[b, d, t] + bias[d]
             if softplus is not None:
                 dt = vsoftplus(dt, vexp(-abs(dt)))
@@ -135,13 +137,14 @@ def _real_kernel(u, delta, bias, softplus, A, B, C, Dskip, z, x0, out, last, res
                 zt = z[b, d, t]
                 y = y * (zt / (1 + math.exp(-zt)))
             out[b, d, t] = y
-        copy_into(last[b, d], x)
 
 
 @kernel(cost=4.0)
 def _complex_kernel(
-    u, delta, bias, softplus, Ar, Ai, Br, Bi, Cr, Ci, Dskip, z, x0r, x0i, out, lastr, lasti, restart
+    u, delta, bias, softplus, Ar, Ai, Br, Bi, Cr, Ci, Dskip, z, state_r, state_i, out, restart, gates
 ):  # pragma: no cover
+    """Complex ``A`` (real and imaginary parts split), one ``prange`` item per (batch, channel); the state's
+    parts ``(batch, D, N)`` are updated in place and ``gates`` ``(threads, 2, N)`` is each thread's scratch."""
     batch, dim, length = u.shape
     nstate = Ar.shape[1]
     b_per, c_per = dim // Br.shape[1], dim // Cr.shape[1]
@@ -149,12 +152,13 @@ def _complex_kernel(
         b, d = bd // dim, bd % dim
         bb, bg, b_var = (b if Br.shape[0] > 1 else 0), d // b_per, Br.shape[2] > 1
         cb, cg, c_var = (b if Cr.shape[0] > 1 else 0), d // c_per, Cr.shape[2] > 1
-        xr, xi = x0r[b, d].copy(), x0i[b, d].copy()
-        gr, gi = np.empty_like(xr), np.empty_like(xr)
+        xr, xi = state_r[b, d], state_i[b, d]
+        gr, gi = gates[numba.get_thread_id(), 0], gates[numba.get_thread_id(), 1]
         for t in range(length):
             if restart is not None and restart[b if restart.shape[0] > 1 else 0, t]:  # a packed sequence starts
-                xr[:] = 0
-                xi[:] = 0
+                for n in range(nstate):
+                    xr[n] = 0
+                    xi[n] = 0
             dt = delta[b, d, t] + bias[d]
             if softplus is not None:
                 dt = vsoftplus(dt, vexp(-abs(dt)))
@@ -176,8 +180,6 @@ def _complex_kernel(
                 zt = z[b, d, t]
                 y = y * (zt / (1 + math.exp(-zt)))
             out[b, d, t] = y
-        copy_into(lastr[b, d], xr)
-        copy_into(lasti[b, d], xi)
 
 
 def layout(w, real):
@@ -218,36 +220,37 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
     out = np.empty((batch, dim, length), real)
     Bl, Cl = layout(B, real), layout(C, real)
     work = out.size * nstate
+    threads = numba.get_num_threads()
     if not np.iscomplexobj(A):
         x = np.zeros((batch, dim, nstate), real) if x0 is None else np.ascontiguousarray(x0)
-        last = np.empty((batch, dim, nstate), real)
+        last = np.array(x, real, order="C")  # a fresh copy: the kernels update the state in place
         block = lane_block(dim, B, C)
         if out.size and nstate and block:
             nblk = dim // block
             blocked = np.array(np.swapaxes(x.reshape(batch, nblk, block, nstate), 2, 3), order="C")  # a fresh copy
             _lanes_kernel(
                 u, delta, bias, softplus, np.ascontiguousarray(A.reshape(nblk, block, nstate).transpose(0, 2, 1)),
-                Bl, Cl, Dskip, z, blocked, out, restart, np.empty((numba.get_num_threads(), 5, _CHUNK, block), real),
+                Bl, Cl, Dskip, z, blocked, out, restart, np.empty((threads, 5, _CHUNK, block), real),
                 work=work, tasks=batch * nblk,
             )  # fmt: skip
             last[...] = np.swapaxes(blocked, 2, 3).reshape(batch, dim, nstate)
         elif out.size and nstate:
+            gates = np.empty((threads, nstate), real)
             _real_kernel(
-                u, delta, bias, softplus, A, Bl, Cl, Dskip, z, x, out, last, restart, work=work, tasks=batch * dim
+                u, delta, bias, softplus, A, Bl, Cl, Dskip, z, last, out, restart, gates, work=work, tasks=batch * dim
             )
         else:
             _empty_case(out, last, x, D, u, z)
         return out, last
     x = np.zeros((batch, dim, nstate), A.dtype) if x0 is None else x0
-    lastr, lasti = np.empty((batch, dim, nstate), real), np.empty((batch, dim, nstate), real)
     if out.size and nstate:
+        lastr, lasti = np.array(x.real, real, order="C"), np.array(x.imag, real, order="C")  # updated in place
         _complex_kernel(
             u, delta, bias, softplus,
             np.ascontiguousarray(A.real), np.ascontiguousarray(A.imag),
             np.ascontiguousarray(Bl.real), np.ascontiguousarray(Bl.imag) if np.iscomplexobj(Bl) else np.zeros_like(Bl),
             np.ascontiguousarray(Cl.real), np.ascontiguousarray(Cl.imag) if np.iscomplexobj(Cl) else np.zeros_like(Cl),
-            Dskip, z, np.ascontiguousarray(x.real), np.ascontiguousarray(x.imag), out, lastr, lasti, restart,
-            work=work, tasks=batch * dim,
+            Dskip, z, lastr, lasti, out, restart, np.empty((threads, 2, nstate), real), work=work, tasks=batch * dim,
         )  # fmt: skip
         last = lastr + 1j * lasti
     else:
