@@ -26,7 +26,7 @@ pytestmark = pytest.mark.numba
 
 
 def _problems():
-    """Calls on each parallel kernel (scan, diagonal recurrence, Cauchy, Vandermonde, selective scan)."""
+    """Calls on each parallel kernel (scan, diagonal recurrence, Cauchy and DPLR sums, Vandermonde, selective scan)."""
     rng = np.random.default_rng(7)
     H, N2, L = 64, 8, 512  # H = 64: two channel blocks of the recurrence, so its parallel version runs too
     a, b = rng.uniform(0.5, 1.0, (H, L)), rng.standard_normal((H, L))
@@ -45,6 +45,15 @@ def _problems():
         "cauchy": lambda: ss.cauchy(v, z, w, engine="numba"),
         "vandermonde": lambda: ss.vandermonde(v, w * 0.01, L, engine="numba"),
         "selective_scan": lambda: ss.selective_scan(us, delta, As, Bs, Cs, engine="numba"),
+        # the other kernels that index per-thread scratch: the DPLR sum, the recurrence's general kernel (complex
+        # output; the steps after the last group of four when the state is wanted), the selective scan per channel
+        "kernel_dplr": lambda: ss.kernel_dplr(w, v[:1], v, v, np.full(H, 0.01), L, engine="numba"),
+        "recurrence complex y": lambda: ss.recurrence(Ab, Bb, C, u, structure="diag", conj=False, engine="numba"),
+        "recurrence state": lambda: ss.recurrence(
+            Ab, Bb, C, u[:, :-3], structure="diag", return_state=True, engine="numba"
+        ),
+        "selective_scan fixed B, C": lambda: ss.selective_scan(us, delta, As, As, As, z=us, engine="numba"),
+        "selective_scan complex A": lambda: ss.selective_scan(us, delta, As * (1 + 1j), As, As, engine="numba"),
     }
 
 
