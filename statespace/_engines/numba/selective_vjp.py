@@ -149,10 +149,13 @@ def _lane_sum(v):  # pragma: no cover - compiled
 
 @kernel(cost=6.0, fastmath={"contract"}, error_model="numpy")
 def _lanes_vjp_kernel(
-    u, delta, bias, softplus, At, B, C, Dskip, z, xt, gout, gst, chunk, block,
+    u, delta, bias, softplus, threshold, At, B, C, Dskip, z, xt, gout, gst, chunk, block,
     gu, gdelta, gz, gAt, gB, gC, gD, gbias, gxt,
 ):  # pragma: no cover - compiled  # fmt: skip
-    """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block)."""
+    """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block).
+
+    ``threshold`` is softplus's (20) in the data's dtype, so that the comparison stays in float32 lanes.
+    """
     batch, dim, length = u.shape
     nstate = At.shape[0]
     b_per, c_per = dim // B.shape[1], dim // C.shape[1]
@@ -189,7 +192,6 @@ def _lanes_vjp_kernel(
         yv, tB, tC = np.empty(block, u.dtype), np.empty(block, u.dtype), np.empty(block, u.dtype)
         gA = np.zeros((nstate, block))
         accD, accbias = np.zeros(block), np.zeros(block)
-        threshold = np.full(1, 20, u.dtype)[0]
         for c in range(nck):  # forward: keep the state before each chunk (nothing to run after the last one's)
             t0 = c * chunk
             steps = min(chunk, length - t0)
@@ -294,7 +296,7 @@ def _lanes_vjp_kernel(
                     for s in range(steps):
                         gz[b, d0 + j, t0 + s] = gzs[s, j]
         copy_into(gxt[b, :, d0 : d0 + block], lam)
-        gAt[b, :, d0 : d0 + block] = gA
+        copy_into(gAt[b, :, d0 : d0 + block], gA)  # a loop: a slice assignment compiles ~4 s of error formatting
         for j in range(block):
             gD[b, d0 + j] = accD[j]
             gbias[b, d0 + j] = accbias[j]
@@ -348,7 +350,8 @@ def selective_scan_vjp(u, delta, A, B, C, D, z, bias, use_softplus, x0, gout, gs
     if length and nstate and lanes:
         gAt, gxt = np.zeros((batch, nstate, dim)), np.empty((batch, nstate, dim), real)
         _lanes_vjp_kernel(
-            u, delta, np.zeros(dim, real) if bias is None else bias, use_softplus, np.ascontiguousarray(A.T), Bl, Cl,
+            u, delta, np.zeros(dim, real) if bias is None else bias, use_softplus, real.type(20),
+            np.ascontiguousarray(A.T), Bl, Cl,
             np.zeros(dim, real) if D is None else D, np.zeros((0, 0, 0), real) if z is None else z,
             np.array(np.swapaxes(x0, 1, 2), order="C"), np.ascontiguousarray(gout),
             np.array(np.swapaxes(gs, 1, 2), order="C"), max(1, min(int(chunk), length)), block,
