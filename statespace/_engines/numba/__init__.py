@@ -55,7 +55,8 @@ import numba
 import numpy as np
 
 __all__ = [
-    "jit", "pjit", "helper", "kernel", "copy_into", "compile_all", "numba", "PARALLEL_MIN_WORK", "THREADING_LAYER",
+    "jit", "pjit", "helper", "per_thread", "kernel", "copy_into", "compile_all", "numba",
+    "PARALLEL_MIN_WORK", "THREADING_LAYER",
 ]  # fmt: skip
 
 #: The threading layer used when the user did not set ``NUMBA_THREADING_LAYER``.
@@ -90,6 +91,16 @@ def helper(func=None, **options):
         return functools.partial(helper, **options)
     numba.extending.overload(func, jit_options={"nogil": True, **options}, strict=False)(lambda *args: func)
     return func
+
+
+def per_thread(shape, dtype=np.float64, *, zeroed=False):
+    """Scratch for a kernel: one ``shape`` array per configured thread, ``(threads,) + shape``.
+
+    Kernels index it with ``numba.get_thread_id()`` (``0`` in the serial version), so they allocate
+    nothing themselves (each allocation inside a kernel is a function Numba compiles at first use).
+    """
+    make = np.zeros if zeroed else np.empty
+    return make((numba.get_num_threads(), *shape), dtype)
 
 
 _POOL = threading.Lock()

@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-from . import kernel, numba
+from . import kernel, numba, per_thread
 
 __all__ = ["BLOCK_L", "cauchy", "cauchy_affine", "vandermonde"]
 
@@ -74,7 +74,7 @@ def cauchy(v, z, w, conj: bool, batch: tuple, out_dtype) -> np.ndarray:
     out = np.empty((size, z.shape[-1]), dtype=out_dtype)
     if size and z.shape[-1]:
         _cauchy_kernel(
-            vr, vi, wr, wi, zr, zi, out, conj, _accumulators(),
+            vr, vi, wr, wi, zr, zi, out, conj, per_thread((2, BLOCK_L)),
             work=out.size * vr.shape[1], tasks=_tasks(out.shape, BLOCK_L),
         )  # fmt: skip
     return out.reshape(batch + (z.shape[-1],))
@@ -90,7 +90,7 @@ def cauchy_affine(v, a, b, w, conj: bool, batch: tuple, out_dtype) -> np.ndarray
     out = np.empty((size, a.shape[-1]), dtype=out_dtype)
     if size and a.shape[-1]:
         _cauchy_affine_kernel(
-            vr, vi, wr, wi, ar, ai, br, bi, out, conj, _accumulators(),
+            vr, vi, wr, wi, ar, ai, br, bi, out, conj, per_thread((2, BLOCK_L)),
             work=out.size * vr.shape[1], tasks=_tasks(out.shape, BLOCK_L),
         )  # fmt: skip
     return out.reshape(batch + (a.shape[-1],))
@@ -105,16 +105,11 @@ def vandermonde(v, x, L: int, conj: bool, batch: tuple, out_dtype) -> np.ndarray
     out_i = np.empty((0, 0) if conj else (size, L))
     if size:
         tasks = _tasks(out_r.shape, BLOCK_L * GROUP_BLOCKS)
-        threads, span = numba.get_num_threads(), min(BLOCK_L, L)
-        tables, rows = np.empty((threads, 2, vr.shape[1], span)), np.empty((threads, 4, max(span, 16)))
+        span = min(BLOCK_L, L)
+        tables, rows = per_thread((2, vr.shape[1], span)), per_thread((4, max(span, 16)))
         _vandermonde_kernel(vr, vi, xr, xi, out_r, out_i, tables, rows, work=out_r.size * vr.shape[1], tasks=tasks)
     out = out_r if conj else out_r + 1j * out_i
     return out.astype(out_dtype, copy=False).reshape(batch + (L,))
-
-
-def _accumulators():
-    """Each thread's real and imaginary accumulators for one block of outputs (the Cauchy kernels' scratch)."""
-    return np.empty((numba.get_num_threads(), 2, BLOCK_L))
 
 
 @kernel(cost=64.0)

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from . import helper, kernel, numba
+from . import helper, kernel, numba, per_thread
 
 __all__ = ["diag"]
 
@@ -272,14 +272,14 @@ def diag(Ab, Bb, C, u, x0, batch, conj, want_state=True):
     yi = np.empty(ur.shape if want_imag else (0, 0), real)
     if yr.size and nmodes:
         parts = [np.ascontiguousarray(p) for m in (a, rotation * b) for p in (m.real, m.imag)]
-        threads, scale = numba.get_num_threads(), real.type(scale)
+        scale = real.type(scale)
         # the real kernel's steps: all of them, or (when the final state is wanted) whole groups of four
         stop = 0 if ui.size or want_imag else length - (length % 4 if want_state else 0)
         if stop:
-            scratch = np.empty((threads, 2, _CHUNK, block), real)
+            scratch = per_thread((2, _CHUNK, block), real)
             _diag_kernel(*parts, cmag, ur, xr, xi, yr, scale, groups, scratch, stop, work=work, tasks=a.shape[0])
         if stop < length:
-            scratch = np.zeros((threads, 4, _CHUNK, block), real)
+            scratch = per_thread((4, _CHUNK, block), real, zeroed=True)
             _diag_complex_kernel(
                 *parts, cmag, ur, ui, xr, xi, yr, yi, scale, groups, scratch, stop,
                 work=channels * (length - stop) * nmodes, tasks=a.shape[0],

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from . import kernel, numba
+from . import kernel, numba, per_thread
 from ._vecmath import vexp, vsoftplus
 
 __all__ = ["selective_scan"]
@@ -220,7 +220,6 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
     out = np.empty((batch, dim, length), real)
     Bl, Cl = layout(B, real), layout(C, real)
     work = out.size * nstate
-    threads = numba.get_num_threads()
     if not np.iscomplexobj(A):
         x = np.zeros((batch, dim, nstate), real) if x0 is None else np.ascontiguousarray(x0)
         last = np.array(x, real, order="C")  # a fresh copy: the kernels update the state in place
@@ -230,14 +229,27 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
             blocked = np.array(np.swapaxes(x.reshape(batch, nblk, block, nstate), 2, 3), order="C")  # a fresh copy
             _lanes_kernel(
                 u, delta, bias, softplus, np.ascontiguousarray(A.reshape(nblk, block, nstate).transpose(0, 2, 1)),
-                Bl, Cl, Dskip, z, blocked, out, restart, np.empty((threads, 5, _CHUNK, block), real),
+                Bl, Cl, Dskip, z, blocked, out, restart, per_thread((5, _CHUNK, block), real),
                 work=work, tasks=batch * nblk,
             )  # fmt: skip
             last[...] = np.swapaxes(blocked, 2, 3).reshape(batch, dim, nstate)
         elif out.size and nstate:
-            gates = np.empty((threads, nstate), real)
             _real_kernel(
-                u, delta, bias, softplus, A, Bl, Cl, Dskip, z, last, out, restart, gates, work=work, tasks=batch * dim
+                u,
+                delta,
+                bias,
+                softplus,
+                A,
+                Bl,
+                Cl,
+                Dskip,
+                z,
+                last,
+                out,
+                restart,
+                per_thread((nstate,), real),
+                work=work,
+                tasks=batch * dim,
             )
         else:
             _empty_case(out, last, x, D, u, z)
@@ -250,7 +262,7 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
             np.ascontiguousarray(A.real), np.ascontiguousarray(A.imag),
             np.ascontiguousarray(Bl.real), np.ascontiguousarray(Bl.imag) if np.iscomplexobj(Bl) else np.zeros_like(Bl),
             np.ascontiguousarray(Cl.real), np.ascontiguousarray(Cl.imag) if np.iscomplexobj(Cl) else np.zeros_like(Cl),
-            Dskip, z, lastr, lasti, out, restart, np.empty((threads, 2, nstate), real), work=work, tasks=batch * dim,
+            Dskip, z, lastr, lasti, out, restart, per_thread((2, nstate), real), work=work, tasks=batch * dim,
         )  # fmt: skip
         last = lastr + 1j * lasti
     else:
