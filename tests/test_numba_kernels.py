@@ -75,6 +75,31 @@ def test_vexp_float32_every_bit_pattern_stride(mode):
     assert np.array_equal(out[~nan & ~np.isfinite(rounded)], rounded[~nan & ~np.isfinite(rounded)])
 
 
+@numba.njit(fastmath={"contract"})
+def _bounded_exp_loop(x, out):
+    constants = vecmath.exp_constants(x[0])
+    for i in range(x.size):
+        out[i] = vecmath.vexp_bounded(x[i], constants)
+
+
+@pytest.mark.parametrize("precision", sorted(PRECISIONS))
+def test_vexp_bounded_is_vexp_bitwise_within_its_range(precision, rng):
+    """One scale factor instead of two and no clamps: within the limit nothing else changes, bit for bit."""
+    dtype, exact_dtype, _ = PRECISIONS[precision]
+    limit = vecmath.EXP_BOUNDED_LIMIT[np.dtype(dtype)]
+    x = np.concatenate(
+        [rng.uniform(-limit, limit, 400_000), rng.uniform(-1, 1, 100_000), np.linspace(-limit, limit, 100_001),
+         [-limit, limit, 0.0, -0.0, np.nan]]
+    ).astype(dtype)  # fmt: skip
+    out, careful = np.empty_like(x), np.empty_like(x)
+    _bounded_exp_loop(x, out)
+    EXP_LOOPS["contract"](x, careful)
+    np.testing.assert_array_equal(out, careful)  # NaN in the same places too
+    finite = np.isfinite(x)
+    errors, _ = ulp_errors(x[finite], out[finite], exact_dtype)
+    assert errors.max() <= 2.0, f"max error {errors.max():.3f} ulp"
+
+
 @pytest.mark.parametrize("mode", sorted(EXP_LOOPS))
 @pytest.mark.parametrize("precision", sorted(PRECISIONS))
 def test_vexp_special_values(mode, precision):
@@ -217,8 +242,8 @@ def mamba_reference(u, delta, A, B, C, D, z, bias, x0):
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
 def test_selective_scan_channel_blocks(rng, dtype_name):
     # D = 80 with B in 5 groups (16 channels each) and C shared: SIMD blocks of 16 channels within a group;
-    # L = 45 crosses the staged chunk of 32 steps
-    batch, dim, N, L, groups = 2, 80, 4, 45, 5
+    # L = 75 crosses the staged chunk of 64 steps
+    batch, dim, N, L, groups = 2, 80, 4, 75, 5
     u, z = rng.normal(size=(batch, dim, L)), rng.normal(size=(batch, dim, L))
     delta = rng.uniform(-3, 1, (batch, dim, L))
     A = -rng.uniform(0.5, 4, (dim, N))
@@ -242,6 +267,49 @@ def test_selective_scan_leaves_x0_alone(rng):
     kept = x0.copy()
     selective_scan(u, delta, A, B, C, x0=x0, engine="numba")
     np.testing.assert_array_equal(x0, kept)
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+def test_selective_scan_bounded_exp_paths_are_bitwise_the_careful_ones(rng, dtype_name, monkeypatch):
+    """The lanes kernel takes the bounded exp chunk by chunk (64 steps) where every argument allows it.
+
+    Chunks with a softplus argument, a gate argument Δ·A or an output gate z beyond the bound (underflowing
+    gates, subnormal results), or a NaN, take the careful exp; a run forced onto the careful exp everywhere
+    must give the same bits, and the float64 reference the same values.
+    """
+    from statespace._engines.numba import selective
+
+    batch, dim, N, L = 2, 32, 4, 200
+    u, z = rng.normal(size=(batch, dim, L)), rng.normal(size=(batch, dim, L))
+    delta = rng.uniform(-4, 1, (batch, dim, L))
+    delta[0, :, 70:75] = 95.0  # chunk 2: softplus argument past the bound, Δ·A far past it (gates → 0)
+    delta[1, 3, 140] = 30.0  # chunk 3: Δ·A ≈ -30..-120: some gates subnormal
+    z[1, :, 10] = -100.0  # chunk 1: SiLU of -100 (exp(100) overflows in the careful form)
+    A = -rng.uniform(0.5, 4, (dim, N))
+    B, C = rng.normal(size=(batch, 1, N, L)), rng.normal(size=(batch, 1, N, L))
+    D, bias, x0 = rng.normal(size=dim), rng.uniform(0, 0.5, dim), rng.normal(size=(batch, dim, N))
+    operands = [np.asarray(a, dtype=dtype_name) for a in (u, delta, A, B, C, D, z, bias, x0)]
+
+    def run():
+        return selective_scan(
+            *operands[:5], D=operands[5], z=operands[6], delta_bias=operands[7], delta_softplus=True,
+            x0=operands[8], return_state=True, engine="numba",
+        )  # fmt: skip
+
+    out, last = run()
+    want, want_last = mamba_reference(*(a.astype(np.float64) for a in operands))
+    assert_close(out, want, kind="kernel")
+    assert_close(last, want_last, kind="kernel")
+    monkeypatch.setattr(selective, "EXP_BOUNDED_LIMIT", {np.dtype(dtype_name): -1.0})  # never within
+    careful, careful_last = run()
+    np.testing.assert_array_equal(out, careful)
+    np.testing.assert_array_equal(last, careful_last)
+    operands[1][0, 5, 100] = np.nan  # a NaN step: that channel's outputs from there on, and only those
+    out, _ = run()
+    monkeypatch.undo()
+    fast, _ = run()
+    np.testing.assert_array_equal(out, fast)
+    assert np.isnan(fast[0, 5, 100:]).all() and np.isfinite(np.delete(fast[0], 5, axis=0)).all()
 
 
 @pytest.mark.parametrize("reverse", [False, True])
