@@ -212,6 +212,28 @@ def test_recurrence_lengths_not_a_multiple_of_four(rng, L):
     assert_close(recurrence(Ab, Bb, C, u, x0=x0, engine="numba"), want_y, kind="scan")
 
 
+@pytest.mark.parametrize("weights", ["plain", "zeros", "huge", "tiny", "nan"])
+def test_recurrence_output_basis(rng, weights):
+    """Without the state the kernel runs in the basis ``x' = C x`` (an output term is an addition), unless an
+    output weight is zero-free-but-extreme or not finite; each case against the float64 loop."""
+    from statespace._engines.numba import recurrence as kernels
+
+    H, N2, L = 6, 5, 70
+    Ab = np.exp(-rng.uniform(0.01, 0.3, (H, N2)) + 1j * rng.uniform(0, np.pi, (H, N2)))
+    Bb, C, x0 = (rng.normal(size=(H, N2)) + 1j * rng.normal(size=(H, N2)) for _ in range(3))
+    edit = {"plain": None, "zeros": 0.0, "huge": 1e250, "tiny": 1e-250, "nan": np.nan}[weights]
+    if edit is not None:
+        C[1, 2] = C[4, 0] = edit
+    u = rng.normal(size=(H, L))
+    unit = weights in ("huge", "tiny", "nan")
+    assert (kernels._output_basis(C, unit=False)[1] is not None) == unit  # the basis the case exercises
+    want_y, _ = diag_loop(Ab, Bb, C, u, x0, True)
+    y = recurrence(Ab, Bb, C, u, x0=x0, engine="numba")
+    nan = np.isnan(want_y)
+    np.testing.assert_array_equal(np.isnan(y), nan)
+    assert_close(y[~nan], want_y[~nan], kind="scan")
+
+
 def test_recurrence_across_channel_blocks_float32(rng):
     H, N2, L = 70, 6, 77
     Ab = np.exp(-rng.uniform(0.01, 0.3, (H, N2)) + 1j * rng.uniform(0, np.pi, (H, N2)))

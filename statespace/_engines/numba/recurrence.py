@@ -19,9 +19,10 @@ pass over ``u``), and outputs are written back the same way; the state over
 time is never stored. For the common real-input, real-output case four
 consecutive steps are advanced per pass over the modes (:func:`_four_steps`),
 so each parameter is loaded once per four updates. The output weights are made
-real by a unit rotation of each mode (:func:`_output_rotation`), so an output
-term costs one multiply-add (~10% faster). Multiply-add contraction is
-on (``fastmath={"contract"}``: one rounding instead of two per multiply-add);
+real by a change of basis of each mode (:func:`_output_basis`): an output term
+costs one multiply-add (~10% faster), or one addition when the final state is
+not returned (12–15% faster again). Multiply-add contraction is on
+(``fastmath={"contract"}``: one rounding instead of two per multiply-add);
 nothing else of fastmath.
 """
 
@@ -46,9 +47,22 @@ _MIN_GROUP_MODES = 4
 _CHUNK = 64
 
 
+def _weighted(weights, blk, n, j, value):
+    """``weights[blk, n, j] · value``; ``value`` itself when ``weights`` is ``None`` (unit output weights)."""
+    return value if weights is None else weights[blk, n, j] * value
+
+
+@numba.extending.overload(_weighted, jit_options={"nogil": True, "fastmath": {"contract"}})
+def _weighted_overload(weights, blk, n, j, value):
+    if isinstance(weights, numba.types.NoneType):
+        return lambda weights, blk, n, j, value: value
+    return lambda weights, blk, n, j, value: weights[blk, n, j] * value
+
+
 @helper(fastmath={"contract"})
-def _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - compiled
-    """Steps ``v[0..3]`` → ``y[0..3]`` of a block with real input and output, each parameter loaded once."""
+def _four_steps(a_r, a_i, b_r, b_i, cmag, blk, xr, xi, v, y):  # pragma: no cover - compiled
+    """Steps ``v[0..3]`` → ``y[0..3]`` of block ``blk`` with real input and output, each parameter loaded once
+    (output weights ``cmag[blk]``, or unit weights if ``cmag`` is ``None``)."""
     nmodes, block = a_r.shape
     v0, v1, v2, v3 = v[0], v[1], v[2], v[3]
     y0, y1, y2, y3 = y[0], y[1], y[2], y[3]
@@ -59,16 +73,16 @@ def _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, v, y):  # pragma: no cover - com
         y3[j] = 0
     for n in range(nmodes):
         for j in range(block):
-            ar_, ai_, br_, bi_, cm_ = a_r[n, j], a_i[n, j], b_r[n, j], b_i[n, j], cm[n, j]
+            ar_, ai_, br_, bi_ = a_r[n, j], a_i[n, j], b_r[n, j], b_i[n, j]
             pr, pi = xr[n, j], xi[n, j]
             pr, pi = ar_ * pr - ai_ * pi + br_ * v0[j], ar_ * pi + ai_ * pr + bi_ * v0[j]
-            y0[j] += cm_ * pr
+            y0[j] += _weighted(cmag, blk, n, j, pr)
             pr, pi = ar_ * pr - ai_ * pi + br_ * v1[j], ar_ * pi + ai_ * pr + bi_ * v1[j]
-            y1[j] += cm_ * pr
+            y1[j] += _weighted(cmag, blk, n, j, pr)
             pr, pi = ar_ * pr - ai_ * pi + br_ * v2[j], ar_ * pi + ai_ * pr + bi_ * v2[j]
-            y2[j] += cm_ * pr
+            y2[j] += _weighted(cmag, blk, n, j, pr)
             pr, pi = ar_ * pr - ai_ * pi + br_ * v3[j], ar_ * pi + ai_ * pr + bi_ * v3[j]
-            y3[j] += cm_ * pr
+            y3[j] += _weighted(cmag, blk, n, j, pr)
             xr[n, j] = pr
             xi[n, j] = pi
 
@@ -116,7 +130,7 @@ def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, scale, groups, scratch,
     for blk in numba.prange(nblocks):
         h0 = blk * per_block
         nb = min(per_block, channels - h0)
-        a_r, a_i, b_r, b_i, cm, xr, xi = ar[blk], ai[blk], br[blk], bi[blk], cmag[blk], xr0[blk], xi0[blk]
+        a_r, a_i, b_r, b_i, xr, xi = ar[blk], ai[blk], br[blk], bi[blk], xr0[blk], xi0[blk]
         u_r, o_r = scratch[numba.get_thread_id(), 0], scratch[numba.get_thread_id(), 1]
         for t0 in range(0, stop, _CHUNK):
             steps = min(_CHUNK, stop - t0)
@@ -125,7 +139,7 @@ def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, scale, groups, scratch,
                 for j in range(block):
                     u_r[s, j] = 0
             for first in range(0, steps, 4):
-                _four_steps(a_r, a_i, b_r, b_i, cm, xr, xi, u_r[first : first + 4], o_r[first : first + 4])
+                _four_steps(a_r, a_i, b_r, b_i, cmag, blk, xr, xi, u_r[first : first + 4], o_r[first : first + 4])
             _write_back(o_r, h0, nb, t0, steps, groups, scale, yr)
 
 
@@ -225,15 +239,22 @@ def _unblocked(x, shape, groups=1):
     return x.reshape(nblocks * per_block, groups * per_group)[:channels, :nmodes].reshape(shape)
 
 
-def _output_rotation(c):
-    """``(s, |c|)`` with ``c = |c|·s``, ``|s| = 1`` (``s = 1`` where ``c`` is 0 or not finite).
+def _output_basis(c, unit: bool):
+    """``(s, w)``: the kernel runs in the basis ``x' = s·x`` with real output weights ``w`` (``C x = w x'``).
 
-    The kernel runs in the basis ``x' = s·x``: ``x'_k = a x'_{k−1} + (s b) u_k`` and
-    ``C x = |c| x'``, so each output term costs one multiply-add instead of a complex
-    product's real part; ``|s| = 1`` keeps ``x'`` on the scale of ``x`` (nothing can
-    under- or overflow), and the state returns as ``s̄ x'``.
+    ``unit=False``, every ``c`` finite and of moderate size (``0`` or within ``2^±(emax/4)``): ``s = c`` and
+    ``w = None``, unit weights, so an output term is one addition (measured 12–15% faster at H = 16,
+    L = 65536); the state cannot be read back where ``c = 0``, so this basis is for calls that do not
+    return it. Otherwise ``s = c/|c|`` (``1`` where ``c`` is 0 or not finite) and ``w = |c|``: ``|s| = 1``
+    keeps ``x'`` on the scale of ``x`` (nothing can under- or overflow), and the state returns as ``s̄ x'``.
+    Either way ``x'_k = a x'_{k−1} + (s b) u_k`` and an output term costs no complex product.
     """
     magnitude = np.abs(c)
+    if not unit:
+        emax = np.finfo(magnitude.dtype).maxexp // 4
+        moderate = (magnitude == 0) | ((magnitude >= 2.0**-emax) & (magnitude <= 2.0**emax))
+        if moderate.all():
+            return c, None
     unusable = ~(magnitude > 0) | np.isinf(magnitude)  # 0, NaN or inf
     with np.errstate(divide="ignore", invalid="ignore"):
         rotation = c / magnitude
@@ -255,18 +276,19 @@ def diag(Ab, Bb, C, u, x0, batch, conj, want_state=True):
     work = channels * length * nmodes
     block, groups = _layout(channels, nmodes, _diag_kernel.runs_parallel(work))
     a, b, c = (_blocked(m, mode_shape, cdtype, block, groups) for m in (Ab, Bb, C))
-    rotation, cmag = _output_rotation(c)
+    full = batch + (length,)
+    uf = (u if u.shape == full else np.broadcast_to(u, full)).reshape(channels, length)
+    system_real = common.kind != "c"
+    want_imag = not conj and not system_real
+    real_kernel_only = not want_state and uf.dtype.kind != "c" and not want_imag
+    rotation, cmag = _output_basis(c, unit=not real_kernel_only)
     if x0 is None:
         xr, xi = np.zeros(a.shape, real), np.zeros(a.shape, real)
     else:
         xc = rotation * _blocked(x0, mode_shape, cdtype, block, groups)
         xr, xi = np.ascontiguousarray(xc.real), np.ascontiguousarray(xc.imag)  # fresh copies: the kernel writes back
-    full = batch + (length,)
-    uf = (u if u.shape == full else np.broadcast_to(u, full)).reshape(channels, length)
     ur = np.ascontiguousarray(uf.real, dtype=real)
     ui = np.ascontiguousarray(uf.imag, dtype=real) if uf.dtype.kind == "c" else np.zeros((0, 0), real)
-    system_real = common.kind != "c"
-    want_imag = not conj and not system_real
     scale = 2.0 if conj and not system_real else 1.0
     yr = np.empty(ur.shape, real)
     yi = np.empty(ur.shape if want_imag else (0, 0), real)
