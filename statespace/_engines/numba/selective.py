@@ -68,40 +68,36 @@ def _step_limit(a, bound):  # pragma: no cover - compiled
 
 
 @helper
-def _within(rows, steps, limit):  # pragma: no cover - compiled
-    """Whether ``|rows[s, j]| ≤ limit`` for every ``s < steps`` and lane ``j`` (a NaN is not)."""
+def _within(values, count, limit):  # pragma: no cover - compiled
+    """Whether ``|values[i]| ≤ limit`` for every ``i < count`` (a NaN is not)."""
     over = 0
-    for s in range(steps):
-        row = rows[s]
-        for j in range(row.shape[0]):
-            over += 0 if abs(row[j]) <= limit else 1
+    for i in range(count):
+        over += 0 if abs(values[i]) <= limit else 1
     return over == 0
 
 
 @helper(fastmath={"contract"}, error_model="numpy")
-def _softplus_rows(rows, steps, bound, constants):  # pragma: no cover - compiled
-    """``Δ ← log(1 + e^Δ)`` in place (``Δ`` itself above 20; NaN stays NaN), with the bounded exp when it may."""
-    if _within(rows, steps, bound):
-        for s in range(steps):
-            row = rows[s]
-            for j in range(row.shape[0]):
-                row[j] = vsoftplus(row[j], vexp_bounded(-abs(row[j]), constants))
+def _softplus(values, count, bound, constants):  # pragma: no cover - compiled
+    """``Δ ← log(1 + e^Δ)`` for ``values[:count]`` in place (``Δ`` itself above 20; NaN stays NaN), with the
+    bounded exp when every ``|Δ|`` allows it."""
+    if _within(values, count, bound):
+        for i in range(count):
+            values[i] = vsoftplus(values[i], vexp_bounded(-abs(values[i]), constants))
     else:
-        for s in range(steps):
-            row = rows[s]
-            for j in range(row.shape[0]):
-                row[j] = vsoftplus(row[j], vexp(-abs(row[j])))
+        for i in range(count):
+            values[i] = vsoftplus(values[i], vexp(-abs(values[i])))
 
 
 @helper(fastmath={"contract"}, error_model="numpy")
-def _silu_gate(y, z, bounded, constants):  # pragma: no cover - compiled
-    """``y ← y · z σ(z)`` (Mamba's output gate), with the bounded exp if ``bounded`` (all ``|z|`` within it)."""
-    if bounded:
-        for j in range(y.shape[0]):
-            y[j] = y[j] * (z[j] / (1 + vexp_bounded(-z[j], constants)))
+def _silu_gate(y, z, count, bound, constants):  # pragma: no cover - compiled
+    """``y ← y · z σ(z)`` (Mamba's output gate) for the first ``count`` entries, with the bounded exp when every
+    ``|z|`` allows it."""
+    if _within(z, count, bound):
+        for i in range(count):
+            y[i] = y[i] * (z[i] / (1 + vexp_bounded(-z[i], constants)))
     else:
-        for j in range(y.shape[0]):
-            y[j] = y[j] * (z[j] / (1 + vexp(-z[j])))
+        for i in range(count):
+            y[i] = y[i] * (z[i] / (1 + vexp(-z[i])))
 
 
 @kernel(cost=2.0, fastmath={"contract"}, error_model="numpy")
@@ -125,6 +121,8 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
         step_limit, constants = _step_limit(a, bound), exp_constants(bound)
         buffers = scratch[numba.get_thread_id()]
         dts, us, zs, ys, du = buffers[0], buffers[1], buffers[2], buffers[3], buffers[4, 0]
+        size = dts.size  # the (time, lane) buffers, also as flat views for the element-wise passes
+        dts_flat, zs_flat, ys_flat = dts.reshape(size), zs.reshape(size), ys.reshape(size)
         for t0 in range(0, length, _CHUNK):
             steps = min(_CHUNK, length - t0)
             for j in range(block):
@@ -138,10 +136,9 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
                     for s in range(steps):
                         zs[s, j] = z_j[s]
             if softplus is not None:
-                _softplus_rows(dts, steps, bound, constants)
-            # whether every gate argument Δ_t A_n of the chunk, and every z_t, lies in vexp_bounded's range
-            bounded_gates = _within(dts, steps, step_limit)
-            bounded_silu = z is not None and _within(zs, steps, bound)
+                _softplus(dts_flat, steps * block, bound, constants)
+            # whether every gate argument Δ_t A_n of the chunk lies in vexp_bounded's range
+            bounded_gates = _within(dts_flat, steps * block, step_limit)
             for s in range(steps):
                 t = t0 + s
                 if restart is not None and restart[b if restart.shape[0] > 1 else 0, t]:  # a packed sequence starts
@@ -168,8 +165,8 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
                             yt[j] += xn * cv
                 for j in range(block):
                     yt[j] = yt[j] + Dskip[d0 + j] * ut[j]
-                if z is not None:
-                    _silu_gate(yt, zs[s], bounded_silu, constants)
+            if z is not None:
+                _silu_gate(ys_flat, zs_flat, steps * block, bound, constants)
             for j in range(block):
                 out_j = out[b, d0 + j, t0 : t0 + steps]
                 for s in range(steps):
