@@ -55,7 +55,7 @@ def show(title: str, medians: dict, unit: str = "ms", against: str | None = None
     print(f"  {title}")
     for name, t in medians.items():
         ratio = f"  {t / medians[against]:6.2f}× {against}" if against and name != against else ""
-        print(f"    {name:<22} {scale * t:10.3f} {unit}{ratio}")
+        print(f"    {name:<26} {scale * t:10.3f} {unit}{ratio}")
 
 
 def group_tiny() -> None:
@@ -98,7 +98,8 @@ def group_steps() -> None:
 
 def group_selective() -> None:
     print(f"selective_scan B=2, D=512, N=16, L=2048 float32 ({uptime()})")
-    runs = {impl: sizes.selective_at_scale(impl) for impl in ("numba", "jax", "exp bound")}
+    impls = ("numba", "jax", "exp bound", "exp bound, full-range exp")
+    runs = {impl: sizes.selective_at_scale(impl) for impl in impls}
     show("targets: jax ≥ 3× numba, numba ≤ 2× exp bound", interleaved(runs, budget=15.0), against="numba")
 
 

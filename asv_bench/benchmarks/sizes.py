@@ -223,18 +223,20 @@ class BilinearManySteps(Benchmark):
 # ------------------------------------------------------------------------------ selective scan bound
 
 
-def exp_bound():
+def exp_bound(full_range: bool = False):
     """``B·D·L·N`` float32 exponentials, vectorised (lanes across a row), on all threads: the floor.
 
     The exponential is the fastest the engine has, :func:`~statespace._engines.numba._vecmath.vexp_bounded`
-    (the arguments lie in ``[-2, 0]``). Each row keeps a vector of sums (``acc[j] += exp(...)``, no
-    reduction across lanes), the way the selective scan's channels-innermost kernel keeps one state per lane.
+    (the arguments lie in ``[-2, 0]``), or with ``full_range`` :func:`~statespace._engines.numba._vecmath.vexp`
+    (the selective scan's exponential for arguments beyond the bounded one's range, and its only one before
+    0.2). Each row keeps a vector of sums (``acc[j] += exp(...)``, no reduction across lanes), the way the
+    selective scan's channels-innermost kernel keeps one state per lane.
     """
     numba = optional("numba")
-    from statespace._engines.numba._vecmath import exp_constants, vexp_bounded
+    from statespace._engines.numba._vecmath import exp_constants, vexp, vexp_bounded
 
     @numba.njit(parallel=True, fastmath={"contract"}, error_model="numpy", cache=True)
-    def exps(x, reps):  # pragma: no cover - compiled
+    def exps(x, reps, full_range):  # pragma: no cover - compiled
         total = np.zeros(x.shape, np.float32)
         for i in numba.prange(x.shape[0]):
             acc = total[i]
@@ -242,13 +244,17 @@ def exp_bound():
             constants = exp_constants(row[0])
             for r in range(reps):
                 scale = np.float32(1 + r % 2)
-                for j in range(row.shape[0]):
-                    acc[j] += vexp_bounded(row[j] * scale, constants)
+                if full_range:
+                    for j in range(row.shape[0]):
+                        acc[j] += vexp(row[j] * scale)
+                else:
+                    for j in range(row.shape[0]):
+                        acc[j] += vexp_bounded(row[j] * scale, constants)
         return total
 
     x = -rng(1).uniform(0, 1, (2 * 512, 16 * 64)).astype(np.float32)  # 16·64 exps per row and repeat
-    exps(x, 1)
-    return lambda: exps(x, 2048 // 64)
+    exps(x, 1, full_range)
+    return lambda: exps(x, 2048 // 64, full_range)
 
 
 def selective_at_scale(impl: str):
@@ -258,13 +264,13 @@ def selective_at_scale(impl: str):
         return lambda: fn(*data[:5], **selective_kwargs(*data[5:]))
     if impl == "jax":
         return _jax_selective(data)
-    return exp_bound()
+    return exp_bound(full_range=impl == "exp bound, full-range exp")
 
 
 class SelectiveScanBound(Benchmark):
     """``selective_scan`` at B=2, D=512, N=16, L=2048 float32 beside jax and the float32 exp throughput bound."""
 
-    params = (["numba", "jax", "exp bound"],)
+    params = (["numba", "jax", "exp bound", "exp bound, full-range exp"],)
     param_names = ("impl",)
 
     def setup(self, impl):
