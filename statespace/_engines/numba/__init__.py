@@ -68,8 +68,10 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 #: on a quiet 2-core machine (``python asv_bench/parallel_threshold.py``, both versions interleaved, two runs):
 #: a ``workqueue`` launch costs ~0.2 ms there, and the parallel version first wins clearly from 8.4M updates
 #: for ``linear_scan`` (cost 1, the unit; it is memory-bound), 16.8M for the recurrence and Vandermonde kernels
-#: (cost 0.5), 4.2M for the selective scan (cost 2), 131k for the Cauchy kernel (cost 64) and 65k for the
-#: S4 kernel's Cauchy sum (cost 128). Backward kernels weigh as their forward times the passes they make.
+#: (cost 0.5), 4.2M for the selective scan's per-channel kernels (cost 2) and 8.4M for its channels-innermost
+#: kernel (cost 1, since the bounded exp made it faster per update), 131k for the Cauchy kernel (cost 64) and
+#: 65k for the S4 kernel's Cauchy sum (cost 128). Backward kernels weigh as their forward times the passes they
+#: make.
 #: ``STATESPACE_PARALLEL_MIN_WORK`` overrides it (0: always parallel).
 PARALLEL_MIN_WORK = int(os.environ.get("STATESPACE_PARALLEL_MIN_WORK", 1 << 23))
 

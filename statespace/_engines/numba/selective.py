@@ -100,7 +100,7 @@ def _silu_gate(y, z, count, bound, constants):  # pragma: no cover - compiled
             y[i] = y[i] * (z[i] / (1 + vexp(-z[i])))
 
 
-@kernel(cost=2.0, fastmath={"contract"}, error_model="numpy")
+@kernel(cost=1.0, fastmath={"contract"}, error_model="numpy")  # crossover 8.4M (see PARALLEL_MIN_WORK)
 def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart, scratch, bound):  # pragma: no cover
     """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block).
 
