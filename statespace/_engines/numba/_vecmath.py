@@ -20,6 +20,15 @@ nor inf after rounding (``-inf`` → 0, ``+inf`` → inf) and NaN propagates.
 Accuracy (``tests/test_numba_kernels.py``): ≤ 2 ulp against ``np.exp`` over the
 whole input range in both precisions.
 
+:func:`vexp_bounded` is the same computation for ``|x| ≤ EXP_BOUNDED_LIMIT`` (87 in float32,
+708 in float64), where ``2^k`` is a normal number: no clamps, and ``2^k`` in one factor read
+straight off the bits of the rounding sum (its shift constant carries the exponent bias), so
+bitwise :func:`vexp`'s result with about half the instructions. Its constants come from
+:func:`exp_constants`, called once before a loop: values LLVM cannot fold, so they stay in
+registers instead of being re-broadcast from the constant pool in every iteration (AVX2 has 16
+vector registers; the polynomial alone has 7 constants). Both exponentials share one argument
+reduction and polynomial per precision (:func:`_reduce_f32`, :func:`_reduce_f64`).
+
 :func:`vsoftplus` is Mamba's step-size map :math:`\\log(1 + e^v)` (``v`` itself above 20), in the
 overflow-free form :math:`\\max(v, 0) + \\operatorname{log1p}(e^{-|v|})`. Its ``log1p`` needs only the
 interval :math:`0 < x \\le 1`, where :math:`\\operatorname{log1p}(x) = 2 \\operatorname{atanh}(s)`,
@@ -36,7 +45,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, overload, register_jitable
 
 __all__ = ["EXP_BOUNDED_LIMIT", "exp_constants", "vexp", "vexp_bounded", "vsoftplus"]
 
@@ -44,8 +53,7 @@ _F32, _F64 = np.float32, np.float64
 
 # float32 constants (kept float32 so that float32 code is not promoted to float64)
 _LOG2E_32 = _F32(1.44269504088896341)
-_SHIFT_32 = _F32(12582912.0)  # 1.5·2^23: adding and subtracting it rounds to an integer
-_SHIFT_BIASED_32 = _F32(12582912.0 + 127)  # the same, carrying the exponent bias along (see _pow2)
+_SHIFT_32 = _F32(12582912.0 + 127)  # 1.5·2^23 (adding and subtracting it rounds to an integer) + the bias
 _LN2_HI_32 = _F32(0.693359375)  # 8 significant bits: k·hi is exact for |k| ≤ 2^16
 _LN2_LO_32 = _F32(-2.12194440e-4)
 _LO_32, _HI_32 = _F32(-104.0), _F32(89.0)  # exp(-104) < 2^-150 rounds to 0, exp(89) > FLT_MAX
@@ -56,12 +64,15 @@ _ONE_32, _ZERO_32 = _F32(1.0), _F32(0.0)
 
 # float64 constants (fdlibm's split of ln 2: the high part has 32 significant bits)
 _LOG2E_64 = 1.4426950408889634
-_SHIFT_64 = 6755399441055744.0  # 1.5·2^52
-_SHIFT_BIASED_64 = 6755399441055744.0 + 1023
+_SHIFT_64 = 6755399441055744.0 + 1023  # 1.5·2^52 + the exponent bias
 _LN2_HI_64 = 6.93147180369123816490e-01
 _LN2_LO_64 = 1.90821492927058770002e-10
 _LO_64, _HI_64 = -746.0, 710.0  # exp(-746) < 2^-1075 rounds to 0, exp(710) > DBL_MAX
 _TAYLOR_64 = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # 1/13!, ..., 1/2!
+
+# the exponential's constants in the order _reduce_f32/_reduce_f64 read them
+_EXP_32 = (_LOG2E_32, _SHIFT_32, _LN2_HI_32, _LN2_LO_32, *_P32, _ONE_32)
+_EXP_64 = (_LOG2E_64, _SHIFT_64, _LN2_HI_64, _LN2_LO_64, *_TAYLOR_64, 1.0)
 
 # atanh series of log1p on (0, 1]: 1/(2k+1), highest term first
 _ATANH_32 = tuple(_F32(1.0 / (2 * k + 1)) for k in range(7, 0, -1))
@@ -71,7 +82,7 @@ _SOFTPLUS_THRESHOLD = 20.0  # Mamba's: above it softplus(v) is v
 
 @intrinsic
 def _scale_f32(typingctx, p, shifted):
-    """``p·2^k`` for float32, ``k`` an integer in ``[-152, 128]`` held as ``shifted = k + 1.5·2^23``.
+    """``p·2^k`` for float32, ``k`` an integer in ``[-152, 128]`` held as ``shifted = k + 127 + 1.5·2^23``.
 
     ``k`` is read from the bits of ``shifted`` and ``2^k`` built in two exact factors, all in 32-bit integer
     lanes: no float→int conversion, which AVX2 cannot vectorise for 64-bit integers.
@@ -80,7 +91,7 @@ def _scale_f32(typingctx, p, shifted):
 
     def codegen(context, builder, signature, args):
         i32, f32 = ir.IntType(32), ir.FloatType()
-        k = builder.sub(builder.bitcast(args[1], i32), ir.Constant(i32, 0x4B400000))
+        k = builder.sub(builder.bitcast(args[1], i32), ir.Constant(i32, 0x4B400000 + 127))
         half = builder.ashr(k, ir.Constant(i32, 1))
         factors = [
             builder.bitcast(builder.shl(builder.add(e, ir.Constant(i32, 127)), ir.Constant(i32, 23)), f32)
@@ -93,7 +104,7 @@ def _scale_f32(typingctx, p, shifted):
 
 @intrinsic
 def _scale_f64(typingctx, p, shifted):
-    """``p·2^k`` for float64, ``k`` an integer in ``[-1076, 1025]`` held as ``shifted = k + 1.5·2^52``.
+    """``p·2^k`` for float64, ``k`` an integer in ``[-1076, 1025]`` held as ``shifted = k + 1023 + 1.5·2^52``.
 
     As :func:`_scale_f32`, in 64-bit lanes; ``⌊k/2⌋`` is a logical shift of ``k + 2048`` (AVX2 has no 64-bit
     arithmetic shift).
@@ -102,7 +113,7 @@ def _scale_f64(typingctx, p, shifted):
 
     def codegen(context, builder, signature, args):
         i64, f64 = ir.IntType(64), ir.DoubleType()
-        k = builder.sub(builder.bitcast(args[1], i64), ir.Constant(i64, 0x4338000000000000))
+        k = builder.sub(builder.bitcast(args[1], i64), ir.Constant(i64, 0x4338000000000000 + 1023))
         half = builder.sub(
             builder.lshr(builder.add(k, ir.Constant(i64, 2048)), ir.Constant(i64, 1)), ir.Constant(i64, 1024)
         )
@@ -149,21 +160,21 @@ def _opaque(typingctx, value):
 
 
 def _constants_f32(x):
-    return (_opaque(_LOG2E_32), _opaque(_SHIFT_BIASED_32), _opaque(_LN2_HI_32), _opaque(_LN2_LO_32),
-            _opaque(_P32[0]), _opaque(_P32[1]), _opaque(_P32[2]), _opaque(_P32[3]), _opaque(_P32[4]),
-            _opaque(_P32[5]), _opaque(_ONE_32))  # fmt: skip
+    k = _EXP_32
+    return (_opaque(k[0]), _opaque(k[1]), _opaque(k[2]), _opaque(k[3]), _opaque(k[4]), _opaque(k[5]),
+            _opaque(k[6]), _opaque(k[7]), _opaque(k[8]), _opaque(k[9]), _opaque(k[10]))  # fmt: skip
 
 
 def _constants_f64(x):
-    return (_opaque(_LOG2E_64), _opaque(_SHIFT_BIASED_64), _opaque(_LN2_HI_64), _opaque(_LN2_LO_64),
-            _opaque(_TAYLOR_64[0]), _opaque(_TAYLOR_64[1]), _opaque(_TAYLOR_64[2]), _opaque(_TAYLOR_64[3]),
-            _opaque(_TAYLOR_64[4]), _opaque(_TAYLOR_64[5]), _opaque(_TAYLOR_64[6]), _opaque(_TAYLOR_64[7]),
-            _opaque(_TAYLOR_64[8]), _opaque(_TAYLOR_64[9]), _opaque(_TAYLOR_64[10]), _opaque(_TAYLOR_64[11]),
-            _opaque(1.0))  # fmt: skip
+    k = _EXP_64
+    return (_opaque(k[0]), _opaque(k[1]), _opaque(k[2]), _opaque(k[3]), _opaque(k[4]), _opaque(k[5]),
+            _opaque(k[6]), _opaque(k[7]), _opaque(k[8]), _opaque(k[9]), _opaque(k[10]), _opaque(k[11]),
+            _opaque(k[12]), _opaque(k[13]), _opaque(k[14]), _opaque(k[15]), _opaque(k[16]))  # fmt: skip
 
 
-def _exp_bounded_f32(x, constants):
-    k = constants
+@register_jitable
+def _reduce_f32(x, k):
+    """``(e^r, shifted)`` with ``exp(x) = e^r 2^n``, ``shifted = n + 127 + 1.5·2^23``; ``k``: :data:`_EXP_32`."""
     shifted = x * k[0] + k[1]
     kf = shifted - k[1]
     r = (x - kf * k[2]) - kf * k[3]
@@ -173,15 +184,16 @@ def _exp_bounded_f32(x, constants):
     p = p * r + k[7]
     p = p * r + k[8]
     p = p * r + k[9]
-    p = (p * (r * r) + r) + k[10]
-    return p * _pow2(shifted)
+    return (p * (r * r) + r) + k[10], shifted
 
 
-def _exp_bounded_f64(x, constants):
-    k = constants
+@register_jitable
+def _reduce_f64(x, k):
+    """As :func:`_reduce_f32` in float64 (``shifted = n + 1023 + 1.5·2^52``); ``k``: :data:`_EXP_64`."""
     shifted = x * k[0] + k[1]
     kf = shifted - k[1]
     r = (x - kf * k[2]) - kf * k[3]
+    # Horner, written out: a loop over the tuple (or literal_unroll) is left as a loop and blocks vectorisation
     p = k[4]
     p = p * r + k[5]
     p = p * r + k[6]
@@ -194,7 +206,16 @@ def _exp_bounded_f64(x, constants):
     p = p * r + k[13]
     p = p * r + k[14]
     p = p * r + k[15]
-    p = (p * (r * r) + r) + k[16]
+    return (p * (r * r) + r) + k[16], shifted
+
+
+def _exp_bounded_f32(x, constants):
+    p, shifted = _reduce_f32(x, constants)
+    return p * _pow2(shifted)
+
+
+def _exp_bounded_f64(x, constants):
+    p, shifted = _reduce_f64(x, constants)
     return p * _pow2(shifted)
 
 
@@ -202,16 +223,7 @@ def _exp_f32(x):
     xc = _HI_32 if x > _HI_32 else x
     xc = _LO_32 if xc < _LO_32 else xc
     xc = xc if xc == xc else _ZERO_32  # NaN: compute on 0, return x below
-    shifted = xc * _LOG2E_32 + _SHIFT_32
-    kf = shifted - _SHIFT_32
-    r = (xc - kf * _LN2_HI_32) - kf * _LN2_LO_32
-    p = _P32[0]
-    p = p * r + _P32[1]
-    p = p * r + _P32[2]
-    p = p * r + _P32[3]
-    p = p * r + _P32[4]
-    p = p * r + _P32[5]
-    p = (p * (r * r) + r) + _ONE_32
+    p, shifted = _reduce_f32(xc, _EXP_32)
     result = _scale_f32(p, shifted)
     return result if x == x else x
 
@@ -220,23 +232,7 @@ def _exp_f64(x):
     xc = _HI_64 if x > _HI_64 else x
     xc = _LO_64 if xc < _LO_64 else xc
     xc = xc if xc == xc else 0.0
-    shifted = xc * _LOG2E_64 + _SHIFT_64
-    kf = shifted - _SHIFT_64
-    r = (xc - kf * _LN2_HI_64) - kf * _LN2_LO_64
-    # Horner, written out: a loop over the tuple (or literal_unroll) is left as a loop and blocks vectorisation
-    p = _TAYLOR_64[0]
-    p = p * r + _TAYLOR_64[1]
-    p = p * r + _TAYLOR_64[2]
-    p = p * r + _TAYLOR_64[3]
-    p = p * r + _TAYLOR_64[4]
-    p = p * r + _TAYLOR_64[5]
-    p = p * r + _TAYLOR_64[6]
-    p = p * r + _TAYLOR_64[7]
-    p = p * r + _TAYLOR_64[8]
-    p = p * r + _TAYLOR_64[9]
-    p = p * r + _TAYLOR_64[10]
-    p = p * r + _TAYLOR_64[11]
-    p = (p * (r * r) + r) + 1.0
+    p, shifted = _reduce_f64(xc, _EXP_64)
     result = _scale_f64(p, shifted)
     return result if x == x else x
 
@@ -255,8 +251,8 @@ def _vexp_overload(x):
     return None
 
 
-#: Largest ``|x|`` for which :func:`vexp_bounded` is exact to the same ≤ 2 ulp as :func:`vexp`, per precision:
-#: there ``k = round(x log2 e)`` keeps ``2^k`` a normal number, so one scale factor suffices.
+#: Largest ``|x|`` for which :func:`vexp_bounded` gives :func:`vexp`'s result, per precision: there
+#: ``k = round(x log2 e)`` keeps ``2^k`` a normal number, so one scale factor suffices.
 EXP_BOUNDED_LIMIT = {np.dtype(np.float32): 87.0, np.dtype(np.float64): 708.0}
 
 
