@@ -21,7 +21,7 @@ consecutive steps are advanced per pass over the modes (:func:`_four_steps`),
 so each parameter is loaded once per four updates. The output weights are made
 real by a change of basis of each mode (:func:`_output_basis`): an output term
 costs one multiply-add (~10% faster), or one addition when the final state is
-not returned (12–15% faster again). Multiply-add contraction is on
+not returned (10–25% faster again). Multiply-add contraction is on
 (``fastmath={"contract"}``: one rounding instead of two per multiply-add);
 nothing else of fastmath.
 """
@@ -243,7 +243,7 @@ def _output_basis(c, unit: bool):
     """``(s, w)``: the kernel runs in the basis ``x' = s·x`` with real output weights ``w`` (``C x = w x'``).
 
     ``unit=False``, every ``c`` finite and of moderate size (``0`` or within ``2^±(emax/4)``): ``s = c`` and
-    ``w = None``, unit weights, so an output term is one addition (measured 12–15% faster at H = 16,
+    ``w = None``, unit weights, so an output term is one addition (measured 10–25% faster at H = 16,
     L = 65536); the state cannot be read back where ``c = 0``, so this basis is for calls that do not
     return it. Otherwise ``s = c/|c|`` (``1`` where ``c`` is 0 or not finite) and ``w = |c|``: ``|s| = 1``
     keeps ``x'`` on the scale of ``x`` (nothing can under- or overflow), and the state returns as ``s̄ x'``.
