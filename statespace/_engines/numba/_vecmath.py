@@ -147,29 +147,22 @@ def _pow2(typingctx, shifted):
 
 
 @intrinsic
-def _opaque(typingctx, value):
-    """``value`` itself, which the optimiser cannot see through (an empty inline-assembly statement)."""
-    if value not in (types.float32, types.float64):
+def _opaque(typingctx, values):
+    """The tuple of floats ``values`` itself, each element passed through an empty inline-assembly statement:
+    the same numbers, which the optimiser can no longer fold as constants."""
+    if not (isinstance(values, types.UniTuple) and values.dtype in (types.float32, types.float64)):
         return None
 
     def codegen(context, builder, signature, args):
-        kind = args[0].type
-        return builder.asm(ir.FunctionType(kind, [kind]), "", "=x,0", [args[0]], False)
+        out = args[0]
+        for i in range(values.count):
+            element = builder.extract_value(args[0], i)
+            kind = element.type
+            element = builder.asm(ir.FunctionType(kind, [kind]), "", "=x,0", [element], False)
+            out = builder.insert_value(out, element, i)
+        return out
 
-    return value(value), codegen
-
-
-def _constants_f32(x):
-    k = _EXP_32
-    return (_opaque(k[0]), _opaque(k[1]), _opaque(k[2]), _opaque(k[3]), _opaque(k[4]), _opaque(k[5]),
-            _opaque(k[6]), _opaque(k[7]), _opaque(k[8]), _opaque(k[9]), _opaque(k[10]))  # fmt: skip
-
-
-def _constants_f64(x):
-    k = _EXP_64
-    return (_opaque(k[0]), _opaque(k[1]), _opaque(k[2]), _opaque(k[3]), _opaque(k[4]), _opaque(k[5]),
-            _opaque(k[6]), _opaque(k[7]), _opaque(k[8]), _opaque(k[9]), _opaque(k[10]), _opaque(k[11]),
-            _opaque(k[12]), _opaque(k[13]), _opaque(k[14]), _opaque(k[15]), _opaque(k[16]))  # fmt: skip
+    return values(values), codegen
 
 
 @register_jitable
@@ -269,9 +262,9 @@ def exp_constants(x):
 @overload(exp_constants)
 def _exp_constants_overload(x):
     if x == types.float32:
-        return _constants_f32
+        return lambda x: _opaque(_EXP_32)
     if x == types.float64:
-        return _constants_f64
+        return lambda x: _opaque(_EXP_64)
     return None
 
 
