@@ -49,7 +49,7 @@ __all__ = ["selective_scan"]
 
 #: Most channels per SIMD block of the channels-innermost kernel.
 _BLOCK = 64
-#: Time steps staged per block (``_CHUNK × block`` buffers for delta, u, z and y).
+#: Time steps staged per block (``_CHUNK × block`` buffers for the raw and softplus steps, u, z and y).
 _CHUNK = 64
 
 
@@ -77,27 +77,33 @@ def _within(values, count, limit):  # pragma: no cover - compiled
 
 
 @helper(fastmath={"contract"}, error_model="numpy")
-def _softplus(values, count, bound, constants):  # pragma: no cover - compiled
-    """``Δ ← log(1 + e^Δ)`` for ``values[:count]`` in place (``Δ`` itself above 20; NaN stays NaN), with the
-    bounded exp when every ``|Δ|`` allows it."""
-    if _within(values, count, bound):
+def _softplus(raw, steps, count, bound, constants):  # pragma: no cover - compiled
+    """``steps ← log(1 + e^raw)`` for the first ``count`` entries (``raw`` itself above 20; NaN stays NaN), with
+    the bounded exp when every ``|raw|`` allows it.
+
+    Source and destination differ: written in place, ``v if v > 20 else soft`` stores back the value it loaded,
+    which LLVM turns into a masked store (``vmaskmovps``, slow on AMD); into another buffer it is a plain store
+    (measured 1 ms of the issue-19 call's 17).
+    """
+    if _within(raw, count, bound):
         for i in range(count):
-            values[i] = vsoftplus(values[i], vexp_bounded(-abs(values[i]), constants))
+            steps[i] = vsoftplus(raw[i], vexp_bounded(-abs(raw[i]), constants))
     else:
         for i in range(count):
-            values[i] = vsoftplus(values[i], vexp(-abs(values[i])))
+            steps[i] = vsoftplus(raw[i], vexp(-abs(raw[i])))
 
 
 @helper(fastmath={"contract"}, error_model="numpy")
 def _silu_gate(y, z, count, bound, constants):  # pragma: no cover - compiled
     """``y ← y · z σ(z)`` (Mamba's output gate) for the first ``count`` entries, with the bounded exp when every
     ``|z|`` allows it."""
+    one = bound / bound  # in the kernel's precision: a literal 1 would promote float32 to float64
     if _within(z, count, bound):
         for i in range(count):
-            y[i] = y[i] * (z[i] / (1 + vexp_bounded(-z[i], constants)))
+            y[i] = y[i] * (z[i] / (one + vexp_bounded(-z[i], constants)))
     else:
         for i in range(count):
-            y[i] = y[i] * (z[i] / (1 + vexp(-z[i])))
+            y[i] = y[i] * (z[i] / (one + vexp(-z[i])))
 
 
 @kernel(cost=1.0, fastmath={"contract"}, error_model="numpy")  # crossover 8.4M (see PARALLEL_MIN_WORK)
@@ -105,7 +111,7 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
     """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block).
 
     ``Ab`` ``(blocks, N, block)`` and the state ``xb`` ``(batch, blocks, N, block)`` (updated in place) are in
-    block layout; ``scratch`` ``(threads, 5, _CHUNK, block)`` holds each thread's staging buffers; ``bound``
+    block layout; ``scratch`` ``(threads, 6, _CHUNK, block)`` holds each thread's staging buffers; ``bound``
     is :data:`~._vecmath.EXP_BOUNDED_LIMIT` in the kernel's precision.
     """
     batch, dim, length = u.shape
@@ -120,15 +126,16 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
         x, a = xb[b, blk], Ab[blk]
         step_limit, constants = _step_limit(a, bound), exp_constants(bound)
         buffers = scratch[numba.get_thread_id()]
-        dts, us, zs, ys, du = buffers[0], buffers[1], buffers[2], buffers[3], buffers[4, 0]
+        dts, us, zs, ys, du, raw = buffers[0], buffers[1], buffers[2], buffers[3], buffers[4, 0], buffers[5]
         size = dts.size  # the (time, lane) buffers, also as flat views for the element-wise passes
         dts_flat, zs_flat, ys_flat = dts.reshape(size), zs.reshape(size), ys.reshape(size)
+        steps_in = raw if softplus is not None else dts  # the steps before softplus
         for t0 in range(0, length, _CHUNK):
             steps = min(_CHUNK, length - t0)
             for j in range(block):
                 delta_j, u_j, bias_j = delta[b, d0 + j, t0 : t0 + steps], u[b, d0 + j, t0 : t0 + steps], bias[d0 + j]
                 for s in range(steps):
-                    dts[s, j] = delta_j[s] + bias_j
+                    steps_in[s, j] = delta_j[s] + bias_j
                     us[s, j] = u_j[s]
             if z is not None:
                 for j in range(block):
@@ -136,7 +143,7 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
                     for s in range(steps):
                         zs[s, j] = z_j[s]
             if softplus is not None:
-                _softplus(dts_flat, steps * block, bound, constants)
+                _softplus(raw.reshape(size), dts_flat, steps * block, bound, constants)
             # whether every gate argument Δ_t A_n of the chunk lies in vexp_bounded's range
             bounded_gates = _within(dts_flat, steps * block, step_limit)
             for s in range(steps):
@@ -297,7 +304,7 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
             blocked = np.array(np.swapaxes(x.reshape(batch, nblk, block, nstate), 2, 3), order="C")  # a fresh copy
             _lanes_kernel(
                 u, delta, bias, softplus, np.ascontiguousarray(A.reshape(nblk, block, nstate).transpose(0, 2, 1)),
-                Bl, Cl, Dskip, z, blocked, out, restart, per_thread((5, _CHUNK, block), real),
+                Bl, Cl, Dskip, z, blocked, out, restart, per_thread((6, _CHUNK, block), real),
                 real.type(EXP_BOUNDED_LIMIT[real]),
                 work=work, tasks=batch * nblk,
             )  # fmt: skip
