@@ -10,6 +10,7 @@ from statespace.testing import assert_close
 
 numba = pytest.importorskip("numba")
 vecmath = pytest.importorskip("statespace._engines.numba._vecmath")
+tiles = pytest.importorskip("statespace._engines.numba._tiles")
 
 pytestmark = pytest.mark.numba
 
@@ -280,6 +281,63 @@ def test_selective_scan_channel_blocks(rng, dtype_name):
     assert out.dtype == dtype_name
     assert_close(out, want, kind="kernel")
     assert_close(last, want_last, kind="kernel")
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+def test_selective_scan_ragged_tiles_and_strided_inputs(rng, dtype_name):
+    # C in 3 groups of 12 channels: SIMD blocks of gcd(12, 64) = 4 lanes, narrower than a tile, so the
+    # transposes run their edge loops only (test_selective_scan_channel_blocks has full tiles and edges);
+    # L = 70: a full chunk and a 6-step tail; u, delta and z are strided views (copied for the tiles)
+    batch, dim, N, L = 2, 36, 3, 70
+    wide = rng.normal(size=(2, batch, dim, 2 * L)).astype(dtype_name)
+    u, z = wide[0, ..., ::2], wide[1, ..., 1::2]
+    delta = rng.uniform(-3, 1, (batch, dim, 2 * L)).astype(dtype_name)[..., ::2]
+    A = -rng.uniform(0.5, 4, (dim, N))
+    B, C = rng.normal(size=(batch, 1, N, L)), rng.normal(size=(batch, 3, N, L))
+    D, bias, x0 = rng.normal(size=dim), rng.uniform(0, 0.5, dim), rng.normal(size=(batch, dim, N))
+    operands = [np.asarray(a, dtype=dtype_name) for a in (u, delta, A, B, C, D, z, bias, x0)]
+    assert not any(operands[k].flags.c_contiguous for k in (0, 1, 6))
+    out, last = selective_scan(
+        *operands[:5], D=operands[5], z=operands[6], delta_bias=operands[7], delta_softplus=True, x0=operands[8],
+        return_state=True, engine="numba",
+    )  # fmt: skip
+    want, want_last = mamba_reference(*(a.astype(np.float64) for a in operands))
+    assert_close(out, want, kind="kernel")
+    assert_close(last, want_last, kind="kernel")
+    contiguous = [np.ascontiguousarray(a) for a in operands]
+    again = selective_scan(
+        *contiguous[:5], D=contiguous[5], z=contiguous[6], delta_bias=contiguous[7], delta_softplus=True,
+        x0=contiguous[8], engine="numba",
+    )  # fmt: skip
+    np.testing.assert_array_equal(out, again)
+
+
+@numba.njit
+def _transpose_block(src, row, col, dst, dst_row, dst_col, rows, cols):
+    tiles.transpose_block(src, row, col, dst, dst_row, dst_col, rows, cols)
+
+
+def test_transpose_network_transposes():
+    rows = np.arange(64.0).reshape(8, 8)
+    columns = tiles.transpose_network(list(rows), lambda a, b, mask: np.concatenate([a, b])[list(mask)])
+    np.testing.assert_array_equal(np.array(columns), rows.T)
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(8, 8), (64, 64), (13, 21), (3, 5), (16, 9), (0, 4), (9, 0)])
+@pytest.mark.parametrize("wide_destination", [False, True])
+def test_transpose_block_against_numpy(rng, dtype_name, shape, wide_destination):
+    """Both tile orders (the wider array's rows finished first), ragged edges; NaN and -0.0 moved as they are."""
+    rows, cols = shape
+    src = rng.normal(size=(rows + 5, cols + 7)).astype(dtype_name)
+    src[::3, ::2] = -0.0
+    src[1::4, 1::3] = np.nan
+    dst = np.full((cols + 11, rows + (300 if wide_destination else 3)), 7.0, dtype_name)
+    want = dst.copy()
+    want[2 : 2 + cols, 1 : 1 + rows] = src[3 : 3 + rows, 4 : 4 + cols].T
+    _transpose_block(src, 3, 4, dst, 2, 1, rows, cols)
+    np.testing.assert_array_equal(dst, want)
+    np.testing.assert_array_equal(np.signbit(dst), np.signbit(want))
 
 
 def test_selective_scan_leaves_x0_alone(rng):
