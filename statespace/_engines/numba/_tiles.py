@@ -4,7 +4,7 @@ A kernel that works channels-innermost (SIMD lanes across channels) reads its
 inputs and writes its outputs time-innermost, ``(batch, channels, time)``. The
 plain copy between the two, ``dst[s, j] = src[j, s]``, is one scalar load and one
 scalar store per element, whichever side the loop walks contiguously: LLVM does
-not vectorise a transposition. :func:`transpose_tile` moves an ``8 × 8`` tile with
+not vectorise a transposition. :func:`transpose_block` moves ``8 × 8`` tiles with
 eight vector loads, the three-stage shuffle network of the classic SIMD transpose
 (interleave pairs of rows within 128-bit halves, combine pairs of pairs, swap
 128-bit halves; on AVX2 ``vunpcklps``/``vunpckhps``, ``vshufps``, ``vperm2f128``:
@@ -12,9 +12,9 @@ eight vector loads, the three-stage shuffle network of the classic SIMD transpos
 IR (``shufflevector``), so LLVM picks the instructions for the machine; float64
 tiles are split into register halves the same way.
 
-:func:`transpose_block` copies a whole rectangle: full tiles through
-:func:`transpose_tile`, the ragged edges element by element. Values are moved,
-never computed on: the copy is exact (NaN payloads and signed zeros included).
+It copies a whole rectangle: full tiles that way, the ragged edges element by
+element. Values are moved, never computed on: the copy is exact (NaN payloads
+and signed zeros included).
 """
 
 from __future__ import annotations
@@ -24,11 +24,9 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from . import helper
+__all__ = ["TILE", "transpose_block", "transpose_network"]
 
-__all__ = ["TILE", "transpose_block", "transpose_network", "transpose_tile"]
-
-#: Rows and columns of the tile :func:`transpose_tile` moves.
+#: Rows and columns of the tiles :func:`transpose_block` moves through vector registers.
 TILE = 8
 
 
@@ -54,8 +52,7 @@ def transpose_network(rows, shuffle):
     After stage one, vector ``2i`` holds elements ``0, 1, 4, 5`` of rows ``2i, 2i + 1`` interleaved and vector
     ``2i + 1`` elements ``2, 3, 6, 7``; after stage two vector ``c < 4`` holds column ``c`` of rows 0–3 in its
     low half and column ``c + 4`` in its high half (vector ``c + 4`` the same of rows 4–7); stage three joins
-    the halves. Runs on
-    NumPy arrays too (the tests check it against ``numpy.transpose``).
+    the halves. Runs on NumPy arrays too (the tests check it against ``numpy.transpose``).
     """
     vectors = list(rows)
     for steps, low, high in _STAGES:
@@ -66,66 +63,86 @@ def transpose_network(rows, shuffle):
     return vectors
 
 
+def _element_pointer(context, builder, kind, array, i, j):
+    """Pointer to ``array[i, j]`` (``kind``: its Numba type; no bounds check)."""
+    shape, strides = cgutils.unpack_tuple(builder, array.shape), cgutils.unpack_tuple(builder, array.strides)
+    return cgutils.get_item_pointer2(context, builder, array.data, shape, strides, kind.layout, [i, j])
+
+
+def _emit_tile(context, builder, kinds, arrays, at):
+    """``dst[dst_row + c, dst_col + r] = src[row + r, col + c]`` for ``r, c < 8``: eight vector loads, the shuffles
+    of :func:`transpose_network`, eight vector stores. ``at``: ``(row, col, dst_row, dst_col)`` as ``intp``."""
+    (src, dst), (source, target), (row, col, dst_row, dst_col) = kinds, arrays, at
+    element = context.get_data_type(src.dtype)
+    vector, align = ir.VectorType(element, TILE), context.get_abi_sizeof(element)
+
+    def row_pointer(kind, array, i, j, offset):
+        pointer = _element_pointer(context, builder, kind, array, builder.add(i, ir.Constant(i.type, offset)), j)
+        return builder.bitcast(pointer, vector.as_pointer())
+
+    rows = [builder.load(row_pointer(src, source, row, col, r), align=align) for r in range(TILE)]
+    masks = {}
+
+    def shuffle(a, b, mask):
+        if mask not in masks:
+            masks[mask] = ir.Constant(ir.VectorType(ir.IntType(32), TILE), list(mask))
+        return builder.shuffle_vector(a, b, masks[mask])
+
+    for c, column in enumerate(transpose_network(rows, shuffle)):
+        builder.store(column, row_pointer(dst, target, dst_row, dst_col, c), align=align)
+
+
 @intrinsic
-def transpose_tile(typingctx, src, row, col, dst, dst_row, dst_col):
-    """``dst[dst_row + c, dst_col + r] = src[row + r, col + c]`` for ``r, c < 8``: eight vector loads, the
-    shuffles of :func:`transpose_network` and eight vector stores.
-
-    ``src`` and ``dst`` are 2-D float32 or float64 arrays of one dtype whose rows are contiguous (the caller
-    ensures it, and that the tile lies inside both: nothing is checked here).
-    """
-    floats = (types.float32, types.float64)
-    if not (
-        isinstance(src, types.Array) and isinstance(dst, types.Array) and src.ndim == dst.ndim == 2
-        and src.dtype == dst.dtype and src.dtype in floats
-    ):  # fmt: skip
-        return None
-
-    def codegen(context, builder, signature, args):
-        source, target = (context.make_array(t)(context, builder, v) for t, v in ((src, args[0]), (dst, args[3])))
-        index = {k: context.cast(builder, args[k], signature.args[k], types.intp) for k in (1, 2, 4, 5)}
-        vector = ir.VectorType(context.get_data_type(src.dtype), TILE)
-        align = context.get_abi_sizeof(context.get_data_type(src.dtype))
-
-        def row_pointer(array, kind, i, j, r):
-            at = [builder.add(i, ir.Constant(i.type, r)), j]
-            shape, strides = cgutils.unpack_tuple(builder, array.shape), cgutils.unpack_tuple(builder, array.strides)
-            pointer = cgutils.get_item_pointer2(context, builder, array.data, shape, strides, kind.layout, at)
-            return builder.bitcast(pointer, vector.as_pointer())
-
-        rows = [builder.load(row_pointer(source, src, index[1], index[2], r), align=align) for r in range(TILE)]
-        masks = {}
-
-        def shuffle(a, b, mask):
-            if mask not in masks:
-                masks[mask] = ir.Constant(ir.VectorType(ir.IntType(32), TILE), list(mask))
-            return builder.shuffle_vector(a, b, masks[mask])
-
-        for c, column in enumerate(transpose_network(rows, shuffle)):
-            builder.store(column, row_pointer(target, dst, index[4], index[5], c), align=align)
-        return context.get_dummy_value()
-
-    return types.void(src, row, col, dst, dst_row, dst_col), codegen
-
-
-@helper
-def transpose_block(src, row, col, dst, dst_row, dst_col, rows, cols):  # pragma: no cover - compiled
+def transpose_block(typingctx, src, row, col, dst, dst_row, dst_col, rows, cols):
     """``dst[dst_row + c, dst_col + r] = src[row + r, col + c]`` for ``r < rows``, ``c < cols``: full ``8 × 8``
-    tiles through :func:`transpose_tile`, the edges element by element (rows contiguous).
+    tiles through vector registers, the edges element by element.
+
+    ``src`` and ``dst`` are 2-D float32 or float64 arrays of one dtype whose rows are contiguous; the caller
+    ensures that, and that the rectangle lies inside both (nothing is checked here). Written as an intrinsic
+    (LLVM IR emitted into the caller) rather than a jitted helper: it has no function of its own for Numba to
+    type, lower and optimise at first use (0.15–0.2 s per calling kernel and dtype).
 
     Tiles are walked so that the rows of the array with the longer rows (the larger row stride: the
     ``(batch, channels, time)`` operand, not the small staging buffer) are finished eight at a time. Its
     rows lie a multiple of 4 KiB apart when the length is a power of two, so they share cache sets:
     walking the other way leaves every cache line half written (or half read) until the last tile,
-    by which time it has been evicted (measured 10× slower for the selective scan's output).
+    by which time it may have been evicted.
     """
-    full_rows, full_cols = rows - rows % TILE, cols - cols % TILE
-    by_source_rows = src.strides[0] >= dst.strides[0]  # finish eight source rows at a time, else eight columns
-    outer, inner = (full_rows, full_cols) if by_source_rows else (full_cols, full_rows)
-    for p in range(0, outer, TILE):
-        for q in range(0, inner, TILE):
-            r, c = (p, q) if by_source_rows else (q, p)
-            transpose_tile(src, row + r, col + c, dst, dst_row + c, dst_col + r)
-    for r in range(rows):  # the edges: the last rows % 8 rows, and the last cols % 8 columns of the others
-        for c in range(full_cols if r < full_rows else 0, cols):
-            dst[dst_row + c, dst_col + r] = src[row + r, col + c]
+    floats = (types.float32, types.float64)
+    if not (
+        isinstance(src, types.Array) and isinstance(dst, types.Array) and src.ndim == dst.ndim == 2
+        and src.dtype == dst.dtype and src.dtype in floats
+        and all(isinstance(v, types.Integer) for v in (row, col, dst_row, dst_col, rows, cols))
+    ):  # fmt: skip
+        return None
+
+    def codegen(context, builder, signature, args):
+        kinds = (src, dst)
+        arrays = tuple(context.make_array(t)(context, builder, v) for t, v in zip(kinds, (args[0], args[3])))
+        r0, c0, q0, p0, nrows, ncols = (
+            context.cast(builder, args[k], signature.args[k], types.intp) for k in (1, 2, 4, 5, 6, 7)
+        )
+        intp = r0.type
+        tile, zero = ir.Constant(intp, TILE), ir.Constant(intp, 0)
+        full_rows = builder.sub(nrows, builder.srem(nrows, tile))
+        full_cols = builder.sub(ncols, builder.srem(ncols, tile))
+        stride = [cgutils.unpack_tuple(builder, a.strides)[0] for a in arrays]
+        by_source_rows = builder.icmp_signed(">=", stride[0], stride[1])  # finish eight source rows at a time
+        outer = builder.select(by_source_rows, full_rows, full_cols)
+        inner = builder.select(by_source_rows, full_cols, full_rows)
+        with cgutils.for_range_slice(builder, zero, outer, tile, intp) as (p, _):
+            with cgutils.for_range_slice(builder, zero, inner, tile, intp) as (q, _):
+                r, c = builder.select(by_source_rows, p, q), builder.select(by_source_rows, q, p)
+                at = (builder.add(r0, r), builder.add(c0, c), builder.add(q0, c), builder.add(p0, r))
+                _emit_tile(context, builder, kinds, arrays, at)
+        # the edges: the last rows % 8 rows whole, and the last cols % 8 columns of the others
+        with cgutils.for_range(builder, nrows, intp=intp) as loop:
+            r = loop.index
+            start = builder.select(builder.icmp_signed("<", r, full_rows), full_cols, zero)
+            with cgutils.for_range_slice(builder, start, ncols, ir.Constant(intp, 1), intp) as (c, _):
+                source = _element_pointer(context, builder, src, arrays[0], builder.add(r0, r), builder.add(c0, c))
+                target = _element_pointer(context, builder, dst, arrays[1], builder.add(q0, c), builder.add(p0, r))
+                builder.store(builder.load(source), target)
+        return context.get_dummy_value()
+
+    return types.void(src, row, col, dst, dst_row, dst_col, rows, cols), codegen

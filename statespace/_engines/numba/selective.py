@@ -83,19 +83,6 @@ def _within(values, count, limit):  # pragma: no cover - compiled
     return over == 0
 
 
-@helper
-def _add_bias(values, bias, steps, bound):  # pragma: no cover - compiled
-    """``values[s, j] += bias[j]`` for ``s < steps``; whether every result has ``|v| ≤ bound`` (a NaN has not)."""
-    over = 0
-    for s in range(steps):
-        row = values[s]
-        for j in range(bias.size):
-            v = row[j] + bias[j]
-            row[j] = v
-            over += 0 if abs(v) <= bound else 1
-    return over == 0
-
-
 @helper(fastmath={"contract"}, error_model="numpy")
 def _softplus(raw, steps, count, bounded, constants):  # pragma: no cover - compiled
     """``steps ← log(1 + e^raw)`` for the first ``count`` entries (``raw`` itself above 20; NaN stays NaN), with
@@ -114,14 +101,11 @@ def _softplus(raw, steps, count, bounded, constants):  # pragma: no cover - comp
 
 
 @helper(fastmath={"contract"}, error_model="numpy")
-def _finish(y, u, skip, z, count, bound, constants):  # pragma: no cover - compiled
-    """``y ← (y + D u) · z σ(z)`` (the skip term, then Mamba's output gate; no gate when ``z`` is ``None``) for
-    the first ``count`` entries, with the bounded exp when every ``|z|`` allows it."""
+def _skip_and_gate(y, u, skip, z, count, bound, constants):  # pragma: no cover - compiled
+    """``y ← (y + D u) · z σ(z)`` (the skip term, then Mamba's output gate) for the first ``count`` entries, with
+    the bounded exp when every ``|z|`` allows it."""
     one = bound / bound  # in the kernel's precision: a literal 1 would promote float32 to float64
-    if z is None:
-        for i in range(count):
-            y[i] = y[i] + skip * u[i]
-    elif _within(z, count, bound):
+    if _within(z, count, bound):
         for i in range(count):
             y[i] = (y[i] + skip * u[i]) * (z[i] / (one + vexp_bounded(-z[i], constants)))
     else:
@@ -159,15 +143,21 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
             count = steps * block
             transpose_block(delta_b, d0, t0, steps_in, 0, 0, block, steps)
             transpose_block(u_b, d0, t0, dus, 0, 0, block, steps)
-            bounded_raw = _add_bias(steps_in, bias[d0 : d0 + block], steps, bound)
+            raw_over = 0  # steps Δ + bias outside vexp_bounded's range (or NaN): softplus's exp arguments
+            for s in range(steps):
+                row = steps_in[s]
+                for j in range(block):
+                    v = row[j] + bias[d0 + j]
+                    row[j] = v
+                    raw_over += 0 if abs(v) <= bound else 1
             if softplus is not None:
-                _softplus(raw.reshape(size), dts_flat, count, bounded_raw, constants)
-            unbounded = 0  # steps Δ_t with some gate argument Δ_t A_n outside vexp_bounded's range (or NaN)
+                _softplus(raw.reshape(size), dts_flat, count, raw_over == 0, constants)
+            gate_over = 0  # steps Δ_t with some gate argument Δ_t A_n outside vexp_bounded's range (or NaN)
             for i in range(count):  # one pass over the chunk (one aliasing check instead of one per step)
-                unbounded += 0 if abs(dts_flat[i]) <= step_limit else 1
+                gate_over += 0 if abs(dts_flat[i]) <= step_limit else 1
                 dus_flat[i] = dts_flat[i] * dus_flat[i]
                 ys_flat[i] = 0
-            bounded_gates = unbounded == 0
+            bounded_gates = gate_over == 0
             for s in range(steps):
                 t = t0 + s
                 if restart is not None and restart[b if restart.shape[0] > 1 else 0, t]:  # a packed sequence starts
@@ -191,10 +181,12 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
                             yt[j] += xn * cv
             transpose_block(ys, 0, 0, out_b, d0, t0, steps, block)
             for j in range(block):  # the skip term and the gate on the output rows: u and z read as stored
-                _finish(
-                    out_b[d0 + j, t0 : t0 + steps], u_b[d0 + j, t0 : t0 + steps], Dskip[d0 + j],
-                    None if z is None else z[b, d0 + j, t0 : t0 + steps], steps, bound, constants,
-                )  # fmt: skip
+                y_j, u_j, skip = out_b[d0 + j, t0 : t0 + steps], u_b[d0 + j, t0 : t0 + steps], Dskip[d0 + j]
+                if z is None:
+                    for i in range(steps):
+                        y_j[i] = y_j[i] + skip * u_j[i]
+                else:
+                    _skip_and_gate(y_j, u_j, skip, z[b, d0 + j, t0 : t0 + steps], steps, bound, constants)
 
 
 @kernel(cost=2.0)
