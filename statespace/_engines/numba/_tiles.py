@@ -97,8 +97,9 @@ def transpose_block(typingctx, src, row, col, dst, dst_row, dst_col, rows, cols)
     """``dst[dst_row + c, dst_col + r] = src[row + r, col + c]`` for ``r < rows``, ``c < cols``: full ``8 × 8``
     tiles through vector registers, the edges element by element.
 
-    ``src`` and ``dst`` are 2-D float32 or float64 arrays of one dtype whose rows are contiguous; the caller
-    ensures that, and that the rectangle lies inside both (nothing is checked here). Written as an intrinsic
+    ``src`` and ``dst`` are C-contiguous 2-D float32 or float64 arrays of one dtype (other layouts do not type:
+    the tiles are loaded as whole rows); the caller ensures that the rectangle lies inside both (nothing is
+    checked here). Written as an intrinsic
     (LLVM IR emitted into the caller) rather than a jitted helper: it has no function of its own for Numba to
     type, lower and optimise at first use (0.15–0.2 s per calling kernel and dtype).
 
@@ -111,7 +112,7 @@ def transpose_block(typingctx, src, row, col, dst, dst_row, dst_col, rows, cols)
     floats = (types.float32, types.float64)
     if not (
         isinstance(src, types.Array) and isinstance(dst, types.Array) and src.ndim == dst.ndim == 2
-        and src.dtype == dst.dtype and src.dtype in floats
+        and src.layout == dst.layout == "C" and src.dtype == dst.dtype and src.dtype in floats
         and all(isinstance(v, types.Integer) for v in (row, col, dst_row, dst_col, rows, cols))
     ):  # fmt: skip
         return None
