@@ -227,7 +227,7 @@ def test_recurrence_output_basis(rng, weights):
         C[1, 2] = C[4, 0] = edit
     u = rng.normal(size=(H, L))
     unit = weights in ("huge", "tiny", "nan")
-    assert (kernels._output_basis(C, unit=False)[1] is not None) == unit  # the basis the case exercises
+    assert (kernels._output_basis(C, unit=False, scale=1.0)[1] is not None) == unit  # the basis the case exercises
     want_y, _ = diag_loop(Ab, Bb, C, u, x0, True)
     y = recurrence(Ab, Bb, C, u, x0=x0, engine="numba")
     nan = np.isnan(want_y)
@@ -336,6 +336,51 @@ def test_transpose_block_against_numpy(rng, dtype_name, shape, wide_destination)
     want = dst.copy()
     want[2 : 2 + cols, 1 : 1 + rows] = src[3 : 3 + rows, 4 : 4 + cols].T
     _transpose_block(src, 3, 4, dst, 2, 1, rows, cols)
+    np.testing.assert_array_equal(dst, want)
+    np.testing.assert_array_equal(np.signbit(dst), np.signbit(want))
+
+
+@numba.njit
+def _transpose_spread(src, row, col, dst, dst_row, dst_col, rows, cols, copies, spacing):
+    tiles.transpose_spread(src, row, col, dst, dst_row, dst_col, rows, cols, copies, spacing)
+
+
+@numba.njit
+def _transpose_summed(src, row, col, dst, dst_row, dst_col, rows, cols, groups, spacing):
+    tiles.transpose_summed(src, row, col, dst, dst_row, dst_col, rows, cols, groups, spacing)
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(8, 8), (64, 16), (13, 21), (3, 5), (0, 4), (9, 0)])
+@pytest.mark.parametrize("groups", [1, 2, 3, 4])
+def test_transpose_spread_and_summed_against_numpy(rng, dtype_name, shape, groups):
+    """The recurrence's grouped staging: each transposed tile stored ``groups`` times ``spacing`` columns apart;
+    and its write-back: each tile row read as the sum of ``groups`` blocks, added in block order (as NumPy's
+    ``a + b + c`` does). NaN and -0.0 in the data; the columns around every block are left alone."""
+    rows, cols = shape
+    src = rng.normal(size=(rows + 5, cols + 7)).astype(dtype_name)
+    src[::3, ::2] = -0.0
+    src[1::4, 1::3] = np.nan
+    spacing = rows + 2
+    dst = np.full((cols + 4, 1 + groups * spacing + 3), 7.0, dtype_name)
+    want = dst.copy()
+    for g in range(groups):
+        want[2 : 2 + cols, 1 + g * spacing : 1 + g * spacing + rows] = src[3 : 3 + rows, 4 : 4 + cols].T
+    _transpose_spread(src, 3, 4, dst, 2, 1, rows, cols, groups, spacing)
+    np.testing.assert_array_equal(dst, want)
+    np.testing.assert_array_equal(np.signbit(dst), np.signbit(want))
+
+    spacing = cols + 3
+    blocks = rng.normal(size=(rows + 4, 2 + groups * spacing + 5)).astype(dtype_name)
+    blocks[::2, ::5] = -0.0
+    blocks[2::5, 3::4] = np.nan
+    dst = np.full((cols + 6, rows + 9), 7.0, dtype_name)
+    want = dst.copy()
+    total = blocks[1 : 1 + rows, 2 : 2 + cols]
+    for g in range(1, groups):
+        total = total + blocks[1 : 1 + rows, 2 + g * spacing : 2 + g * spacing + cols]
+    want[3 : 3 + cols, 5 : 5 + rows] = total.T
+    _transpose_summed(blocks, 1, 2, dst, 3, 5, rows, cols, groups, spacing)
     np.testing.assert_array_equal(dst, want)
     np.testing.assert_array_equal(np.signbit(dst), np.signbit(want))
 

@@ -15,16 +15,24 @@ tiles are split into register halves the same way.
 It copies a whole rectangle: full tiles that way, the ragged edges element by
 element. Values are moved, never computed on: the copy is exact (NaN payloads
 and signed zeros included).
+
+Two grouped forms serve the diagonal recurrence when a channel's modes are split over
+several lanes: :func:`transpose_spread` stores each transposed tile into every lane group
+(one transposition, several stores) and :func:`transpose_summed` reads each tile row as the
+sum of the groups' rows, added in group order as the loop ``for g: y += row[g]`` would (so the
+sum costs the loads and additions, and no pass of its own).
 """
 
 from __future__ import annotations
+
+import functools
 
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["TILE", "transpose_block", "transpose_network"]
+__all__ = ["TILE", "transpose_block", "transpose_network", "transpose_spread", "transpose_summed"]
 
 #: Rows and columns of the tiles :func:`transpose_block` moves through vector registers.
 TILE = 8
@@ -69,18 +77,30 @@ def _element_pointer(context, builder, kind, array, i, j):
     return cgutils.get_item_pointer2(context, builder, array.data, shape, strides, kind.layout, [i, j])
 
 
-def _emit_tile(context, builder, kinds, arrays, at):
+def _emit_tile(context, builder, kinds, arrays, at, groups):
     """``dst[dst_row + c, dst_col + r] = src[row + r, col + c]`` for ``r, c < 8``: eight vector loads, the shuffles
-    of :func:`transpose_network`, eight vector stores. ``at``: ``(row, col, dst_row, dst_col)`` as ``intp``."""
+    of :func:`transpose_network`, eight vector stores. ``at``: ``(row, col, dst_row, dst_col)`` as ``intp``;
+    ``groups``: ``None``, or ``(count, spacing, summed)``: the source's rows read as sums of ``count`` blocks
+    ``spacing`` columns apart (``summed``), or each destination row stored into ``count`` such blocks."""
     (src, dst), (source, target), (row, col, dst_row, dst_col) = kinds, arrays, at
     element = context.get_data_type(src.dtype)
     vector, align = ir.VectorType(element, TILE), context.get_abi_sizeof(element)
+    summed, spread = groups is not None and groups[2], groups is not None and not groups[2]
 
     def row_pointer(kind, array, i, j, offset):
         pointer = _element_pointer(context, builder, kind, array, builder.add(i, ir.Constant(i.type, offset)), j)
         return builder.bitcast(pointer, vector.as_pointer())
 
-    rows = [builder.load(row_pointer(src, source, row, col, r), align=align) for r in range(TILE)]
+    def load_row(r, first_col):
+        return builder.load(row_pointer(src, source, row, first_col, r), align=align)
+
+    def store_row(c, column, first_col):
+        builder.store(column, row_pointer(dst, target, dst_row, first_col, c), align=align)
+
+    if summed:
+        rows = [_summed(builder, groups, col, vector, functools.partial(load_row, r)) for r in range(TILE)]
+    else:
+        rows = [load_row(r, col) for r in range(TILE)]
     masks = {}
 
     def shuffle(a, b, mask):
@@ -89,7 +109,90 @@ def _emit_tile(context, builder, kinds, arrays, at):
         return builder.shuffle_vector(a, b, masks[mask])
 
     for c, column in enumerate(transpose_network(rows, shuffle)):
-        builder.store(column, row_pointer(dst, target, dst_row, dst_col, c), align=align)
+        if spread:
+            _spread(builder, groups, dst_col, functools.partial(store_row, c, column))
+        else:
+            store_row(c, column, dst_col)
+
+
+def _summed(builder, groups, col, kind, load):
+    """``load(col) + load(col + spacing) + …`` over the ``count`` groups, added in group order."""
+    count, spacing, _ = groups
+    total = cgutils.alloca_once(builder, kind)
+    builder.store(load(col), total)
+    with cgutils.for_range_slice(builder, ir.Constant(count.type, 1), count, ir.Constant(count.type, 1)) as (g, _):
+        builder.store(builder.fadd(builder.load(total), load(builder.add(col, builder.mul(g, spacing)))), total)
+    return builder.load(total)
+
+
+def _spread(builder, groups, col, store):
+    """``store(col)``, ``store(col + spacing)``, … for the ``count`` groups."""
+    count, spacing, _ = groups
+    with cgutils.for_range(builder, count) as loop:
+        store(builder.add(col, builder.mul(loop.index, spacing)))
+
+
+def _types_ok(src, dst, integers):
+    """Whether the operands type: C-contiguous 2-D float32 or float64 arrays of one dtype, integer positions."""
+    floats = (types.float32, types.float64)
+    return (
+        isinstance(src, types.Array) and isinstance(dst, types.Array) and src.ndim == dst.ndim == 2
+        and src.layout == dst.layout == "C" and src.dtype == dst.dtype and src.dtype in floats
+        and all(isinstance(v, types.Integer) for v in integers)
+    )  # fmt: skip
+
+
+def _transpose_codegen(grouping):
+    """The code of the transposing copies; ``grouping``: ``None``, ``"summed"`` (the source's columns are
+    ``groups`` blocks ``spacing`` apart, read as their sum) or ``"spread"`` (the destination's columns are,
+    each written the same values)."""
+
+    def codegen(context, builder, signature, args):
+        kinds = (signature.args[0], signature.args[3])
+        arrays = tuple(context.make_array(t)(context, builder, v) for t, v in zip(kinds, (args[0], args[3])))
+        positions = (1, 2, 4, 5, 6, 7) + ((8, 9) if grouping else ())
+        r0, c0, q0, p0, nrows, ncols, *grouped = (
+            context.cast(builder, args[k], signature.args[k], types.intp) for k in positions
+        )
+        groups = None if grouping is None else (grouped[0], grouped[1], grouping == "summed")
+        intp = r0.type
+        tile, zero, one = ir.Constant(intp, TILE), ir.Constant(intp, 0), ir.Constant(intp, 1)
+        full_rows = builder.sub(nrows, builder.srem(nrows, tile))
+        full_cols = builder.sub(ncols, builder.srem(ncols, tile))
+        stride = [cgutils.unpack_tuple(builder, a.strides)[0] for a in arrays]
+        by_source_rows = builder.icmp_signed(">=", stride[0], stride[1])  # finish eight source rows at a time
+        outer = builder.select(by_source_rows, full_rows, full_cols)
+        inner = builder.select(by_source_rows, full_cols, full_rows)
+        with cgutils.for_range_slice(builder, zero, outer, tile, intp) as (p, _):
+            with cgutils.for_range_slice(builder, zero, inner, tile, intp) as (q, _):
+                r, c = builder.select(by_source_rows, p, q), builder.select(by_source_rows, q, p)
+                at = (builder.add(r0, r), builder.add(c0, c), builder.add(q0, c), builder.add(p0, r))
+                _emit_tile(context, builder, kinds, arrays, at, groups)
+        # the edges: the last rows % 8 rows whole, and the last cols % 8 columns of the others
+        element = context.get_data_type(kinds[0].dtype)
+        with cgutils.for_range(builder, nrows, intp=intp) as loop:
+            r = loop.index
+            start = builder.select(builder.icmp_signed("<", r, full_rows), full_cols, zero)
+            with cgutils.for_range_slice(builder, start, ncols, one, intp) as (c, _):
+
+                def source(col, r=r):
+                    return _element_pointer(context, builder, kinds[0], arrays[0], builder.add(r0, r), col)
+
+                def target(col, c=c):
+                    return _element_pointer(context, builder, kinds[1], arrays[1], builder.add(q0, c), col)
+
+                col, dst_col = builder.add(c0, c), builder.add(p0, r)
+                if groups is not None and groups[2]:
+                    value = _summed(builder, groups, col, element, lambda k: builder.load(source(k)))
+                else:
+                    value = builder.load(source(col))
+                if groups is not None and not groups[2]:
+                    _spread(builder, groups, dst_col, lambda k: builder.store(value, target(k)))
+                else:
+                    builder.store(value, target(dst_col))
+        return context.get_dummy_value()
+
+    return codegen
 
 
 @intrinsic
@@ -109,41 +212,33 @@ def transpose_block(typingctx, src, row, col, dst, dst_row, dst_col, rows, cols)
     walking the other way leaves every cache line half written (or half read) until the last tile,
     by which time it may have been evicted.
     """
-    floats = (types.float32, types.float64)
-    if not (
-        isinstance(src, types.Array) and isinstance(dst, types.Array) and src.ndim == dst.ndim == 2
-        and src.layout == dst.layout == "C" and src.dtype == dst.dtype and src.dtype in floats
-        and all(isinstance(v, types.Integer) for v in (row, col, dst_row, dst_col, rows, cols))
-    ):  # fmt: skip
+    if not _types_ok(src, dst, (row, col, dst_row, dst_col, rows, cols)):
         return None
+    return types.void(src, row, col, dst, dst_row, dst_col, rows, cols), _transpose_codegen(None)
 
-    def codegen(context, builder, signature, args):
-        kinds = (src, dst)
-        arrays = tuple(context.make_array(t)(context, builder, v) for t, v in zip(kinds, (args[0], args[3])))
-        r0, c0, q0, p0, nrows, ncols = (
-            context.cast(builder, args[k], signature.args[k], types.intp) for k in (1, 2, 4, 5, 6, 7)
-        )
-        intp = r0.type
-        tile, zero = ir.Constant(intp, TILE), ir.Constant(intp, 0)
-        full_rows = builder.sub(nrows, builder.srem(nrows, tile))
-        full_cols = builder.sub(ncols, builder.srem(ncols, tile))
-        stride = [cgutils.unpack_tuple(builder, a.strides)[0] for a in arrays]
-        by_source_rows = builder.icmp_signed(">=", stride[0], stride[1])  # finish eight source rows at a time
-        outer = builder.select(by_source_rows, full_rows, full_cols)
-        inner = builder.select(by_source_rows, full_cols, full_rows)
-        with cgutils.for_range_slice(builder, zero, outer, tile, intp) as (p, _):
-            with cgutils.for_range_slice(builder, zero, inner, tile, intp) as (q, _):
-                r, c = builder.select(by_source_rows, p, q), builder.select(by_source_rows, q, p)
-                at = (builder.add(r0, r), builder.add(c0, c), builder.add(q0, c), builder.add(p0, r))
-                _emit_tile(context, builder, kinds, arrays, at)
-        # the edges: the last rows % 8 rows whole, and the last cols % 8 columns of the others
-        with cgutils.for_range(builder, nrows, intp=intp) as loop:
-            r = loop.index
-            start = builder.select(builder.icmp_signed("<", r, full_rows), full_cols, zero)
-            with cgutils.for_range_slice(builder, start, ncols, ir.Constant(intp, 1), intp) as (c, _):
-                source = _element_pointer(context, builder, src, arrays[0], builder.add(r0, r), builder.add(c0, c))
-                target = _element_pointer(context, builder, dst, arrays[1], builder.add(q0, c), builder.add(p0, r))
-                builder.store(builder.load(source), target)
-        return context.get_dummy_value()
 
-    return types.void(src, row, col, dst, dst_row, dst_col, rows, cols), codegen
+@intrinsic
+def transpose_spread(typingctx, src, row, col, dst, dst_row, dst_col, rows, cols, copies, spacing):
+    """:func:`transpose_block` into ``copies`` places: ``dst[dst_row + c, dst_col + g·spacing + r] =
+    src[row + r, col + c]`` for every ``g < copies`` (each tile is transposed once and stored ``copies`` times).
+
+    The recurrence's staging when each channel's modes are split over ``copies`` lanes, one input per lane.
+    """
+    if not _types_ok(src, dst, (row, col, dst_row, dst_col, rows, cols, copies, spacing)):
+        return None
+    signature = types.void(src, row, col, dst, dst_row, dst_col, rows, cols, copies, spacing)
+    return signature, _transpose_codegen("spread")
+
+
+@intrinsic
+def transpose_summed(typingctx, src, row, col, dst, dst_row, dst_col, rows, cols, groups, spacing):
+    """:func:`transpose_block` of a sum: ``dst[dst_row + c, dst_col + r] = Σ_g src[row + r, col + g·spacing + c]``
+    over ``g < groups`` (``groups ≥ 1``), added in the order of ``g``, as a loop over ``g`` would.
+
+    The recurrence's write-back when each channel's modes are split over ``groups`` lanes: the channel's
+    output is the sum of its lanes' outputs, added here as each tile row is loaded.
+    """
+    if not _types_ok(src, dst, (row, col, dst_row, dst_col, rows, cols, groups, spacing)):
+        return None
+    signature = types.void(src, row, col, dst, dst_row, dst_col, rows, cols, groups, spacing)
+    return signature, _transpose_codegen("summed")
