@@ -17,20 +17,26 @@ Real ``A`` with variable ``B`` and ``C`` (Mamba's case) runs
 inside one B group and one C group forms the SIMD lanes: each lane carries its
 own ``N`` states and its own output sum, so the loop over channels vectorises
 (exp included) with no reassociation; ``B_t``/``C_t`` are scalars broadcast to
-all lanes. ``Δ`` and ``u`` are staged ``_CHUNK`` steps at a time into ``(time, channel)``
+all lanes. ``Δ``, ``u`` and ``z`` are staged ``_CHUNK`` steps at a time into ``(time, channel)``
 buffers, and ``y`` written back, by the 8×8 register transposes of :mod:`._tiles` (a scalar
-copy is one load and one store per element); the bias, softplus, ``Δ_t u_t`` and the range
-checks are passes over the staged chunk; the skip term and the SiLU gate run on the output rows,
-time innermost, reading ``u`` and ``z`` as stored (``z`` is never transposed). On the issue-19
-call below this layout took the kernel from 15.3 to 13.2 ms (minimum of 41 runs interleaved with
-the scalar-copy kernel, two threads), bitwise the same output. Multiply-add contraction is on
+copy is one load and one store per element; on the issue-19 call below they took the kernel
+from 15.3 to 13.2 ms, minimum of 41 runs interleaved with the scalar-copy kernel, two threads).
+Everything else is a flat pass over a staged chunk: the bias and the softplus range check,
+softplus, ``Δ_t u_t`` with the gates' range check, and after the state loop the skip term and the
+SiLU gate (the bias and ``D`` are repeated on every row of two more buffers, once per block, so
+that no pass walks row by row). The gate ran on the output rows before, reading ``z`` where it is
+stored: 64-element loops per channel and ``z`` read one strided row at a time; staged, the same
+call went from 27.7 to 25.1 ms on one thread and 16.6 to 13.7 ms on two (minima of 15 and 41 runs
+interleaved), bitwise the same output. A range count inside the loop that evaluates the
+exponential kept LLVM from vectorising it (2.4× slower per element), so the checks are passes of
+their own. Multiply-add contraction is on
 (``fastmath={"contract"}``: one rounding instead of two per multiply-add), and
 ``error_model="numpy"`` lets the SiLU division vectorise (its denominator is ≥ 1).
 
 The exponentials of a chunk (gates, softplus, SiLU) use :func:`~._vecmath.vexp_bounded` when
 every argument of that chunk lies within ``EXP_BOUNDED_LIMIT`` (checked on the staged ``Δ``
-against ``limit / max|A|`` of the block, on ``Δ + bias`` before softplus and on each output row's
-``z``; a NaN fails the check):
+against ``limit / max|A|`` of the block, on ``Δ + bias`` before softplus and on the staged ``z``;
+a NaN fails the check):
 bitwise the result of :func:`~._vecmath.vexp` there, with no range handling and one scale factor,
 and its constants are loaded into registers once per block (:func:`~._vecmath.exp_constants`).
 Mamba's arguments always qualify (``Δ > 0``, ``A < 0``, ``|Δ A|`` of order 1); a chunk that does
@@ -56,7 +62,7 @@ __all__ = ["selective_scan"]
 
 #: Most channels per SIMD block of the channels-innermost kernel.
 _BLOCK = 64
-#: Time steps staged per block (``_CHUNK × block`` buffers: the steps before and after softplus, Δu, y).
+#: Time steps staged per block (seven ``_CHUNK × block`` buffers, see :func:`_lanes_kernel`).
 _CHUNK = 64
 
 
@@ -76,7 +82,11 @@ def _step_limit(a, bound):  # pragma: no cover - compiled
 
 @helper
 def _within(values, count, limit):  # pragma: no cover - compiled
-    """Whether ``|values[i]| ≤ limit`` for every ``i < count`` (a NaN is not)."""
+    """Whether ``|values[i]| ≤ limit`` for every ``i < count`` (a NaN is not).
+
+    A pass of its own: counting inside a loop that also evaluates an exponential kept LLVM from vectorising
+    that loop (measured 2.4× slower per element).
+    """
     over = 0
     for i in range(count):
         over += 0 if abs(values[i]) <= limit else 1
@@ -101,16 +111,16 @@ def _softplus(raw, steps, count, bounded, constants):  # pragma: no cover - comp
 
 
 @helper(fastmath={"contract"}, error_model="numpy")
-def _skip_and_gate(y, u, skip, z, count, bound, constants):  # pragma: no cover - compiled
-    """``y ← (y + D u) · z σ(z)`` (the skip term, then Mamba's output gate) for the first ``count`` entries, with
+def _skip_and_gate(y, u, skip, z, out, count, bound, constants):  # pragma: no cover - compiled
+    """``out ← (y + D u) · z σ(z)`` (the skip term, then Mamba's output gate) for the first ``count`` entries, with
     the bounded exp when every ``|z|`` allows it."""
     one = bound / bound  # in the kernel's precision: a literal 1 would promote float32 to float64
     if _within(z, count, bound):
         for i in range(count):
-            y[i] = (y[i] + skip * u[i]) * (z[i] / (one + vexp_bounded(-z[i], constants)))
+            out[i] = (y[i] + skip[i] * u[i]) * (z[i] / (one + vexp_bounded(-z[i], constants)))
     else:
         for i in range(count):
-            y[i] = (y[i] + skip * u[i]) * (z[i] / (one + vexp(-z[i])))
+            out[i] = (y[i] + skip[i] * u[i]) * (z[i] / (one + vexp(-z[i])))
 
 
 @kernel(cost=1.0, fastmath={"contract"}, error_model="numpy")  # crossover 8.4M (see PARALLEL_MIN_WORK)
@@ -118,8 +128,8 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
     """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block).
 
     ``Ab`` ``(blocks, N, block)`` and the state ``xb`` ``(batch, blocks, N, block)`` (updated in place) are in
-    block layout; ``scratch`` ``(threads, 4, _CHUNK, block)`` holds each thread's staging buffers; ``bound``
-    is :data:`~._vecmath.EXP_BOUNDED_LIMIT` in the kernel's precision.
+    block layout; ``scratch`` ``(threads, 7, _CHUNK, block)`` holds each thread's ``(time, lane)`` buffers;
+    ``bound`` is :data:`~._vecmath.EXP_BOUNDED_LIMIT` in the kernel's precision.
     """
     batch, dim, length = u.shape
     nblk, nstate, block = Ab.shape
@@ -132,31 +142,38 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
         cb, cg = (b if C.shape[0] > 1 else 0), d0 // c_per
         x, a = xb[b, blk], Ab[blk]
         step_limit, constants = _step_limit(a, bound), exp_constants(bound)
+        # (time, lane) buffers: Δ as staged (then Δ_t u_t), the steps (then the output), u, z, Σ C x, and the
+        # bias and skip weights repeated on every row; also as flat rows, so that every pass over a chunk is one loop
         buffers = scratch[numba.get_thread_id()]
-        dts, dus, ys, raw = buffers[0], buffers[1], buffers[2], buffers[3]
-        size = dts.size  # the (time, lane) buffers, also as flat views for the element-wise passes
-        dts_flat, dus_flat, ys_flat = dts.reshape(size), dus.reshape(size), ys.reshape(size)
-        steps_in = raw if softplus is not None else dts  # the steps before softplus
+        flat = buffers.reshape(buffers.shape[0], buffers[0].size)
+        raw, dts, us, zs, ys = buffers[0], buffers[1], buffers[2], buffers[3], buffers[4]
+        raw_f, dts_f, us_f, zs_f = flat[0], flat[1], flat[2], flat[3]
+        ys_f, biases_f, skips_f = flat[4], flat[5], flat[6]
+        for s in range(_CHUNK):
+            for j in range(block):
+                buffers[5, s, j] = bias[d0 + j]
+                buffers[6, s, j] = Dskip[d0 + j]
+        steps_in, steps_in_f = (raw, raw_f) if softplus is not None else (dts, dts_f)  # Δ as staged
         delta_b, u_b, out_b = delta[b], u[b], out[b]
         for t0 in range(0, length, _CHUNK):
             steps = min(_CHUNK, length - t0)
             count = steps * block
             transpose_block(delta_b, d0, t0, steps_in, 0, 0, block, steps)
-            transpose_block(u_b, d0, t0, dus, 0, 0, block, steps)
-            raw_over = 0  # steps Δ + bias outside vexp_bounded's range (or NaN): softplus's exp arguments
-            for s in range(steps):
-                row = steps_in[s]
-                for j in range(block):
-                    v = row[j] + bias[d0 + j]
-                    row[j] = v
-                    raw_over += 0 if abs(v) <= bound else 1
+            transpose_block(u_b, d0, t0, us, 0, 0, block, steps)
+            if z is not None:
+                transpose_block(z[b], d0, t0, zs, 0, 0, block, steps)
+            raw_over = 0  # Δ + bias outside vexp_bounded's range (or NaN): softplus's exp arguments
+            for i in range(count):
+                v = steps_in_f[i] + biases_f[i]
+                steps_in_f[i] = v
+                raw_over += 0 if abs(v) <= bound else 1
             if softplus is not None:
-                _softplus(raw.reshape(size), dts_flat, count, raw_over == 0, constants)
+                _softplus(raw_f, dts_f, count, raw_over == 0, constants)
             gate_over = 0  # steps Δ_t with some gate argument Δ_t A_n outside vexp_bounded's range (or NaN)
             for i in range(count):  # one pass over the chunk (one aliasing check instead of one per step)
-                gate_over += 0 if abs(dts_flat[i]) <= step_limit else 1
-                dus_flat[i] = dts_flat[i] * dus_flat[i]
-                ys_flat[i] = 0
+                gate_over += 0 if abs(dts_f[i]) <= step_limit else 1
+                raw_f[i] = dts_f[i] * us_f[i]
+                ys_f[i] = 0
             bounded_gates = gate_over == 0
             for s in range(steps):
                 t = t0 + s
@@ -164,7 +181,7 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
                     for n in range(nstate):
                         for j in range(block):
                             x[n, j] = 0
-                dt, du, yt = dts[s], dus[s], ys[s]
+                dt, du, yt = dts[s], raw[s], ys[s]
                 for n in range(nstate):
                     bv = B[bb, bg, t if b_var else 0, n]
                     cv = C[cb, cg, t if c_var else 0, n]
@@ -179,14 +196,12 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
                             xn = vexp(dt[j] * an[j]) * xn_[j] + du[j] * bv
                             xn_[j] = xn
                             yt[j] += xn * cv
-            transpose_block(ys, 0, 0, out_b, d0, t0, steps, block)
-            for j in range(block):  # the skip term and the gate on the output rows: u and z read as stored
-                y_j, u_j, skip = out_b[d0 + j, t0 : t0 + steps], u_b[d0 + j, t0 : t0 + steps], Dskip[d0 + j]
-                if z is None:
-                    for i in range(steps):
-                        y_j[i] = y_j[i] + skip * u_j[i]
-                else:
-                    _skip_and_gate(y_j, u_j, skip, z[b, d0 + j, t0 : t0 + steps], steps, bound, constants)
+            if z is not None:  # the output into the steps' buffer, free now
+                _skip_and_gate(ys_f, us_f, skips_f, zs_f, dts_f, count, bound, constants)
+            else:
+                for i in range(count):
+                    dts_f[i] = ys_f[i] + skips_f[i] * us_f[i]
+            transpose_block(dts, 0, 0, out_b, d0, t0, steps, block)
 
 
 @kernel(cost=2.0)
@@ -314,7 +329,7 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
             blocked = np.array(np.swapaxes(x.reshape(batch, nblk, block, nstate), 2, 3), order="C")  # a fresh copy
             _lanes_kernel(
                 u, delta, bias, softplus, np.ascontiguousarray(A.reshape(nblk, block, nstate).transpose(0, 2, 1)),
-                Bl, Cl, Dskip, z, blocked, out, restart, per_thread((4, _CHUNK, block), real),
+                Bl, Cl, Dskip, z, blocked, out, restart, per_thread((7, _CHUNK, block), real),
                 real.type(EXP_BOUNDED_LIMIT[real]),
                 work=work, tasks=batch * nblk,
             )  # fmt: skip
