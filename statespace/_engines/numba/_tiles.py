@@ -77,15 +77,13 @@ def _element_pointer(context, builder, kind, array, i, j):
     return cgutils.get_item_pointer2(context, builder, array.data, shape, strides, kind.layout, [i, j])
 
 
-def _emit_tile(context, builder, kinds, arrays, at, groups):
+def _emit_tile(context, builder, kinds, arrays, at, grouping, groups):
     """``dst[dst_row + c, dst_col + r] = src[row + r, col + c]`` for ``r, c < 8``: eight vector loads, the shuffles
     of :func:`transpose_network`, eight vector stores. ``at``: ``(row, col, dst_row, dst_col)`` as ``intp``;
-    ``groups``: ``None``, or ``(count, spacing, summed)``: the source's rows read as sums of ``count`` blocks
-    ``spacing`` columns apart (``summed``), or each destination row stored into ``count`` such blocks."""
+    ``grouping`` and ``groups``: as for :func:`_transpose_codegen`."""
     (src, dst), (source, target), (row, col, dst_row, dst_col) = kinds, arrays, at
     element = context.get_data_type(src.dtype)
     vector, align = ir.VectorType(element, TILE), context.get_abi_sizeof(element)
-    summed, spread = groups is not None and groups[2], groups is not None and not groups[2]
 
     def row_pointer(kind, array, i, j, offset):
         pointer = _element_pointer(context, builder, kind, array, builder.add(i, ir.Constant(i.type, offset)), j)
@@ -97,7 +95,7 @@ def _emit_tile(context, builder, kinds, arrays, at, groups):
     def store_row(c, column, first_col):
         builder.store(column, row_pointer(dst, target, dst_row, first_col, c), align=align)
 
-    if summed:
+    if grouping == "summed":
         rows = [_summed(builder, groups, col, vector, functools.partial(load_row, r)) for r in range(TILE)]
     else:
         rows = [load_row(r, col) for r in range(TILE)]
@@ -109,15 +107,16 @@ def _emit_tile(context, builder, kinds, arrays, at, groups):
         return builder.shuffle_vector(a, b, masks[mask])
 
     for c, column in enumerate(transpose_network(rows, shuffle)):
-        if spread:
+        if grouping == "spread":
             _spread(builder, groups, dst_col, functools.partial(store_row, c, column))
         else:
             store_row(c, column, dst_col)
 
 
 def _summed(builder, groups, col, kind, load):
-    """``load(col) + load(col + spacing) + …`` over the ``count`` groups, added in group order."""
-    count, spacing, _ = groups
+    """``load(col) + load(col + spacing) + …`` over the ``count`` groups (``groups = (count, spacing)``), added in
+    group order."""
+    count, spacing = groups
     total = cgutils.alloca_once(builder, kind)
     builder.store(load(col), total)
     with cgutils.for_range_slice(builder, ir.Constant(count.type, 1), count, ir.Constant(count.type, 1)) as (g, _):
@@ -126,8 +125,8 @@ def _summed(builder, groups, col, kind, load):
 
 
 def _spread(builder, groups, col, store):
-    """``store(col)``, ``store(col + spacing)``, … for the ``count`` groups."""
-    count, spacing, _ = groups
+    """``store(col)``, ``store(col + spacing)``, … for the ``count`` groups (``groups = (count, spacing)``)."""
+    count, spacing = groups
     with cgutils.for_range(builder, count) as loop:
         store(builder.add(col, builder.mul(loop.index, spacing)))
 
@@ -143,9 +142,9 @@ def _types_ok(src, dst, integers):
 
 
 def _transpose_codegen(grouping):
-    """The code of the transposing copies; ``grouping``: ``None``, ``"summed"`` (the source's columns are
-    ``groups`` blocks ``spacing`` apart, read as their sum) or ``"spread"`` (the destination's columns are,
-    each written the same values)."""
+    """The code of the transposing copies. ``grouping``: ``None`` (a plain copy); ``"summed"``: each source row
+    is read as the sum of ``count`` blocks ``spacing`` columns apart; ``"spread"``: each destination row is
+    stored into ``count`` such blocks (``count`` and ``spacing``: the intrinsic's last two arguments)."""
 
     def codegen(context, builder, signature, args):
         kinds = (signature.args[0], signature.args[3])
@@ -154,7 +153,7 @@ def _transpose_codegen(grouping):
         r0, c0, q0, p0, nrows, ncols, *grouped = (
             context.cast(builder, args[k], signature.args[k], types.intp) for k in positions
         )
-        groups = None if grouping is None else (grouped[0], grouped[1], grouping == "summed")
+        groups = tuple(grouped)  # (count, spacing), or () for the plain copy
         intp = r0.type
         tile, zero, one = ir.Constant(intp, TILE), ir.Constant(intp, 0), ir.Constant(intp, 1)
         full_rows = builder.sub(nrows, builder.srem(nrows, tile))
@@ -167,7 +166,7 @@ def _transpose_codegen(grouping):
             with cgutils.for_range_slice(builder, zero, inner, tile, intp) as (q, _):
                 r, c = builder.select(by_source_rows, p, q), builder.select(by_source_rows, q, p)
                 at = (builder.add(r0, r), builder.add(c0, c), builder.add(q0, c), builder.add(p0, r))
-                _emit_tile(context, builder, kinds, arrays, at, groups)
+                _emit_tile(context, builder, kinds, arrays, at, grouping, groups)
         # the edges: the last rows % 8 rows whole, and the last cols % 8 columns of the others
         element = context.get_data_type(kinds[0].dtype)
         with cgutils.for_range(builder, nrows, intp=intp) as loop:
@@ -182,11 +181,11 @@ def _transpose_codegen(grouping):
                     return _element_pointer(context, builder, kinds[1], arrays[1], builder.add(q0, c), col)
 
                 col, dst_col = builder.add(c0, c), builder.add(p0, r)
-                if groups is not None and groups[2]:
+                if grouping == "summed":
                     value = _summed(builder, groups, col, element, lambda k: builder.load(source(k)))
                 else:
                     value = builder.load(source(col))
-                if groups is not None and not groups[2]:
+                if grouping == "spread":
                     _spread(builder, groups, dst_col, lambda k: builder.store(value, target(k)))
                 else:
                     builder.store(value, target(dst_col))
