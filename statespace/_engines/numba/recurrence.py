@@ -25,14 +25,15 @@ added as the tiles are loaded for the write-back (:func:`~._tiles.transpose_summ
 order, with no pass of its own: at H=16, L=65536 one thread 18.9 → 16.3 ms, two 10.4 → 9.3 ms
 (minima of 15 and 41 runs interleaved with the per-group copies), bitwise the same output. The
 factor 2 of a conjugate-pair system's ``2 Re(C x)`` rides on the output basis
-(:func:`_output_basis`), so no output is multiplied in the kernels. For the common real-input, real-output case four
-consecutive steps are advanced per pass over the modes (:func:`_four_steps`),
-so each parameter is loaded once per four updates. The output weights are made
-real by a change of basis of each mode (:func:`_output_basis`): an output term
-costs one multiply-add (~10% faster), or one addition when the final state is
-not returned (10–25% faster again). Multiply-add contraction is on
-(``fastmath={"contract"}``: one rounding instead of two per multiply-add);
-nothing else of fastmath.
+(:func:`_output_basis`), so no output is multiplied in the kernels.
+
+For the common real-input, real-output case four consecutive steps are advanced per
+pass over the modes (:func:`_four_steps`), so each parameter is loaded once per four
+updates. The output weights are made real by a change of basis of each mode
+(:func:`_output_basis`): an output term costs one multiply-add (~10% faster), or one
+addition when the final state is not returned (10–25% faster again). Multiply-add
+contraction is on (``fastmath={"contract"}``: one rounding instead of two per
+multiply-add); nothing else of fastmath.
 """
 
 from __future__ import annotations
@@ -245,7 +246,8 @@ def _output_basis(c, unit: bool, scale: float):
     keeps ``x'`` on the scale of ``x`` (nothing can under- or overflow), and the state returns as ``s̄ x'``.
     Either way ``x'_k = a x'_{k−1} + (s b) u_k`` and an output term costs no complex product. ``scale`` (1,
     or 2 for a conjugate-pair system's ``2 Re(C x)``) is a power of two: carried by the basis or the weights it
-    scales every term exactly, and the kernels need no multiply per output.
+    scales every term exactly (results in the subnormal range aside), and the kernels need no multiply per
+    output.
     """
     magnitude = np.abs(c)
     if not unit:
