@@ -1,9 +1,15 @@
 """Vectorisable ``exp`` and softplus for numba kernels (pip's numba has no SVML: ``math.exp`` is a libm call).
 
-:func:`vexp` works on float32 and float64 scalars inside jitted code and is
-written in plain arithmetic, so LLVM inlines it and vectorises the loop around
-it (AVX2 / AVX-512 lanes) — the reason the selective scan's 33.5M gate
-exponentials cost ~1 ns each instead of a libm call apiece.
+:func:`vexp` works on float32 and float64 scalars inside jitted code. It is plain
+arithmetic that LLVM vectorises with the loop around it (AVX2 / AVX-512 lanes) —
+the reason the selective scan's 33.5M gate exponentials cost ~1 ns each instead
+of a libm call apiece. Every function here is a Numba intrinsic: its arithmetic
+is emitted as LLVM IR straight into the calling kernel (and takes the kernel's
+``fastmath`` flags), so no Numba function of its own is compiled at first use.
+As jitted helpers, the two exponentials and their shared reduction were six
+functions compiled in every fresh interpreter, 0.6 s of the cold first call of
+every hot function (``asv_bench/cold_start.py``: 10.7 → 9.9 s, medians of seven
+and six runs interleaved), with bitwise the same results.
 
 Method (Cody & Waite 1980; Cephes ``expf`` coefficients, Moshier 1989):
 :math:`e^x = 2^k e^r` with :math:`k = \\mathrm{round}(x \\log_2 e)` and
@@ -31,8 +37,8 @@ selective scan's state loop alone, one core, data in L1: 0.51 → 0.46 ns per ga
 output; within the noise in the whole kernel). Its constants come from
 :func:`exp_constants`, called once before a loop: values LLVM cannot fold, so they stay in
 registers instead of being re-broadcast from the constant pool in every iteration (AVX2 has 16
-vector registers; the polynomial alone has 6 constants). Both exponentials share one argument
-reduction and polynomial per precision (:func:`_reduce_f32`, :func:`_reduce_f64`).
+vector registers; the polynomial alone has 6 constants). Both exponentials share one emitter of the
+argument reduction and polynomial (:func:`_emit_reduction`) for both precisions (:class:`_Precision`).
 
 :func:`vsoftplus` is Mamba's step-size map :math:`\\log(1 + e^v)` (``v`` itself above 20), in the
 overflow-free form :math:`\\max(v, 0) + \\operatorname{log1p}(e^{-|v|})`. Its ``log1p`` needs only the
@@ -50,13 +56,13 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic, overload, register_jitable
+from numba.extending import intrinsic
 
 __all__ = ["EXP_BOUNDED_LIMIT", "exp_constants", "vexp", "vexp_bounded", "vsoftplus"]
 
-_F32, _F64 = np.float32, np.float64
+_F32 = np.float32
 
-# float32 constants (kept float32 so that float32 code is not promoted to float64)
+# float32 constants (values rounded to float32: they are emitted as float32 constants)
 _LOG2E_32 = _F32(1.44269504088896341)
 _SHIFT_32 = _F32(12582912.0 + 127)  # 1.5·2^23 (adding and subtracting it rounds to an integer) + the bias
 _LN2_HI_32 = _F32(0.693359375)  # 8 significant bits: k·hi is exact for |k| ≤ 2^16
@@ -64,7 +70,6 @@ _LN2_LO_32 = _F32(-2.12194440e-4)
 _LO_32, _HI_32 = _F32(-104.0), _F32(89.0)  # exp(-104) < 2^-150 rounds to 0, exp(89) > FLT_MAX
 _P32 = tuple(_F32(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
                                1.6666665459e-1, 5.0000001201e-1))  # fmt: skip
-_ONE_32, _ZERO_32 = _F32(1.0), _F32(0.0)
 
 
 # float64 constants (fdlibm's split of ln 2: the high part has 32 significant bits)
@@ -75,7 +80,7 @@ _LN2_LO_64 = 1.90821492927058770002e-10
 _LO_64, _HI_64 = -746.0, 710.0  # exp(-746) < 2^-1075 rounds to 0, exp(710) > DBL_MAX
 _TAYLOR_64 = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # 1/13!, ..., 1/2!
 
-# the exponential's constants in the order _reduce_f32/_reduce_f64 read them
+# the exponential's constants in the order _emit_reduction reads them
 _EXP_32 = (_LOG2E_32, _SHIFT_32, _LN2_HI_32, _LN2_LO_32, *_P32)
 _EXP_64 = (_LOG2E_64, _SHIFT_64, _LN2_HI_64, _LN2_LO_64, *_TAYLOR_64)
 
@@ -85,170 +90,108 @@ _ATANH_64 = tuple(1.0 / (2 * k + 1) for k in range(17, 0, -1))
 _SOFTPLUS_THRESHOLD = 20.0  # Mamba's: above it softplus(v) is v
 
 
-@intrinsic
-def _scale_f32(typingctx, p, shifted):
-    """``p·2^k`` for float32, ``k`` an integer in ``[-152, 128]`` held as ``shifted = k + 127 + 1.5·2^23``.
+class _Precision:
+    """What the emitters need to know of one floating type: its LLVM types, significand bits, exponent bias,
+    and the exponential's constants (:data:`_EXP_32` / :data:`_EXP_64`) and clamps."""
 
-    ``k`` is read from the bits of ``shifted`` and ``2^k`` built in two exact factors, all in 32-bit integer
-    lanes: no float→int conversion, which AVX2 cannot vectorise for 64-bit integers.
-    """
-    sig = types.float32(types.float32, types.float32)
+    def __init__(self, real, width, mantissa, bias, constants, low, high):
+        self.real, self.integer = real, ir.IntType(width)
+        self.mantissa, self.bias = mantissa, bias
+        self.constants = tuple(ir.Constant(real, float(c)) for c in constants)
+        self.low, self.high = ir.Constant(real, float(low)), ir.Constant(real, float(high))
 
-    def codegen(context, builder, signature, args):
-        i32, f32 = ir.IntType(32), ir.FloatType()
-        k = builder.sub(builder.bitcast(args[1], i32), ir.Constant(i32, 0x4B400000 + 127))
-        half = builder.ashr(k, ir.Constant(i32, 1))
-        factors = [
-            builder.bitcast(builder.shl(builder.add(e, ir.Constant(i32, 127)), ir.Constant(i32, 23)), f32)
-            for e in (half, builder.sub(k, half))
-        ]
-        return builder.fmul(builder.fmul(args[0], factors[0]), factors[1])
-
-    return sig, codegen
+    def const(self, value):
+        return ir.Constant(self.real, float(value))
 
 
-@intrinsic
-def _scale_f64(typingctx, p, shifted):
-    """``p·2^k`` for float64, ``k`` an integer in ``[-1076, 1025]`` held as ``shifted = k + 1023 + 1.5·2^52``.
-
-    As :func:`_scale_f32`, in 64-bit lanes; ``⌊k/2⌋`` is a logical shift of ``k + 2048`` (AVX2 has no 64-bit
-    arithmetic shift).
-    """
-    sig = types.float64(types.float64, types.float64)
-
-    def codegen(context, builder, signature, args):
-        i64, f64 = ir.IntType(64), ir.DoubleType()
-        k = builder.sub(builder.bitcast(args[1], i64), ir.Constant(i64, 0x4338000000000000 + 1023))
-        half = builder.sub(
-            builder.lshr(builder.add(k, ir.Constant(i64, 2048)), ir.Constant(i64, 1)), ir.Constant(i64, 1024)
-        )
-        factors = [
-            builder.bitcast(builder.shl(builder.add(e, ir.Constant(i64, 1023)), ir.Constant(i64, 52)), f64)
-            for e in (half, builder.sub(k, half))
-        ]
-        return builder.fmul(builder.fmul(args[0], factors[0]), factors[1])
-
-    return sig, codegen
+_PRECISIONS = {
+    types.float32: _Precision(ir.FloatType(), 32, 23, 127, _EXP_32, _LO_32, _HI_32),
+    types.float64: _Precision(ir.DoubleType(), 64, 52, 1023, _EXP_64, _LO_64, _HI_64),
+}
 
 
-@intrinsic
-def _pow2(typingctx, shifted):
-    """``2^k`` from ``shifted = k + BIAS + 1.5·2^m`` (``m`` the significand bits, ``BIAS`` the exponent bias).
+def _emit_reduction(builder, x, k):
+    """``(e^r − 1, shifted)`` with ``exp(x) = e^r 2^n`` and ``shifted = n + BIAS + 1.5·2^m``; ``k``: the
+    constants in the order of :data:`_EXP_32` (LLVM values). Each product and sum is its own instruction;
+    under the kernels' ``contract`` flag LLVM fuses them into multiply-adds."""
+    shifted = builder.fadd(builder.fmul(x, k[0]), k[1])
+    kf = builder.fsub(shifted, k[1])
+    r = builder.fsub(builder.fsub(x, builder.fmul(kf, k[2])), builder.fmul(kf, k[3]))
+    p = k[4]
+    for coefficient in k[5:]:  # Horner
+        p = builder.fadd(builder.fmul(p, r), coefficient)
+    return builder.fadd(builder.fmul(p, builder.fmul(r, r)), r), shifted
 
-    The bits of ``shifted`` end in those of ``k + BIAS`` (``1.5·2^m``'s bits all lie above them), so one shift
-    by ``m`` moves ``k + BIAS`` into the exponent field: the IEEE bits of ``2^k``, for ``k`` where that
+
+def _emit_pow2(builder, shifted, precision):
+    """``2^n`` from ``shifted = n + BIAS + 1.5·2^m`` (``m`` the significand bits, ``BIAS`` the exponent bias).
+
+    The bits of ``shifted`` end in those of ``n + BIAS`` (``1.5·2^m``'s bits all lie above them), so one shift
+    by ``m`` moves ``n + BIAS`` into the exponent field: the IEEE bits of ``2^n``, for ``n`` where that
     number is normal.
     """
-    if shifted not in (types.float32, types.float64):
-        return None
-    width, mantissa, real = (32, 23, ir.FloatType()) if shifted == types.float32 else (64, 52, ir.DoubleType())
+    bits = builder.shl(builder.bitcast(shifted, precision.integer), ir.Constant(precision.integer, precision.mantissa))
+    return builder.bitcast(bits, precision.real)
 
-    def codegen(context, builder, signature, args):
-        integer = ir.IntType(width)
-        bits = builder.shl(builder.bitcast(args[0], integer), ir.Constant(integer, mantissa))
-        return builder.bitcast(bits, real)
 
-    return shifted(shifted), codegen
+def _emit_scale(builder, p, shifted, precision):
+    """``p·2^n`` for ``n`` in the whole clamped range (``[-152, 128]`` in float32, ``[-1076, 1025]`` in float64),
+    ``n`` read from the bits of ``shifted = n + BIAS + 1.5·2^m``.
+
+    ``2^n`` is built in two exact factors ``2^⌊n/2⌋ 2^(n − ⌊n/2⌋)``, in integer lanes: no float→int conversion,
+    which AVX2 cannot vectorise for 64-bit integers. ``⌊n/2⌋`` is an arithmetic shift in 32-bit lanes and a
+    logical shift of ``n + 2048`` in 64-bit ones (AVX2 has no 64-bit arithmetic shift).
+    """
+    integer, real = precision.integer, precision.real
+    magic = ir.Constant(integer, (0x4B400000 if integer.width == 32 else 0x4338000000000000) + precision.bias)
+    n = builder.sub(builder.bitcast(shifted, integer), magic)
+    if integer.width == 32:
+        half = builder.ashr(n, ir.Constant(integer, 1))
+    else:
+        offset = builder.add(n, ir.Constant(integer, 2048))
+        half = builder.sub(builder.lshr(offset, ir.Constant(integer, 1)), ir.Constant(integer, 1024))
+    factors = [
+        builder.bitcast(
+            builder.shl(builder.add(e, ir.Constant(integer, precision.bias)), ir.Constant(integer, precision.mantissa)),
+            real,
+        )
+        for e in (half, builder.sub(n, half))
+    ]
+    return builder.fmul(builder.fmul(p, factors[0]), factors[1])
+
+
+def _emit_exp(builder, x, precision):
+    """``exp(x)`` over the whole input range: clamped to where the result is neither 0 nor inf after rounding,
+    NaN propagated (computed on 0, then ``x`` itself returned)."""
+    clamped = builder.select(builder.fcmp_ordered(">", x, precision.high), precision.high, x)
+    clamped = builder.select(builder.fcmp_ordered("<", clamped, precision.low), precision.low, clamped)
+    clamped = builder.select(builder.fcmp_ordered("==", clamped, clamped), clamped, precision.const(0))
+    q, shifted = _emit_reduction(builder, clamped, precision.constants)
+    result = _emit_scale(builder, builder.fadd(q, precision.const(1)), shifted, precision)
+    return builder.select(builder.fcmp_ordered("==", x, x), result, x)
+
+
+def _emit_exp_bounded(builder, x, constants, precision):
+    """``exp(x)`` for ``|x| ≤ EXP_BOUNDED_LIMIT``: the reduction, then the one multiply-add ``q·2^n + 2^n``.
+
+    Rounded once, it is ``round(1 + q)·2^n`` exactly (scaling by a normal power of two commutes with
+    rounding): :func:`vexp`'s result, whose ``1 + q`` is rounded before its exact two-factor scaling.
+    """
+    q, shifted = _emit_reduction(builder, x, constants)
+    scale = _emit_pow2(builder, shifted, precision)
+    return builder.fadd(builder.fmul(q, scale), scale)
 
 
 @intrinsic
-def _opaque(typingctx, values):
-    """The tuple of floats ``values`` itself, each element passed through an empty inline-assembly statement:
-    the same numbers, which the optimiser can no longer fold as constants."""
-    if not (isinstance(values, types.UniTuple) and values.dtype in (types.float32, types.float64)):
+def vexp(typingctx, x):
+    """``exp(x)`` for a float32/float64 scalar in jitted code, vectorisable (see the module docstring)."""
+    if x not in _PRECISIONS:
         return None
 
     def codegen(context, builder, signature, args):
-        out = args[0]
-        for i in range(values.count):
-            element = builder.extract_value(args[0], i)
-            kind = element.type
-            element = builder.asm(ir.FunctionType(kind, [kind]), "", "=x,0", [element], False)
-            out = builder.insert_value(out, element, i)
-        return out
+        return _emit_exp(builder, args[0], _PRECISIONS[x])
 
-    return values(values), codegen
-
-
-@register_jitable
-def _reduce_f32(x, k):
-    """``(e^r, shifted)`` with ``exp(x) = e^r 2^n``, ``shifted = n + 127 + 1.5·2^23``; ``k``: :data:`_EXP_32`."""
-    shifted = x * k[0] + k[1]
-    kf = shifted - k[1]
-    r = (x - kf * k[2]) - kf * k[3]
-    p = k[4]
-    p = p * r + k[5]
-    p = p * r + k[6]
-    p = p * r + k[7]
-    p = p * r + k[8]
-    p = p * r + k[9]
-    return p * (r * r) + r, shifted
-
-
-@register_jitable
-def _reduce_f64(x, k):
-    """As :func:`_reduce_f32` in float64 (``shifted = n + 1023 + 1.5·2^52``); ``k``: :data:`_EXP_64`."""
-    shifted = x * k[0] + k[1]
-    kf = shifted - k[1]
-    r = (x - kf * k[2]) - kf * k[3]
-    # Horner, written out: a loop over the tuple (or literal_unroll) is left as a loop and blocks vectorisation
-    p = k[4]
-    p = p * r + k[5]
-    p = p * r + k[6]
-    p = p * r + k[7]
-    p = p * r + k[8]
-    p = p * r + k[9]
-    p = p * r + k[10]
-    p = p * r + k[11]
-    p = p * r + k[12]
-    p = p * r + k[13]
-    p = p * r + k[14]
-    p = p * r + k[15]
-    return p * (r * r) + r, shifted
-
-
-def _exp_bounded_f32(x, constants):
-    q, shifted = _reduce_f32(x, constants)
-    scale = _pow2(shifted)
-    return q * scale + scale  # one multiply-add: (1 + q)·2^n rounded once, which is round(1 + q)·2^n (2^n normal)
-
-
-def _exp_bounded_f64(x, constants):
-    q, shifted = _reduce_f64(x, constants)
-    scale = _pow2(shifted)
-    return q * scale + scale
-
-
-def _exp_f32(x):
-    xc = _HI_32 if x > _HI_32 else x
-    xc = _LO_32 if xc < _LO_32 else xc
-    xc = xc if xc == xc else _ZERO_32  # NaN: compute on 0, return x below
-    q, shifted = _reduce_f32(xc, _EXP_32)
-    result = _scale_f32(q + _ONE_32, shifted)
-    return result if x == x else x
-
-
-def _exp_f64(x):
-    xc = _HI_64 if x > _HI_64 else x
-    xc = _LO_64 if xc < _LO_64 else xc
-    xc = xc if xc == xc else 0.0
-    q, shifted = _reduce_f64(xc, _EXP_64)
-    result = _scale_f64(q + 1.0, shifted)
-    return result if x == x else x
-
-
-def vexp(x):
-    """``exp(x)`` for a float32/float64 scalar in jitted code, vectorisable (see the module docstring)."""
-    return np.exp(x)
-
-
-@overload(vexp)
-def _vexp_overload(x):
-    if x == types.float32:
-        return _exp_f32
-    if x == types.float64:
-        return _exp_f64
-    return None
+    return x(x), codegen
 
 
 #: Largest ``|x|`` for which :func:`vexp_bounded` gives :func:`vexp`'s result, per precision: there
@@ -256,94 +199,77 @@ def _vexp_overload(x):
 EXP_BOUNDED_LIMIT = {np.dtype(np.float32): 87.0, np.dtype(np.float64): 708.0}
 
 
-def exp_constants(x):
+@intrinsic
+def exp_constants(typingctx, x):
     """The constants of :func:`vexp_bounded` in ``x``'s precision, as values the optimiser cannot fold.
 
     Called once before a kernel's loops: the constants are then loop-invariant registers (or stack slots
     read by the multiply-adds) instead of being reloaded from the constant pool in every iteration, which
-    LLVM otherwise does under AVX2's register pressure (measured: the bounded exp's loop 30% faster).
+    LLVM otherwise does under AVX2's register pressure (measured: the bounded exp's loop 30% faster). Each
+    is passed through an empty inline-assembly statement: the same number, which LLVM can no longer fold.
     """
-    return x
+    if x not in _PRECISIONS:
+        return None
+    kind = types.UniTuple(x, len(_PRECISIONS[x].constants))
+
+    def codegen(context, builder, signature, args):
+        values = ir.Constant(context.get_value_type(kind), ir.Undefined)
+        for i, constant in enumerate(_PRECISIONS[x].constants):
+            opaque = builder.asm(ir.FunctionType(constant.type, [constant.type]), "", "=x,0", [constant], False)
+            values = builder.insert_value(values, opaque, i)
+        return values
+
+    return kind(x), codegen
 
 
-@overload(exp_constants)
-def _exp_constants_overload(x):
-    if x == types.float32:
-        return lambda x: _opaque(_EXP_32)
-    if x == types.float64:
-        return lambda x: _opaque(_EXP_64)
-    return None
-
-
-def vexp_bounded(x, constants):
+@intrinsic
+def vexp_bounded(typingctx, x, constants):
     """``exp(x)`` for ``|x| ≤ EXP_BOUNDED_LIMIT`` (or NaN) in jitted code, with ``constants`` from
     :func:`exp_constants`: :func:`vexp` without its range handling (no clamps, one scale factor), bitwise the
     same result there with half the instructions. Outside that range the result is meaningless: callers
     check the bound first (see the selective scan's kernel).
     """
-    return np.exp(x)
+    if x not in _PRECISIONS or constants != types.UniTuple(x, len(_PRECISIONS[x].constants)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        k = [builder.extract_value(args[1], i) for i in range(constants.count)]
+        return _emit_exp_bounded(builder, args[0], k, _PRECISIONS[x])
+
+    return x(x, constants), codegen
 
 
-@overload(vexp_bounded)
-def _vexp_bounded_overload(x, constants):
-    if x == types.float32:
-        return _exp_bounded_f32
-    if x == types.float64:
-        return _exp_bounded_f64
-    return None
+def _emit_softplus(builder, v, x, precision, atanh):
+    """``log(1 + e^v)`` as ``max(v, 0) + 2 s Σ_k s^{2k} / (2k + 1)`` with ``s = x / (2 + x)`` and ``x = e^{-|v|}``
+    (``atanh``: the series' coefficients, highest first), or ``v`` itself above the threshold.
+
+    ``max(v, 0)`` is Numba's ``max``: ``0 > v ? 0 : v``, so a NaN ``v`` stays NaN (and makes ``x``, and the
+    sum, NaN).
+    """
+    one, two, zero = precision.const(1), precision.const(2), precision.const(0)
+    s = builder.fdiv(x, builder.fadd(two, x))
+    w = builder.fmul(s, s)
+    p = precision.const(atanh[0])
+    for coefficient in atanh[1:]:  # Horner in s²
+        p = builder.fadd(builder.fmul(p, w), precision.const(coefficient))
+    positive = builder.select(builder.fcmp_ordered(">", zero, v), zero, v)
+    series = builder.fmul(builder.fmul(two, s), builder.fadd(builder.fmul(p, w), one))
+    soft = builder.fadd(positive, series)
+    return builder.select(builder.fcmp_ordered(">", v, precision.const(_SOFTPLUS_THRESHOLD)), v, soft)
 
 
-def _softplus_f32(v, x):
-    sq = x / (_F32(2.0) + x)
-    w = sq * sq
-    p = _ATANH_32[0]
-    p = p * w + _ATANH_32[1]
-    p = p * w + _ATANH_32[2]
-    p = p * w + _ATANH_32[3]
-    p = p * w + _ATANH_32[4]
-    p = p * w + _ATANH_32[5]
-    p = p * w + _ATANH_32[6]
-    soft = max(v, _ZERO_32) + _F32(2.0) * sq * (p * w + _ONE_32)  # NaN: x, and so soft, is NaN
-    return v if v > _F32(_SOFTPLUS_THRESHOLD) else soft
-
-
-def _softplus_f64(v, x):
-    sq = x / (2.0 + x)
-    w = sq * sq
-    p = _ATANH_64[0]
-    p = p * w + _ATANH_64[1]
-    p = p * w + _ATANH_64[2]
-    p = p * w + _ATANH_64[3]
-    p = p * w + _ATANH_64[4]
-    p = p * w + _ATANH_64[5]
-    p = p * w + _ATANH_64[6]
-    p = p * w + _ATANH_64[7]
-    p = p * w + _ATANH_64[8]
-    p = p * w + _ATANH_64[9]
-    p = p * w + _ATANH_64[10]
-    p = p * w + _ATANH_64[11]
-    p = p * w + _ATANH_64[12]
-    p = p * w + _ATANH_64[13]
-    p = p * w + _ATANH_64[14]
-    p = p * w + _ATANH_64[15]
-    p = p * w + _ATANH_64[16]
-    soft = max(v, 0.0) + 2.0 * sq * (p * w + 1.0)
-    return v if v > _SOFTPLUS_THRESHOLD else soft
-
-
-def vsoftplus(v, x):
+@intrinsic
+def vsoftplus(typingctx, v, x):
     """``log(1 + exp(v))`` (``v`` above 20) for a float32/float64 scalar in jitted code, vectorisable.
 
-    ``x`` is ``vexp(-abs(v))``, computed by the caller: an exponential evaluated in here would be a nested
-    call that LLVM leaves un-inlined, and the caller's loop would stay scalar.
+    ``x`` is ``exp(-|v|)``, computed by the caller, which picks the exponential: :func:`vexp_bounded` where
+    every argument of its loop allows it, :func:`vexp` otherwise.
     """
-    return np.where(v > _SOFTPLUS_THRESHOLD, v, np.log1p(np.exp(np.minimum(v, _SOFTPLUS_THRESHOLD))))
+    if v not in _PRECISIONS or x != v:
+        return None
+    atanh = _ATANH_32 if v == types.float32 else _ATANH_64
 
+    def codegen(context, builder, signature, args):
+        return _emit_softplus(builder, args[0], args[1], _PRECISIONS[v], atanh)
 
-@overload(vsoftplus)
-def _vsoftplus_overload(v, x):
-    if v == types.float32 and x == types.float32:
-        return _softplus_f32
-    if v == types.float64 and x == types.float64:
-        return _softplus_f64
-    return None
+    return v(v, x), codegen
