@@ -98,22 +98,6 @@ def _four_steps(a_r, a_i, b_r, b_i, cmag, blk, xr, xi, v, y):  # pragma: no cove
             xi[n, j] = pi
 
 
-@helper
-def _stage(u, h0, nb, t0, steps, groups, buf):  # pragma: no cover - compiled
-    """Steps ``t0 …`` of channels ``h0 … h0 + nb − 1`` into the ``(time, lane)`` buffer, once per mode group
-    (8×8 register transposes, each tile stored ``groups`` times: :func:`~._tiles.transpose_spread`).
-
-    The lanes of padding channels (``j ≥ nb``) are zeroed: the buffer is reused across blocks.
-    """
-    per_block = buf.shape[1] // groups
-    transpose_spread(u, h0, t0, buf, 0, 0, nb, steps, groups, per_block)
-    if nb < per_block:
-        for s in range(steps):
-            for g in range(groups):
-                for j in range(g * per_block + nb, (g + 1) * per_block):
-                    buf[s, j] = 0
-
-
 @kernel(cost=0.5, fastmath={"contract"})
 def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, groups, scratch, stop):  # pragma: no cover - compiled
     """Real input, real output (the common case): steps ``0 … stop − 1``, four per pass over the modes.
@@ -131,9 +115,13 @@ def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, groups, scratch, stop):
         nb = min(per_block, channels - h0)
         a_r, a_i, b_r, b_i, xr, xi = ar[blk], ai[blk], br[blk], bi[blk], xr0[blk], xi0[blk]
         u_r, o_r = scratch[numba.get_thread_id(), 0], scratch[numba.get_thread_id(), 1]
+        if nb < per_block:  # padding lanes, never staged in this block: zeroed once (the buffer is reused)
+            for s in range(_CHUNK):
+                for j in range(block):
+                    u_r[s, j] = 0
         for t0 in range(0, stop, _CHUNK):
             steps = min(_CHUNK, stop - t0)
-            _stage(ur, h0, nb, t0, steps, groups, u_r)
+            transpose_spread(ur, h0, t0, u_r, 0, 0, nb, steps, groups, per_block)  # once per mode group
             for s in range(steps, -(-steps // 4) * 4):
                 for j in range(block):
                     u_r[s, j] = 0
@@ -161,11 +149,16 @@ def _diag_complex_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, groups,
         a_r, a_i, b_r, b_i, cm, xr, xi = ar[blk], ai[blk], br[blk], bi[blk], cmag[blk], xr0[blk], xi0[blk]
         buffers = scratch[numba.get_thread_id()]
         u_r, u_i, o_r, o_i = buffers[0], buffers[1], buffers[2], buffers[3]
+        if nb < per_block:  # padding lanes, never staged in this block: zeroed once (the buffers are reused)
+            for s in range(_CHUNK):
+                for j in range(block):
+                    u_r[s, j] = 0
+                    u_i[s, j] = 0
         for t0 in range(start, length, _CHUNK):
             steps = min(_CHUNK, length - t0)
-            _stage(ur, h0, nb, t0, steps, groups, u_r)
+            transpose_spread(ur, h0, t0, u_r, 0, 0, nb, steps, groups, per_block)
             if complex_u:
-                _stage(ui, h0, nb, t0, steps, groups, u_i)
+                transpose_spread(ui, h0, t0, u_i, 0, 0, nb, steps, groups, per_block)
             for s in range(steps):
                 acc_r, acc_i, v_r, v_i = o_r[s], o_i[s], u_r[s], u_i[s]
                 for j in range(block):

@@ -67,20 +67,6 @@ _CHUNK = 64
 
 
 @helper
-def _step_limit(a, bound):  # pragma: no cover - compiled
-    """Largest ``|Δ|`` with ``|Δ a| ≤ bound`` (to rounding) for every entry of ``a``; ``-1`` if ``a`` has a NaN."""
-    largest = abs(a[0, 0] * 0)
-    for n in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            size = abs(a[n, j])
-            if size != size:
-                return -bound / bound
-            if size > largest:
-                largest = size
-    return bound / largest
-
-
-@helper
 def _within(values, count, limit):  # pragma: no cover - compiled
     """Whether ``|values[i]| ≤ limit`` for every ``i < count`` (a NaN is not).
 
@@ -124,12 +110,16 @@ def _skip_and_gate(y, u, skip, z, out, count, bound, constants):  # pragma: no c
 
 
 @kernel(cost=1.0, fastmath={"contract"}, error_model="numpy")  # crossover 8.4M (see PARALLEL_MIN_WORK)
-def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart, scratch, bound):  # pragma: no cover
+def _lanes_kernel(
+    u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart, scratch, bound, largest
+):  # pragma: no cover
     """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block).
 
     ``Ab`` ``(blocks, N, block)`` and the state ``xb`` ``(batch, blocks, N, block)`` (updated in place) are in
     block layout; ``scratch`` ``(threads, 7, _CHUNK, block)`` holds each thread's ``(time, lane)`` buffers;
-    ``bound`` is :data:`~._vecmath.EXP_BOUNDED_LIMIT` in the kernel's precision.
+    ``bound`` is :data:`~._vecmath.EXP_BOUNDED_LIMIT` in the kernel's precision and ``largest`` ``(blocks,)``
+    each block's ``max|A|`` (NaN if its ``A`` has a NaN): steps with ``|Δ| ≤ bound / max|A|`` keep every gate
+    argument within the bound (no step passes against a NaN).
     """
     batch, dim, length = u.shape
     nblk, nstate, block = Ab.shape
@@ -141,7 +131,7 @@ def _lanes_kernel(u, delta, bias, softplus, Ab, B, C, Dskip, z, xb, out, restart
         bb, bg = (b if B.shape[0] > 1 else 0), d0 // b_per
         cb, cg = (b if C.shape[0] > 1 else 0), d0 // c_per
         x, a = xb[b, blk], Ab[blk]
-        step_limit, constants = _step_limit(a, bound), exp_constants(bound)
+        step_limit, constants = bound / largest[blk], exp_constants(bound)  # a zero max|A|: inf, every step passes
         # (time, lane) buffers: Δ as staged (then Δ_t u_t), the steps (then the output), u, z, Σ C x, and the
         # bias and skip weights repeated on every row; also as flat rows, so that every pass over a chunk is one loop
         buffers = scratch[numba.get_thread_id()]
@@ -327,11 +317,11 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
             nblk = dim // block
             u, delta, z = (None if v is None else np.ascontiguousarray(v) for v in (u, delta, z))  # rows for tiles
             blocked = np.array(np.swapaxes(x.reshape(batch, nblk, block, nstate), 2, 3), order="C")  # a fresh copy
+            Ab = np.ascontiguousarray(A.reshape(nblk, block, nstate).transpose(0, 2, 1))
             _lanes_kernel(
-                u, delta, bias, softplus, np.ascontiguousarray(A.reshape(nblk, block, nstate).transpose(0, 2, 1)),
-                Bl, Cl, Dskip, z, blocked, out, restart, per_thread((7, _CHUNK, block), real),
-                real.type(EXP_BOUNDED_LIMIT[real]),
-                work=work, tasks=batch * nblk,
+                u, delta, bias, softplus, Ab, Bl, Cl, Dskip, z, blocked, out, restart,
+                per_thread((7, _CHUNK, block), real), real.type(EXP_BOUNDED_LIMIT[real]),
+                np.abs(Ab).max(axis=(1, 2)), work=work, tasks=batch * nblk,
             )  # fmt: skip
             last[...] = np.swapaxes(blocked, 2, 3).reshape(batch, dim, nstate)
         elif out.size and nstate:
