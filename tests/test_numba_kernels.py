@@ -394,6 +394,55 @@ def test_selective_scan_leaves_x0_alone(rng):
     np.testing.assert_array_equal(x0, kept)
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_selective_scan_wide_blocks_are_bitwise_the_narrow_ones(rng, monkeypatch, parallel):
+    """float32 blocks of 128 channels (``forward_block``) give bitwise the outputs of blocks of 64 and of 32:
+    channels are independent lanes; the blocks also cross the staged chunk (L = 150) and hold NaN rows."""
+    from statespace._engines import numba as engine
+    from statespace._engines.numba import selective
+
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 0 if parallel else 1 << 62)
+    batch, dim, N, L = 2, 256, 4, 150
+    u, z = rng.normal(size=(batch, dim, L)), rng.normal(size=(batch, dim, L))
+    delta = rng.uniform(-3, 1, (batch, dim, L))
+    delta[1, 130, 40] = np.nan
+    A = -rng.uniform(0.5, 4, (dim, N))
+    B, C = rng.normal(size=(batch, 1, N, L)), rng.normal(size=(batch, 2, N, L))
+    D, bias = rng.normal(size=dim), rng.uniform(0, 0.5, dim)
+    operands = [np.asarray(a, dtype=np.float32) for a in (u, delta, A, B, C, D, z, bias)]
+
+    def run(block_bytes):
+        monkeypatch.setattr(selective, "_BLOCK_BYTES", block_bytes)
+        return selective_scan(
+            *operands[:5], D=operands[5], z=operands[6], delta_bias=operands[7], delta_softplus=True,
+            return_state=True, engine="numba",
+        )  # fmt: skip
+
+    wide, wide_last = run(512)
+    for block_bytes in (256, 128):
+        narrow, narrow_last = run(block_bytes)
+        np.testing.assert_array_equal(wide, narrow)
+        np.testing.assert_array_equal(wide_last, narrow_last)
+    assert np.isnan(wide[1, 130, 40:]).all() and np.isfinite(np.delete(wide[1], 130, axis=0)).all()
+
+
+def test_selective_scan_forward_block_keeps_threads_busy():
+    from types import SimpleNamespace
+
+    from statespace._engines.numba.selective import forward_block
+
+    def weight(groups, variable=True):  # what forward_block reads of a B or C operand
+        return SimpleNamespace(variable=variable, groups=groups)
+
+    assert forward_block(512, weight(1), weight(1), 4, batch=2, threads=2) == 128  # float32: 16 vectors
+    assert forward_block(512, weight(1), weight(1), 8, batch=2, threads=2) == 64  # float64: 16 vectors
+    assert forward_block(128, weight(1), weight(1), 4, batch=1, threads=2) == 64  # two items, not one
+    assert forward_block(128, weight(1), weight(1), 4, batch=1, threads=1) == 128
+    assert forward_block(96, weight(1), weight(1), 4, batch=1, threads=2) == 32  # gcd(96, 128)
+    assert forward_block(512, weight(8), weight(1), 4, batch=2, threads=2) == 64  # within one B group
+    assert forward_block(512, weight(512, variable=False), weight(1), 4, batch=2, threads=2) == 0
+
+
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
 def test_selective_scan_bounded_exp_paths_are_bitwise_the_careful_ones(rng, dtype_name, monkeypatch):
     """The lanes kernel takes the bounded exp chunk by chunk (64 steps) where every argument allows it.
