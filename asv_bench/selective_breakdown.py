@@ -74,6 +74,7 @@ def kernel_arguments():
         captured["args"] = args
         return kernel(*args, work=work, tasks=tasks)
 
+    spy.runs_parallel = kernel.runs_parallel  # the wrapper asks it how many threads the blocks are for
     sel._lanes_kernel = spy
     try:
         selective_scan(*data[:5], engine="numba", **sizes.selective_kwargs(*data[5:]))
