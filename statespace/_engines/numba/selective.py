@@ -125,16 +125,17 @@ def _lanes_kernel(
 ):  # pragma: no cover
     """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block).
 
-    ``Ab`` ``(blocks, N, block)`` and the state ``xb`` ``(batch, blocks, N, block)`` (updated in place) are in
-    block layout; ``scratch`` ``(threads, 7, _CHUNK, block)`` holds each thread's ``(time, lane)`` buffers;
-    ``bound`` is :data:`~._vecmath.EXP_BOUNDED_LIMIT` in the kernel's precision and ``largest`` ``(blocks,)``
-    each block's ``max|A|`` (NaN if its ``A`` has a NaN): steps with ``|Δ| ≤ bound / max|A|`` keep every gate
-    argument within the bound (no step passes against a NaN).
+    ``B`` and ``C`` are ``(batch or 1, groups, N, L)`` as the public function gives them (each step reads
+    one column: no transposed copy). ``Ab`` ``(blocks, N, block)`` and the state ``xb``
+    ``(batch, blocks, N, block)`` (updated in place) are in block layout; ``scratch``
+    ``(threads, 7, _CHUNK, block)`` holds each thread's ``(time, lane)`` buffers; ``bound`` is
+    :data:`~._vecmath.EXP_BOUNDED_LIMIT` in the kernel's precision and ``largest`` ``(blocks,)`` each block's
+    ``max|A|`` (NaN if its ``A`` has a NaN): steps with ``|Δ| ≤ bound / max|A|`` keep every gate argument
+    within the bound (no step passes against a NaN).
     """
     batch, dim, length = u.shape
     nblk, nstate, block = Ab.shape
     b_per, c_per = dim // B.shape[1], dim // C.shape[1]
-    b_var, c_var = B.shape[2] > 1, C.shape[2] > 1
     for item in numba.prange(batch * nblk):
         b, blk = item // nblk, item % nblk
         d0 = blk * block
@@ -183,8 +184,7 @@ def _lanes_kernel(
                             x[n, j] = 0
                 dt, du, yt = dts[s], raw[s], ys[s]
                 for n in range(nstate):
-                    bv = B[bb, bg, t if b_var else 0, n]
-                    cv = C[cb, cg, t if c_var else 0, n]
+                    bv, cv = B[bb, bg, n, t], C[cb, cg, n, t]
                     xn_, an = x[n], a[n]
                     if bounded_gates:  # written out here: as a helper this loop measured 40% slower
                         for j in range(block):
@@ -335,7 +335,6 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
     bias = np.zeros(dim, real) if bias is None else bias
     Dskip = np.zeros(dim, real) if D is None else D
     out = np.empty((batch, dim, length), real)
-    Bl, Cl = layout(B, real), layout(C, real)
     work = out.size * nstate
     if not np.iscomplexobj(A):
         x = np.zeros((batch, dim, nstate), real) if x0 is None else np.ascontiguousarray(x0)
@@ -348,12 +347,14 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
             blocked = np.array(np.swapaxes(x.reshape(batch, nblk, block, nstate), 2, 3), order="C")  # a fresh copy
             Ab = np.ascontiguousarray(A.reshape(nblk, block, nstate).transpose(0, 2, 1))
             _lanes_kernel(
-                u, delta, bias, softplus, Ab, Bl, Cl, Dskip, z, blocked, out, restart,
+                u, delta, bias, softplus, Ab, np.ascontiguousarray(B.value), np.ascontiguousarray(C.value), Dskip,
+                z, blocked, out, restart,
                 per_thread((7, _CHUNK, block), real), real.type(EXP_BOUNDED_LIMIT[real]),
                 np.abs(Ab).max(axis=(1, 2)), work=work, tasks=batch * nblk,
             )  # fmt: skip
             last[...] = np.swapaxes(blocked, 2, 3).reshape(batch, dim, nstate)
         elif out.size and nstate:
+            Bl, Cl = layout(B, real), layout(C, real)
             _real_kernel(
                 u,
                 delta,
@@ -377,6 +378,7 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
     x = np.zeros((batch, dim, nstate), A.dtype) if x0 is None else x0
     if out.size and nstate:
         lastr, lasti = np.array(x.real, real, order="C"), np.array(x.imag, real, order="C")  # updated in place
+        Bl, Cl = layout(B, real), layout(C, real)
         _complex_kernel(
             u, delta, bias, softplus,
             np.ascontiguousarray(A.real), np.ascontiguousarray(A.imag),
