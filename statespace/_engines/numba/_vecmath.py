@@ -98,6 +98,8 @@ class _Precision:
         self.real, self.integer = real, ir.IntType(width)
         self.mantissa, self.bias = mantissa, bias
         self.constants = tuple(ir.Constant(real, float(c)) for c in constants)
+        # the IEEE bits of the rounding shift 1.5·2^m + BIAS: subtracted from a shifted sum's bits, they leave n
+        self.shift_bits = int(np.array(constants[1], f"f{width // 8}").view(f"i{width // 8}"))
         self.low, self.high = ir.Constant(real, float(low)), ir.Constant(real, float(high))
 
     def const(self, value):
@@ -143,8 +145,7 @@ def _emit_scale(builder, p, shifted, precision):
     logical shift of ``n + 2048`` in 64-bit ones (AVX2 has no 64-bit arithmetic shift).
     """
     integer, real = precision.integer, precision.real
-    magic = ir.Constant(integer, (0x4B400000 if integer.width == 32 else 0x4338000000000000) + precision.bias)
-    n = builder.sub(builder.bitcast(shifted, integer), magic)
+    n = builder.sub(builder.bitcast(shifted, integer), ir.Constant(integer, precision.shift_bits))
     if integer.width == 32:
         half = builder.ashr(n, ir.Constant(integer, 1))
     else:

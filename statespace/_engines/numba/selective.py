@@ -13,8 +13,8 @@ D = 512, N = 16, L = 2048 float32 (one run, 2 shared cores, load average 2.3): (
 (b) 0.084 s with 16-step chunks (0.091 s with 64).
 
 Real ``A`` with variable ``B`` and ``C`` (Mamba's case) runs
-:func:`_lanes_kernel`: channels innermost. A block of up to 128 float32 or 64 float64 channels (:func:`forward_block`)
-inside one B group and one C group forms the SIMD lanes: each lane carries its
+:func:`_lanes_kernel`: channels innermost. A block of up to 128 float32 or 64 float64
+channels (:func:`forward_block`) inside one B group and one C group forms the SIMD lanes: each lane carries its
 own ``N`` states and its own output sum, so the loop over channels vectorises
 (exp included) with no reassociation; ``B_t``/``C_t`` are scalars broadcast to
 all lanes. ``Δ``, ``u`` and ``z`` are staged ``_CHUNK`` steps at a time into ``(time, channel)``
