@@ -10,9 +10,15 @@ precision by a Chebyshev series whose coefficients are matrices:
     e^{tM} \approx \sum_{j=0}^{n} C_j\, T_j(x), \qquad x = \frac{2t - t_{\min} - t_{\max}}{t_{\max} - t_{\min}},
 
 with :math:`C_j` from the exponentials at the :math:`n+1` Chebyshev points of the second kind
-(one batched :func:`statespace.expm`; the points are nested, so doubling :math:`n` reuses every
-exponential already computed). Evaluating all ``K`` steps is then one matrix product
-``(K, n+1) @ (n+1, P²)``.
+(the points are nested, so doubling :math:`n` reuses every exponential already computed). Evaluating
+all ``K`` steps is then one matrix product ``(K, n+1) @ (n+1, P²)``. The node exponentials share one
+set of powers of :math:`M` (:class:`_SharedPowers`): scaling and squaring with the degree-13 Padé
+approximant, whose numerator and denominator at :math:`t M` are combinations of the same
+:math:`M^k`, so a node costs a linear solve and its squarings. For 256 steps of LegS (N = 64) that
+took the whole call from 25.8 to 15.9 ms against one batched :func:`statespace.expm` of the nodes
+(medians of 25 runs interleaved with ``scipy.linalg.expm`` of the 256 stacked blocks, 77.3 ms; one
+BLAS thread), at the same accuracy (node exponentials 1.5e-14 from ``scipy.linalg.expm``'s, the
+array-API scaling and squaring on each node 1.4e-14).
 
 Why not one eigen- or Schur decomposition reused across steps? HiPPO-LegS, the matrix this path
 exists for, is far from normal: its eigenvector matrix has condition number ≈ 4e20 at N = 64, and
@@ -50,17 +56,18 @@ def expm_steps(xp, M, steps):
     if K < MIN_STEPS:
         return _direct(M, steps)
     low, high = float(xp.min(steps)), float(xp.max(steps))
-    if not high > low:
+    if not high > low or not bool(xp.all(xp.isfinite(M))):  # one step, or NaN/inf: expm's own handling
         return _direct(M, steps)
     eps = xp.finfo(M.dtype).eps
     device = device_of(M)
     mid, half = (high + low) / 2, (high - low) / 2
+    exponentials = _SharedPowers(xp, M)
     n, values, scale = _FIRST_DEGREE, None, 0.0
     while n + 1 <= K // 2:
         j = xp.arange(n + 1, dtype=xp.float64, device=device)
         nodes = mid + half * xp.cos(math.pi * j / n)
         fresh = nodes if values is None else nodes[1::2]  # the nested points: only the odd ones are new
-        new = xp.reshape(expm(xp.astype(fresh, steps.dtype)[:, None, None] * M[None, ...]), (fresh.shape[0], -1))
+        new = xp.reshape(exponentials(fresh), (fresh.shape[0], -1))
         if values is None:
             values = new
         else:  # interleave: even nodes are the previous ones
@@ -83,6 +90,74 @@ def expm_steps(xp, M, steps):
 
 def _direct(M, steps):
     return expm(steps[:, None, None] * M[None, ...]), 0
+
+
+class _SharedPowers:
+    r""":math:`e^{tM}` at many ``t`` by scaling and squaring with one set of powers of :math:`M`.
+
+    The Padé approximant of degree 13 (Higham 2005) of :math:`A = \rho M`, :math:`\rho = 2^{-s} t`, is
+    :math:`r(A) = (V - U)^{-1}(V + U)` with :math:`U = \sum_{k\ \mathrm{odd}} b_k \rho^k M^k` and
+    :math:`V = \sum_{k\ \mathrm{even}} b_k \rho^k M^k`, :math:`k \le 13`. The powers :math:`M^k` are the same
+    for every ``t``: computed once (twelve products of ``M``, normalised by a power of two ``c`` near
+    :math:`\|M\|_1` so that none overflows), every node's ``U`` and ``V`` are one product
+    ``(nodes, 7) @ (7, P²)`` each, and a node costs one linear solve and its squarings instead of the
+    power products and Padé products of a separate :func:`~statespace.expm` (seven or eight matrix
+    products before its squarings). The number of squarings is Al-Mohy and Higham's (2009):
+    :math:`s = \max(0, \lceil \log_2(t\eta / \theta_{13}) \rceil)` with
+    :math:`\eta = \min(\max(d_6, d_8), \max(d_8, d_{10}))`, :math:`d_k = \|M^k\|_1^{1/k}`, which scales
+    exactly with ``t`` (:math:`d_k(tM) = t\, d_k(M)`), as in :func:`~statespace.expm`'s own code.
+    Float32 and complex64 are computed in double precision and rounded once.
+    """
+
+    def __init__(self, xp, M):
+        from ._expm import _PADE, _THETA, _wide
+
+        self.xp, self.dtype = xp, M.dtype
+        wide = _wide(xp, M.dtype)
+        device = device_of(M)
+        W = xp.astype(M, wide)
+        norm = float(xp.max(xp.sum(xp.abs(W), axis=-2)))
+        self.scale = 2.0 ** math.ceil(math.log2(norm)) if norm > 0 else 1.0
+        W = W / self.scale
+        powers = [xp.eye(W.shape[-1], dtype=wide, device=device), W]
+        for _ in range(12):
+            powers.append(powers[-1] @ W)
+        d = {k: self.scale * float(xp.max(xp.sum(xp.abs(powers[k]), axis=-2))) ** (1 / k) for k in (6, 8, 10)}
+        self.eta = min(max(d[6], d[8]), max(d[8], d[10]))
+        self.theta = _THETA[-1][1]
+        self.b = _PADE[13]
+        flat = [xp.reshape(P, (1, -1)) for P in powers]
+        self.odd, self.even = xp.concat(flat[1::2], axis=0), xp.concat(flat[0::2], axis=0)
+        self.shape = tuple(W.shape)
+
+    def __call__(self, t):
+        """``e^{t_k M}`` ``(K, P, P)`` for real ``t`` ``(K,)``, in ``M``'s dtype."""
+        xp = self.xp
+        K = t.shape[0]
+        times = [float(v) for v in xp.astype(t, xp.float64)]
+        squarings = [max(0, math.ceil(math.log2(v * self.eta / self.theta))) if v * self.eta > 0 else 0 for v in times]
+        rho = [v * self.scale * 2.0**-s for v, s in zip(times, squarings)]
+        odd = [[self.b[k] * r**k for k in range(1, 14, 2)] for r in rho]
+        even = [[self.b[k] * r**k for k in range(0, 14, 2)] for r in rho]
+        wide = self.odd.dtype
+        real = xp.float64
+        device = device_of(self.odd)
+        U = xp.astype(xp.asarray(odd, dtype=real, device=device), wide) @ self.odd
+        V = xp.astype(xp.asarray(even, dtype=real, device=device), wide) @ self.even
+        U, V = (xp.reshape(X, (K,) + self.shape) for X in (U, V))
+        X = xp.linalg.solve(V - U, V + U)
+        # square each exponential its own number of times: the nodes in order of decreasing squarings
+        order = sorted(range(K), key=lambda k: -squarings[k])
+        if order != list(range(K)):
+            X = xp.take(X, xp.asarray(order, device=device), axis=0)
+        needed = [squarings[k] for k in order]
+        for round_ in range(needed[0] if K else 0):
+            count = sum(1 for s in needed if s > round_)
+            X = xp.concat([X[:count] @ X[:count], X[count:]], axis=0)
+        if order != list(range(K)):
+            inverse = sorted(range(K), key=lambda k: order[k])
+            X = xp.take(X, xp.asarray(inverse, device=device), axis=0)
+        return xp.astype(X, self.dtype, copy=False)
 
 
 def _chebyshev_coefficients(xp, values, n):

@@ -10,7 +10,7 @@ import pytest
 import scipy.linalg
 
 import statespace as ss
-from statespace._stepexp import MIN_STEPS, expm_steps
+from statespace._stepexp import MIN_STEPS, _SharedPowers, expm_steps
 from statespace.testing import assert_close, relative_error, rtol
 
 
@@ -88,3 +88,35 @@ def test_batch_shape_and_strict_backend():
     reference = scipy.linalg.expm(dt.reshape(-1)[:, None, None] * _block(A, B)).reshape(7, 10, 7, 7)
     assert_close(np.asarray(Ab), reference[..., :6, :6], kind="construction")
     assert_close(np.asarray(Bb), reference[..., :6, 6:], kind="construction")
+
+
+@pytest.mark.parametrize("kind", ["legs", "random", "complex", "nilpotent", "zero"])
+def test_shared_powers_match_scipy_at_every_node(kind):
+    """The node exponentials from one set of powers (``_SharedPowers``) against ``scipy.linalg.expm`` of each
+    ``t M`` separately, over norms that need no squaring up to several."""
+    rng = np.random.default_rng(11)
+    if kind == "legs":
+        M = _block(*_legs(32))
+    elif kind == "random":
+        M = rng.standard_normal((20, 20)) * 3
+    elif kind == "complex":
+        M = rng.standard_normal((12, 12)) + 1j * rng.standard_normal((12, 12)) - 2 * np.eye(12)
+    elif kind == "nilpotent":
+        M = np.triu(rng.standard_normal((9, 9)), 1) * 40  # M⁹ = 0: Al-Mohy–Higham's η is 0, no squaring
+    else:
+        M = np.zeros((5, 5))
+    t = _steps(40, 1e-3, 2.0)
+    E = _SharedPowers(np, M)(t)
+    reference = scipy.linalg.expm(t[:, None, None] * M)
+    assert E.dtype == M.dtype and E.shape == reference.shape
+    assert relative_error(E, reference) <= rtol(np.float64, "construction")
+
+
+def test_nonfinite_matrix_takes_the_direct_path():
+    A, B = _legs(8)
+    G = _block(A, B)
+    G[0, 0] = np.nan
+    dt = _steps(100, 1e-3, 1e-1)
+    E, degree = expm_steps(np, G, dt)
+    assert degree == 0
+    np.testing.assert_array_equal(E, ss.expm(dt[:, None, None] * G))
