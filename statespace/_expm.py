@@ -23,7 +23,7 @@ __all__ = ["expm"]
 SCIPY_MIN_ORDER = 16
 
 #: Coefficients b_0..b_m of the [m/m] Padé numerator p_m(x) = sum b_k x^k of exp (Higham 2005, as SciPy).
-_PADE = {
+PADE_COEFFICIENTS = {
     3: (120.0, 60.0, 12.0, 1.0),
     5: (30240.0, 15120.0, 3360.0, 420.0, 30.0, 1.0),
     7: (17297280.0, 8648640.0, 1995840.0, 277200.0, 25200.0, 1512.0, 56.0, 1.0),
@@ -47,7 +47,7 @@ _PADE = {
 }
 
 #: 1-norm thresholds theta_m below which the [m/m] Padé approximant meets double unit roundoff (Higham 2005).
-_THETA = (
+PADE_THETA = (
     (3, 1.495585217958292e-2),
     (5, 2.539398330063230e-1),
     (7, 9.504178996162932e-1),
@@ -148,11 +148,11 @@ def expm(A, *, engine=None):
         import scipy.linalg
 
         if real_dtype(xp, dtype) == xp.float32:  # SciPy computes float32 in float32: widen, as below
-            return xp.astype(scipy.linalg.expm(xp.astype(A, _wide(xp, dtype))), dtype)
+            return xp.astype(scipy.linalg.expm(xp.astype(A, double_precision(xp, dtype))), dtype)
         return scipy.linalg.expm(A)
     if engine == "jax":
         if real_dtype(xp, dtype) == xp.float32:
-            return xp.astype(traced.expm(xp.astype(A, _wide(xp, dtype))), dtype)
+            return xp.astype(traced.expm(xp.astype(A, double_precision(xp, dtype))), dtype)
         return traced.expm(A)
     return _expm_pade(xp, A)
 
@@ -191,17 +191,17 @@ def _expm_pade(xp, A):
     if math.prod(A.shape) == 0:  # (not A.size: a method on torch tensors)
         return A
     if real_dtype(xp, A.dtype) == xp.float32:  # accumulate in double precision, round once (see Notes)
-        return xp.astype(_expm_pade(xp, xp.astype(A, _wide(xp, A.dtype))), A.dtype)
+        return xp.astype(_expm_pade(xp, xp.astype(A, double_precision(xp, A.dtype))), A.dtype)
     n = A.shape[-1]
     norms = _norm1(xp, A)
     largest = float(xp.max(norms))
-    degree = next((m for m, theta in _THETA if largest <= theta), 13)
+    degree = next((m for m, theta in PADE_THETA if largest <= theta), 13)
     if degree < 13:
         return _pade(xp, _even_powers(xp, A, degree), degree, n)
     powers = _even_powers(xp, A, 13)  # A, A², A⁴, A⁶ of the unscaled matrices
     eta = _eta(xp, powers)
     real = real_dtype(xp, A.dtype)
-    ratio = xp.astype(eta, real) / _THETA[-1][1]
+    ratio = xp.astype(eta, real) / PADE_THETA[-1][1]
     one = xp.asarray(1.0, dtype=real, device=device_of(A))
     squarings = xp.where(ratio > 1, xp.ceil(xp.log2(xp.maximum(ratio, one))), xp.zeros_like(ratio))
     half = xp.pow(xp.asarray(2.0, dtype=real, device=device_of(A)), -squarings)[..., None, None]
@@ -245,13 +245,14 @@ def _even_powers(xp, A, m: int):
     return powers
 
 
-def _wide(xp, dtype):
+def double_precision(xp, dtype):
+    """The double-precision dtype of ``dtype``'s kind (complex128 or float64): where the exponentials compute."""
     return xp.complex128 if xp.isdtype(dtype, "complex floating") else xp.float64
 
 
 def _pade(xp, powers, m: int, n: int):
     r"""Padé approximant :math:`r_m(A) = (V - U)^{-1}(V + U)` from ``powers`` = [A, A², A⁴, ...] (Higham 2005)."""
-    b = _PADE[m]
+    b = PADE_COEFFICIENTS[m]
     A = powers[0]
     eye = xp.eye(n, dtype=A.dtype, device=device_of(A))
     if m == 13:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 
 from ._backend import device_of
-from ._expm import expm
+from ._expm import PADE_COEFFICIENTS, PADE_THETA, double_precision, expm
 
 __all__ = ["expm_steps", "MIN_STEPS"]
 
@@ -110,10 +110,8 @@ class _SharedPowers:
     """
 
     def __init__(self, xp, M):
-        from ._expm import _PADE, _THETA, _wide
-
         self.xp, self.dtype = xp, M.dtype
-        wide = _wide(xp, M.dtype)
+        wide = double_precision(xp, M.dtype)
         device = device_of(M)
         W = xp.astype(M, wide)
         norm = float(xp.max(xp.sum(xp.abs(W), axis=-2)))
@@ -124,8 +122,8 @@ class _SharedPowers:
             powers.append(powers[-1] @ W)
         d = {k: self.scale * float(xp.max(xp.sum(xp.abs(powers[k]), axis=-2))) ** (1 / k) for k in (6, 8, 10)}
         self.eta = min(max(d[6], d[8]), max(d[8], d[10]))
-        self.theta = _THETA[-1][1]
-        self.b = _PADE[13]
+        self.theta = PADE_THETA[-1][1]
+        self.b = PADE_COEFFICIENTS[13]
         flat = [xp.reshape(P, (1, -1)) for P in powers]
         self.odd, self.even = xp.concat(flat[1::2], axis=0), xp.concat(flat[0::2], axis=0)
         self.shape = tuple(W.shape)
