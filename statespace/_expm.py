@@ -193,7 +193,7 @@ def _expm_pade(xp, A):
     if real_dtype(xp, A.dtype) == xp.float32:  # accumulate in double precision, round once (see Notes)
         return xp.astype(_expm_pade(xp, xp.astype(A, double_precision(xp, A.dtype))), A.dtype)
     n = A.shape[-1]
-    norms = _norm1(xp, A)
+    norms = norm1(xp, A)
     largest = float(xp.max(norms))
     degree = next((m for m, theta in PADE_THETA if largest <= theta), 13)
     if degree < 13:
@@ -217,7 +217,7 @@ def _expm_pade(xp, A):
     return X
 
 
-def _norm1(xp, A):
+def norm1(xp, A):
     """1-norm (max column sum) of every matrix of a stack, shape (...)."""
     return xp.max(xp.sum(xp.abs(A), axis=-2), axis=-1)
 
@@ -231,9 +231,9 @@ def _eta(xp, powers):
     (extra squarings) for non-normal or badly scaled matrices.
     """
     _, _, A4, A6 = powers
-    d6 = _norm1(xp, A6) ** (1 / 6)
-    d8 = _norm1(xp, A4 @ A4) ** (1 / 8)
-    d10 = _norm1(xp, A4 @ A6) ** (1 / 10)
+    d6 = norm1(xp, A6) ** (1 / 6)
+    d8 = norm1(xp, A4 @ A4) ** (1 / 8)
+    d10 = norm1(xp, A4 @ A6) ** (1 / 10)
     return xp.minimum(xp.maximum(d6, d8), xp.maximum(d8, d10))
 
 

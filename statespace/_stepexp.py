@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 
 from ._backend import device_of
-from ._expm import PADE_COEFFICIENTS, PADE_THETA, double_precision, expm
+from ._expm import PADE_COEFFICIENTS, PADE_THETA, double_precision, expm, norm1
 
 __all__ = ["expm_steps", "MIN_STEPS"]
 
@@ -114,13 +114,13 @@ class _SharedPowers:
         wide = double_precision(xp, M.dtype)
         device = device_of(M)
         W = xp.astype(M, wide)
-        norm = float(xp.max(xp.sum(xp.abs(W), axis=-2)))
+        norm = float(norm1(xp, W))
         self.scale = 2.0 ** math.ceil(math.log2(norm)) if norm > 0 else 1.0
         W = W / self.scale
         powers = [xp.eye(W.shape[-1], dtype=wide, device=device), W]
         for _ in range(12):
             powers.append(powers[-1] @ W)
-        d = {k: self.scale * float(xp.max(xp.sum(xp.abs(powers[k]), axis=-2))) ** (1 / k) for k in (6, 8, 10)}
+        d = {k: self.scale * float(norm1(xp, powers[k])) ** (1 / k) for k in (6, 8, 10)}
         self.eta = min(max(d[6], d[8]), max(d[8], d[10]))
         self.theta = PADE_THETA[-1][1]
         self.b = PADE_COEFFICIENTS[13]
