@@ -323,6 +323,23 @@ def test_transpose_network_transposes():
     np.testing.assert_array_equal(np.array(columns), rows.T)
 
 
+@numba.njit
+def _hinted_sum(src, row, col, rows, cols):
+    tiles.prefetch_block(src, row, col, rows, cols)
+    return src.sum()
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+def test_prefetch_block_is_only_a_hint(dtype_name):
+    """Any rectangle, inside the array or reaching past it, or empty: nothing changes and nothing faults."""
+    src = np.arange(40 * 300, dtype=dtype_name).reshape(40, 300)
+    want = _hinted_sum(src, 0, 0, 0, 0)  # no lines hinted; the same summation order
+    for rectangle in [(0, 0, 40, 300), (3, 17, 2, 64), (39, 299, 1, 1), (30, 250, 20, 200), (5, 5, 0, 9),
+                      (5, 5, 4, 0), (5, 5, 4, -3), (-2, -40, 3, 50)]:  # fmt: skip
+        assert _hinted_sum(src, *rectangle) == want
+    np.testing.assert_array_equal(src, np.arange(40 * 300, dtype=dtype_name).reshape(40, 300))
+
+
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
 @pytest.mark.parametrize("shape", [(8, 8), (64, 64), (13, 21), (3, 5), (16, 9), (0, 4), (9, 0)])
 @pytest.mark.parametrize("wide_destination", [False, True])

@@ -26,6 +26,10 @@ several lanes: :func:`transpose_spread` stores each transposed tile into every l
 (one transposition, several stores) and :func:`transpose_summed` reads each tile row as the
 sum of the groups' rows, added in group order as the loop ``for g: y += row[g]`` would (so the
 sum costs the loads and additions, and no pass of its own).
+
+:func:`prefetch_block` hints a rectangle of a ``(channels, time)`` operand into the caches ahead of its
+transposes: each row's chunk is a few cache lines of its own, which the hardware's stream prefetchers
+do not fetch ahead (see the selective scan's kernel, where the hints took 10% off).
 """
 
 from __future__ import annotations
@@ -37,10 +41,13 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["TILE", "transpose_block", "transpose_network", "transpose_spread", "transpose_summed"]
+__all__ = ["TILE", "prefetch_block", "transpose_block", "transpose_network", "transpose_spread", "transpose_summed"]
 
 #: Rows and columns of the tiles :func:`transpose_block` moves through vector registers.
 TILE = 8
+#: Bytes per cache line: the step of :func:`prefetch_block`'s hints (64 on x86-64 and most ARM cores; a wrong
+#: value only makes the hints sparser or denser).
+LINE = 64
 
 
 #: The transpose's three stages: ``(steps, low mask, high mask)``; a step ``(i, k, p, q)`` sets vector ``p``
@@ -289,3 +296,47 @@ def transpose_summed(typingctx, src, row, col, dst, dst_row, dst_col, rows, cols
         return None
     signature = types.void(src, row, col, dst, dst_row, dst_col, rows, cols, groups, spacing)
     return signature, _transpose_codegen("summed")
+
+
+@intrinsic
+def prefetch_block(typingctx, src, row, col, rows, cols):
+    """Hint the processor to fetch ``src[row : row + rows, col : col + cols]`` into its caches: one prefetch per
+    cache line (``llvm.prefetch``, a read with the highest locality: ``prefetcht0`` on x86-64).
+
+    A hint only: it never faults and changes no value, so the rectangle may reach past the array (nothing is
+    checked). A kernel that stages a ``(channels, time)`` block chunk by chunk reads each row's chunk, a few
+    cache lines, from its own place in memory: too short a run for the hardware's stream prefetchers, so each
+    chunk's transposes wait on memory. Hinted ahead of their use, while the kernel computes, they do not.
+    ``src`` is a C-contiguous 2-D array; ``rows`` and ``cols`` are counts (≤ 0: nothing).
+    """
+    if not (isinstance(src, types.Array) and src.ndim == 2 and src.layout == "C"):
+        return None
+    if not all(isinstance(v, types.Integer) for v in (row, col, rows, cols)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        row, col, rows, cols = (
+            context.cast(builder, value, kind, types.intp) for value, kind in zip(args[1:], signature.args[1:])
+        )
+        stride = cgutils.unpack_tuple(builder, array.strides)[0]
+        intp = stride.type
+        itemsize = ir.Constant(intp, context.get_abi_sizeof(context.get_data_type(signature.args[0].dtype)))
+        address = builder.ptrtoint(array.data, intp)
+        hint = ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t] + [ir.IntType(32)] * 3)
+        prefetch = cgutils.get_or_insert_function(builder.module, hint, "llvm.prefetch.p0i8")
+        hint_arguments = [ir.Constant(ir.IntType(32), v) for v in (0, 3, 1)]  # read, highest locality, data
+        line = ir.Constant(intp, LINE)
+        span = builder.mul(cols, itemsize)
+        with builder.if_then(builder.icmp_signed(">", cols, ir.Constant(intp, 0))):
+            with cgutils.for_range(builder, rows, intp=intp) as loop:
+                start = builder.add(
+                    address, builder.add(builder.mul(builder.add(row, loop.index), stride), builder.mul(col, itemsize))
+                )
+                first = builder.and_(start, ir.Constant(intp, -LINE))  # the line holding the first element
+                stop = builder.add(start, span)
+                with cgutils.for_range_slice(builder, first, stop, line, intp) as (at, _):
+                    builder.call(prefetch, [builder.inttoptr(at, cgutils.voidptr_t), *hint_arguments])
+        return context.get_dummy_value()
+
+    return types.void(src, row, col, rows, cols), codegen
