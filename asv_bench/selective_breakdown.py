@@ -36,7 +36,7 @@ from statespace._engines.numba import selective as sel
 from statespace._selective import selective_scan
 
 #: The gate exponential, in the bounded and in the careful loop of the kernel.
-GATES = ("vexp_bounded(dt[j] * an[j], constants)", "vexp(dt[j] * an[j])")
+GATES = ("vexp_product_bounded(dt[j], ah[j], al[j], gate_constants)", "vexp_product(dt[j], ah[j], al[j])")
 
 
 def cheap_gate(v):
@@ -58,7 +58,7 @@ def variant(name: str, gate: str | None):
     for exp in GATES:
         assert exp in source, "the kernel's gate expression changed: update GATES"
         if gate is not None:
-            source = source.replace(exp, f"{gate}(dt[j] * an[j])")
+            source = source.replace(exp, f"{gate}(dt[j] * ah[j])")
     scope = dict(sel.__dict__, cheap_gate=cheap_gate)
     exec(source, scope)
     return numba.njit(parallel=True, nogil=True, fastmath={"contract"}, error_model="numpy")(scope[name])

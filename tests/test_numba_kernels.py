@@ -101,6 +101,99 @@ def test_vexp_bounded_is_vexp_bitwise_within_its_range(precision, rng):
     assert errors.max() <= 2.0, f"max error {errors.max():.3f} ulp"
 
 
+@numba.njit(fastmath={"contract"})
+def _product_exp_loop(a, high, low, out):
+    for i in range(a.size):
+        out[i] = vecmath.vexp_product(a[i], high[i], low[i])
+
+
+@numba.njit(fastmath={"contract"})
+def _bounded_product_exp_loop(a, high, low, out):
+    constants = vecmath.exp_product_constants(a[0])
+    for i in range(a.size):
+        out[i] = vecmath.vexp_product_bounded(a[i], high[i], low[i], constants)
+
+
+def product_exp(a, b):
+    """``vexp_product`` of ``a·b`` and its ulp errors against ``exp`` of the exact product (float32: the float64
+    product is exact; float64: long double, 64-bit significand, whose product error is below 0.2 ulp here)."""
+    exact_dtype = np.float64 if a.dtype == np.float32 else np.longdouble
+    out = np.empty_like(a)
+    _product_exp_loop(a, *vecmath.log2e_split(b), out)
+    exact = np.exp(a.astype(exact_dtype) * b.astype(exact_dtype))
+    rounded = exact.astype(a.dtype)
+    finite = np.isfinite(rounded)
+    spacing = np.spacing(np.abs(rounded[finite])).astype(exact_dtype)
+    return out, np.abs(out[finite].astype(exact_dtype) - exact[finite]) / spacing, rounded
+
+
+@pytest.mark.parametrize("precision", sorted(PRECISIONS))
+def test_vexp_product_within_2_ulp_of_exp_of_the_exact_product(precision, rng):
+    """``exp(a·b)`` with ``a·b`` never rounded: within 2 ulp of the exponential of the exact product over the whole
+    range (underflow to 0, subnormal results and overflow included), where the exponential of the rounded
+    product is off by up to ``|a·b|`` half-ulps of its argument (≈ 64 ulp at ``|a·b|`` = 80 in both precisions:
+    the check below that it is, so that this test can tell the two apart)."""
+    dtype, _, span = PRECISIONS[precision]
+    a = np.concatenate([rng.uniform(0, 4, 300_000), rng.uniform(0, 0.05, 50_000), rng.uniform(0, 1, 10_001)])
+    b = np.concatenate([rng.uniform(-span / 4, span / 4, 300_000), rng.uniform(-4, 4, 50_000), np.full(10_001, -1.0)])
+    a, b = a.astype(dtype), b.astype(dtype)
+    a[-10_001:] = np.log(np.finfo(dtype).smallest_subnormal) * -np.linspace(0.98, 1.02, 10_001)  # underflow edge
+    with np.errstate(over="ignore", under="ignore"):
+        out, errors, rounded = product_exp(a, b)
+        naive = np.empty_like(a)
+        EXP_LOOPS["contract"]((a * b).astype(dtype), naive)
+    assert errors.max() <= 2.0, f"max error {errors.max():.3f} ulp"
+    overflow = ~np.isfinite(rounded)
+    assert overflow.any() and np.all(np.isposinf(out[overflow])) and np.all(np.isfinite(out[~overflow]))
+    finite = np.isfinite(rounded)
+    naive_errors = np.abs(naive[finite] - rounded[finite]) / np.spacing(np.abs(rounded[finite]))
+    assert naive_errors.max() > 16  # the rounded product's exponential is this far off
+
+
+@pytest.mark.parametrize("precision", sorted(PRECISIONS))
+def test_vexp_product_bounded_is_vexp_product_bitwise_within_its_range(precision, rng):
+    dtype = PRECISIONS[precision][0]
+    limit = vecmath.EXP_BOUNDED_LIMIT[np.dtype(dtype)]
+    a = rng.uniform(0, 2, 400_000).astype(dtype)
+    b = (rng.uniform(-limit, limit, 400_000) / 2).astype(dtype)  # |a·b| ≤ limit
+    a[:4], b[:4] = (1, 1, 0, np.nan), (-limit, limit, -3.0, -1.0)
+    high, low = vecmath.log2e_split(b)
+    out, careful = np.empty_like(a), np.empty_like(a)
+    _bounded_product_exp_loop(a, high, low, out)
+    _product_exp_loop(a, high, low, careful)
+    np.testing.assert_array_equal(out, careful)  # NaN in the same places too
+
+
+@pytest.mark.parametrize("precision", sorted(PRECISIONS))
+def test_vexp_product_special_values(precision):
+    dtype = PRECISIONS[precision][0]
+    big = np.finfo(dtype).max / 2  # b log2 e finite: the domain of log2e_split
+    a = np.array([np.nan, 1, 0, 1, np.inf, np.inf, 1e30, 1e30, 0, 0, 1, 1], dtype=dtype)
+    b = np.array([-1, np.nan, -np.inf, -np.inf, -1, 1, -1, 1, 0, -big, 0, -0.0], dtype=dtype)
+    out = np.empty_like(a)
+    with np.errstate(invalid="ignore", over="ignore"):
+        _product_exp_loop(a, *vecmath.log2e_split(b), out)
+    assert np.isnan(out[:3]).all()  # NaN operands, 0·inf
+    np.testing.assert_array_equal(out[3:], np.array([0, 0, np.inf, 0, np.inf, 1, 1, 1, 1], dtype=dtype))
+
+
+@pytest.mark.parametrize("precision", sorted(PRECISIONS))
+def test_log2e_split_is_b_log2e_to_twice_the_precision(precision, rng):
+    from fractions import Fraction
+
+    dtype = PRECISIONS[precision][0]
+    largest = np.finfo(dtype).max / 2  # its product with log2 e still finite
+    b = np.concatenate([rng.normal(size=200) * 10.0 ** rng.integers(-30, 30, 200), [1.0, -3.0, 0.0, -largest]])
+    b = b.astype(dtype)
+    high, low = vecmath.log2e_split(b)
+    assert high.dtype == low.dtype == dtype
+    log2e = Fraction("1.442695040888963407359924681001892137426645954152985934135449407")  # 1 / ln 2
+    bits = np.finfo(dtype).nmant + 1
+    for v, h, lo in zip(b, high, low):
+        exact = Fraction(float(v)) * log2e
+        assert abs(Fraction(float(h)) + Fraction(float(lo)) - exact) <= abs(exact) * Fraction(1, 2 ** (2 * bits - 4))
+
+
 @pytest.mark.parametrize("mode", sorted(EXP_LOOPS))
 @pytest.mark.parametrize("precision", sorted(PRECISIONS))
 def test_vexp_special_values(mode, precision):

@@ -40,6 +40,18 @@ registers instead of being re-broadcast from the constant pool in every iteratio
 vector registers; the polynomial alone has 6 constants). Both exponentials share one emitter of the
 argument reduction and polynomial (:func:`_emit_reduction`) for both precisions (:class:`_Precision`).
 
+:func:`vexp_product` is ``exp(a·b)`` with the product never rounded on its own, for kernels whose
+exponent is a product with a factor known ahead (the selective scan's gates ``exp(Δ_t A_n)``). With
+:math:`b \\log_2 e = h + l` split once (:func:`log2e_split`), :math:`n = \\mathrm{round}(a h)` and
+:math:`f = a h - n + a l` take three multiply-adds in which the product is exact, and
+:math:`e^{ab} = 2^n 2^f` with :math:`2^f` the same polynomial as :func:`vexp`'s in :math:`f \\ln 2`
+(coefficients scaled by powers of :math:`\\ln 2`, the same degree). So no operation forms the argument
+(the multiply ``a·b`` before :func:`vexp` is gone) and the result is within 1 ulp of ``exp`` of the
+exact product, where ``exp`` of the rounded product is off by up to ``|a·b|`` half-ulps of its argument.
+:func:`vexp_product_bounded` is its form without range handling, bitwise the same within
+``EXP_BOUNDED_LIMIT``. The same reduction is Mamba's (its CUDA kernel scales ``A`` by ``log2 e`` and
+calls ``exp2f``), without the low part.
+
 :func:`vsoftplus` is Mamba's step-size map :math:`\\log(1 + e^v)` (``v`` itself above 20), in the
 overflow-free form :math:`\\max(v, 0) + \\operatorname{log1p}(e^{-|v|})`. Its ``log1p`` needs only the
 interval :math:`0 < x \\le 1`, where :math:`\\operatorname{log1p}(x) = 2 \\operatorname{atanh}(s)`,
@@ -58,7 +70,17 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["EXP_BOUNDED_LIMIT", "exp_constants", "vexp", "vexp_bounded", "vsoftplus"]
+__all__ = [
+    "EXP_BOUNDED_LIMIT",
+    "exp_constants",
+    "exp_product_constants",
+    "log2e_split",
+    "vexp",
+    "vexp_bounded",
+    "vexp_product",
+    "vexp_product_bounded",
+    "vsoftplus",
+]
 
 _F32 = np.float32
 
@@ -84,6 +106,18 @@ _TAYLOR_64 = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # 1/13!, 
 _EXP_32 = (_LOG2E_32, _SHIFT_32, _LN2_HI_32, _LN2_LO_32, *_P32)
 _EXP_64 = (_LOG2E_64, _SHIFT_64, _LN2_HI_64, _LN2_LO_64, *_TAYLOR_64)
 
+# exp(a·b) in base 2 (see exp_product_constants): the same polynomials in f = r / ln 2, so q(f) = Σ_k c_k (ln 2)^k f^k
+# with c_k the coefficients of e^r − 1 above (float32: 1, then Cephes' P32 lowest degree first; float64: 1/k!),
+# highest degree first, and the clamps in log2 units (2^-151 rounds to 0, 2^129 overflows; float64 -1077, 1025)
+_LN2 = math.log(2.0)
+_POW2_32 = tuple(_F32(c * _LN2**k) for k, c in zip(range(7, 0, -1), (*_P32, 1.0)))
+_POW2_64 = tuple(_LN2**k / math.factorial(k) for k in range(13, 0, -1))
+_EXP2_32 = (_SHIFT_32, *_POW2_32)
+_EXP2_64 = (_SHIFT_64, *_POW2_64)
+_LO2_32, _HI2_32 = _F32(-151.0), _F32(129.0)
+_LO2_64, _HI2_64 = -1077.0, 1025.0
+_LOG2E_LO_64 = 2.0355273740931033e-17  # log2(e) − float64(log2(e))
+
 # atanh series of log1p on (0, 1]: 1/(2k+1), highest term first
 _ATANH_32 = tuple(_F32(1.0 / (2 * k + 1)) for k in range(7, 0, -1))
 _ATANH_64 = tuple(1.0 / (2 * k + 1) for k in range(17, 0, -1))
@@ -94,10 +128,12 @@ class _Precision:
     """What the emitters need to know of one floating type: its LLVM types, significand bits, exponent bias,
     and the exponential's constants (:data:`_EXP_32` / :data:`_EXP_64`) and clamps."""
 
-    def __init__(self, real, width, mantissa, bias, constants, low, high):
+    def __init__(self, real, width, mantissa, bias, constants, low, high, product_constants, low2, high2):
         self.real, self.integer = real, ir.IntType(width)
         self.mantissa, self.bias = mantissa, bias
         self.constants = tuple(ir.Constant(real, float(c)) for c in constants)
+        self.product_constants = tuple(ir.Constant(real, float(c)) for c in product_constants)
+        self.low2, self.high2 = ir.Constant(real, float(low2)), ir.Constant(real, float(high2))
         # the IEEE bits of the rounding shift 1.5·2^m + BIAS: subtracted from a shifted sum's bits, they leave n
         self.shift_bits = int(np.array(constants[1], f"f{width // 8}").view(f"i{width // 8}"))
         self.low, self.high = ir.Constant(real, float(low)), ir.Constant(real, float(high))
@@ -107,8 +143,8 @@ class _Precision:
 
 
 _PRECISIONS = {
-    types.float32: _Precision(ir.FloatType(), 32, 23, 127, _EXP_32, _LO_32, _HI_32),
-    types.float64: _Precision(ir.DoubleType(), 64, 52, 1023, _EXP_64, _LO_64, _HI_64),
+    types.float32: _Precision(ir.FloatType(), 32, 23, 127, _EXP_32, _LO_32, _HI_32, _EXP2_32, _LO2_32, _HI2_32),
+    types.float64: _Precision(ir.DoubleType(), 64, 52, 1023, _EXP_64, _LO_64, _HI_64, _EXP2_64, _LO2_64, _HI2_64),
 }
 
 
@@ -214,13 +250,18 @@ def exp_constants(typingctx, x):
     kind = types.UniTuple(x, len(_PRECISIONS[x].constants))
 
     def codegen(context, builder, signature, args):
-        values = ir.Constant(context.get_value_type(kind), ir.Undefined)
-        for i, constant in enumerate(_PRECISIONS[x].constants):
-            opaque = builder.asm(ir.FunctionType(constant.type, [constant.type]), "", "=x,0", [constant], False)
-            values = builder.insert_value(values, opaque, i)
-        return values
+        return _opaque_tuple(context, builder, kind, _PRECISIONS[x].constants)
 
     return kind(x), codegen
+
+
+def _opaque_tuple(context, builder, kind, constants):
+    """The tuple ``kind`` of ``constants``, each passed through an empty inline-assembly statement."""
+    values = ir.Constant(context.get_value_type(kind), ir.Undefined)
+    for i, constant in enumerate(constants):
+        opaque = builder.asm(ir.FunctionType(constant.type, [constant.type]), "", "=x,0", [constant], False)
+        values = builder.insert_value(values, opaque, i)
+    return values
 
 
 @intrinsic
@@ -238,6 +279,122 @@ def vexp_bounded(typingctx, x, constants):
         return _emit_exp_bounded(builder, args[0], k, _PRECISIONS[x])
 
     return x(x, constants), codegen
+
+
+def _emit_product_reduction(builder, a, high, low, k, one):
+    """``(2^f, shifted)`` with ``exp(a·b) = 2^f 2^n`` and ``shifted = n + BIAS + 1.5·2^m``, for ``b log2 e =
+    high + low`` (:func:`log2e_split`); ``k``: the constants in the order of :data:`_EXP2_32`.
+
+    ``n`` is ``a·high`` rounded to an integer in one multiply-add (the product exact inside it), and
+    ``f = a·high − n + a·low`` in two more: the product is never rounded on its own, so ``f`` is within half an
+    ulp of ``|f| ≤ 1/2`` whatever the size of ``a·b``. ``2^f = 1 + f·p(f)`` is Horner's scheme down to that last
+    step, rounded once. The three steps of ``f`` and the last one are ``llvm.fma`` calls, not left to contraction:
+    the first are exact only fused, and the last is where the two exponentials must round alike (a contracted
+    ``1 + f·p`` in one and a rounded ``f·p`` in the other differ in 9% of last bits).
+    """
+    shifted = builder.fma(a, high, k[0])
+    f = builder.fma(a, low, builder.fma(a, high, builder.fsub(k[0], shifted)))  # k[0] − shifted = −n exactly
+    p = k[1]
+    for coefficient in k[2:]:
+        p = builder.fadd(builder.fmul(p, f), coefficient)
+    return builder.fma(p, f, one), shifted
+
+
+def _emit_exp_product(builder, a, high, low, precision):
+    """``exp(a·b)`` over the whole range: where ``a·high`` is beyond the clamps (in log2 units) the reduction runs
+    on the clamp itself (``a = clamp``, ``high = 1``, ``low = 0``: a result that rounds to 0 or overflows); a NaN
+    product is returned as it is."""
+    t = builder.fmul(a, high)  # only to decide the clamps and NaN: the result never uses it
+    one, zero = precision.const(1), precision.const(0)
+    over, under = builder.fcmp_ordered(">", t, precision.high2), builder.fcmp_ordered("<", t, precision.low2)
+    clamped = builder.or_(over, under)
+    a = builder.select(over, precision.high2, builder.select(under, precision.low2, a))
+    high, low = builder.select(clamped, one, high), builder.select(clamped, zero, low)
+    ordered = builder.fcmp_ordered("==", t, t)
+    a, high, low = (builder.select(ordered, v, zero) for v in (a, high, low))
+    power, shifted = _emit_product_reduction(builder, a, high, low, precision.product_constants, one)
+    return builder.select(ordered, _emit_scale(builder, power, shifted, precision), t)
+
+
+def _emit_exp_product_bounded(builder, a, high, low, constants, precision):
+    """``exp(a·b)`` for ``|a·b| ≤ EXP_BOUNDED_LIMIT``: the reduction, then ``2^f·2^n`` with ``2^n`` in one factor
+    (a normal number there, so the product is exact: :func:`_emit_exp_product`'s result)."""
+    power, shifted = _emit_product_reduction(builder, a, high, low, constants, precision.const(1))
+    return builder.fmul(power, _emit_pow2(builder, shifted, precision))
+
+
+def log2e_split(b):
+    """``(high, low)`` in ``b``'s dtype (float32 or float64) with ``high + low = b log2 e`` to about twice its
+    precision: the operand :func:`vexp_product` takes for ``b``.
+
+    float32 from the float64 product (exact to ``2^-53``); float64 as Dekker's exact product of ``b`` and
+    ``float64(log2 e)`` (Veltkamp's splitting) plus ``b`` times the rest of ``log2 e``. For
+    ``|b| > finfo.max / log2 e`` (float32: 2.4e38) ``high`` is infinite, and ``exp(a·b)`` is taken as its limit
+    (0 or inf, NaN at ``a = 0``), as in Mamba's kernel, which also scales ``A`` by ``log2 e``.
+    """
+    b = np.asarray(b)
+    with np.errstate(invalid="ignore", over="ignore"):  # b = ±inf: high is ±inf, low NaN (the product's is)
+        if b.dtype == np.float32:
+            wide = b.astype(np.float64) * _LOG2E_64
+            high = wide.astype(np.float32)
+            return high, (wide - high).astype(np.float32)
+        scale = np.where(np.abs(b) > 2.0**960, 2.0**-64, 1.0)  # keeps Veltkamp's 2^27 v finite; exact
+        scaled = b * scale
+        high = scaled * _LOG2E_64
+        (b1, b2), (l1, l2) = _veltkamp(scaled), _veltkamp(np.float64(_LOG2E_64))
+        error = ((b1 * l1 - high) + b1 * l2 + b2 * l1) + b2 * l2  # scaled·float64(log2 e) − high, exactly
+        return high / scale, (error + scaled * _LOG2E_LO_64) / scale
+
+
+def _veltkamp(v):
+    """``(upper, lower)`` with ``v = upper + lower`` and each with at most 26 significant bits (float64), so that
+    products of two parts are exact."""
+    scaled = v * 134217729.0  # 2^27 + 1
+    upper = scaled - (scaled - v)
+    return upper, v - upper
+
+
+@intrinsic
+def exp_product_constants(typingctx, x):
+    """The constants of :func:`vexp_product_bounded` in ``x``'s precision, opaque to the optimiser (as
+    :func:`exp_constants`)."""
+    if x not in _PRECISIONS:
+        return None
+    kind = types.UniTuple(x, len(_PRECISIONS[x].product_constants))
+
+    def codegen(context, builder, signature, args):
+        return _opaque_tuple(context, builder, kind, _PRECISIONS[x].product_constants)
+
+    return kind(x), codegen
+
+
+@intrinsic
+def vexp_product(typingctx, a, high, low):
+    """``exp(a·b)`` for float32/float64 scalars in jitted code, with ``(high, low) = log2e_split(b)``: ``a·b`` is
+    never rounded (see :func:`_emit_product_reduction`). Over the whole range, NaN propagated; vectorisable."""
+    if a not in _PRECISIONS or high != a or low != a:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return _emit_exp_product(builder, *args, _PRECISIONS[a])
+
+    return a(a, a, a), codegen
+
+
+@intrinsic
+def vexp_product_bounded(typingctx, a, high, low, constants):
+    """:func:`vexp_product` for ``|a·b| ≤ EXP_BOUNDED_LIMIT`` (or NaN), with ``constants`` from
+    :func:`exp_product_constants`: bitwise its result there, without the clamps and with one scale factor."""
+    if a not in _PRECISIONS or high != a or low != a:
+        return None
+    if constants != types.UniTuple(a, len(_PRECISIONS[a].product_constants)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        k = [builder.extract_value(args[3], i) for i in range(constants.count)]
+        return _emit_exp_product_bounded(builder, *args[:3], k, _PRECISIONS[a])
+
+    return a(a, a, a, constants), codegen
 
 
 def _emit_softplus(builder, v, x, precision, atanh):

@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from . import copy_into, helper, kernel, numba
-from ._vecmath import vexp, vsoftplus
+from ._vecmath import log2e_split, vexp, vexp_product, vsoftplus
 from .selective import lane_block, layout
 
 __all__ = ["selective_scan_vjp"]
@@ -149,12 +149,14 @@ def _lane_sum(v):  # pragma: no cover - compiled
 
 @kernel(cost=6.0, fastmath={"contract"}, error_model="numpy")
 def _lanes_vjp_kernel(
-    u, delta, bias, softplus, threshold, At, B, C, Dskip, z, xt, gout, gst, chunk, block,
+    u, delta, bias, softplus, threshold, At, At_high, At_low, B, C, Dskip, z, xt, gout, gst, chunk, block,
     gu, gdelta, gz, gAt, gB, gC, gD, gbias, gxt,
 ):  # pragma: no cover - compiled  # fmt: skip
     """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block).
 
-    ``threshold`` is softplus's (20) in the data's dtype, so that the comparison stays in float32 lanes.
+    ``threshold`` is softplus's (20) in the data's dtype, so that the comparison stays in float32 lanes;
+    ``At_high + At_low`` is ``Aᵀ log2 e`` (:func:`~._vecmath.log2e_split`): the gates are the forward's,
+    :func:`~._vecmath.vexp_product`.
     """
     batch, dim, length = u.shape
     nstate = At.shape[0]
@@ -168,6 +170,7 @@ def _lanes_vjp_kernel(
         bb, bg = (b if B.shape[0] > 1 else 0), d0 // b_per
         cb, cg = (b if C.shape[0] > 1 else 0), d0 // c_per
         a = At[:, d0 : d0 + block].copy()
+        a_high, a_low = At_high[:, d0 : d0 + block].copy(), At_low[:, d0 : d0 + block].copy()
         x = xt[b, :, d0 : d0 + block].copy()
         ck = np.empty((nck, nstate, block), u.dtype)
         xs = np.empty((chunk + 1, nstate, block), u.dtype)
@@ -213,7 +216,7 @@ def _lanes_vjp_kernel(
                 for n in range(nstate):
                     bv = B[bb, bg, t, n]
                     for j in range(block):
-                        x[n, j] = vexp(dts[s, j] * a[n, j]) * x[n, j] + du[j] * bv
+                        x[n, j] = vexp_product(dts[s, j], a_high[n, j], a_low[n, j]) * x[n, j] + du[j] * bv
         lam = gst[b, :, d0 : d0 + block].copy()
         for c in range(nck - 1, -1, -1):
             t0 = c * chunk
@@ -239,7 +242,7 @@ def _lanes_vjp_kernel(
                 for n in range(nstate):
                     bv = B[bb, bg, t, n]
                     for j in range(block):
-                        g_ = vexp(dts[s, j] * a[n, j])
+                        g_ = vexp_product(dts[s, j], a_high[n, j], a_low[n, j])
                         al[s, n, j] = g_
                         xs[s + 1, n, j] = g_ * xs[s, n, j] + du[j] * bv
             for s in range(steps - 1, -1, -1):
@@ -351,7 +354,7 @@ def selective_scan_vjp(u, delta, A, B, C, D, z, bias, use_softplus, x0, gout, gs
         gAt, gxt = np.zeros((batch, nstate, dim)), np.empty((batch, nstate, dim), real)
         _lanes_vjp_kernel(
             u, delta, np.zeros(dim, real) if bias is None else bias, use_softplus, real.type(20),
-            np.ascontiguousarray(A.T), Bl, Cl,
+            np.ascontiguousarray(A.T), *log2e_split(np.ascontiguousarray(A.T)), Bl, Cl,
             np.zeros(dim, real) if D is None else D, np.zeros((0, 0, 0), real) if z is None else z,
             np.array(np.swapaxes(x0, 1, 2), order="C"), np.ascontiguousarray(gout),
             np.array(np.swapaxes(gs, 1, 2), order="C"), max(1, min(int(chunk), length)), block,
