@@ -65,7 +65,8 @@ def variant(name: str, gate: str | None):
 
 
 def kernel_arguments():
-    """The arguments the wrapper passes to the kernel for the issue-19 call (captured once)."""
+    """The arguments the wrapper passes to the kernel for the issue-19 call (captured once), as a list, and
+    the position of each parameter by name (``inspect.signature`` of the kernel)."""
     data = sizes.selective_data(2, 512, 16, 2048)
     captured = {}
     kernel = sel._lanes_kernel
@@ -80,18 +81,21 @@ def kernel_arguments():
         selective_scan(*data[:5], engine="numba", **sizes.selective_kwargs(*data[5:]))
     finally:
         sel._lanes_kernel = kernel
-    return list(captured["args"])
+    names = inspect.signature(kernel.__wrapped__).parameters
+    return list(captured["args"]), {name: i for i, name in enumerate(names)}
 
 
 def main() -> None:
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    args = kernel_arguments()
-    assert args[3] is not None and args[8] is not None, "the benchmark call uses softplus and the gate"
+    args, at = kernel_arguments()
+    assert args[at["softplus"]] is not None and args[at["z"]] is not None, "the call uses softplus and the gate"
     full, cheap = variant("full", None), variant("cheap", "cheap_gate")
     # without softplus the kernel reads Δ = delta + bias directly: give it softplus's values, so that the same
     # steps (and the same exp range checks) flow through every variant
-    bias = args[2][:, None].astype(np.float64)
-    stepped = (np.logaddexp(0.0, args[1] + bias) - bias).astype(args[1].dtype)
+    bias = args[at["bias"]][:, None].astype(np.float64)
+    delta = args[at["delta"]]
+    stepped = (np.logaddexp(0.0, delta + bias) - bias).astype(delta.dtype)
+    state, out = at["xb"], at["out"]
     runs = {}
     for label, fn, features in (
         ("kernel as shipped", full, True),
@@ -100,15 +104,15 @@ def main() -> None:
         ("cheap gate, no softplus, no gate", cheap, False),
     ):
         call = list(args)
-        call[9], call[10] = args[9].copy(), np.empty_like(args[10])  # own state and output
+        call[state], call[out] = args[state].copy(), np.empty_like(args[out])  # own state and output
         if not features:
-            call[1], call[3], call[8] = stepped, None, None
+            call[at["delta"]], call[at["softplus"]], call[at["z"]] = stepped, None, None
         fn(*call)
-        runs[label] = (fn, call, args[9].copy())
+        runs[label] = (fn, call, args[state].copy())
     times = {label: [] for label in runs}
     for _ in range(12):
         for label, (fn, call, state0) in runs.items():
-            call[9][...] = state0
+            call[state][...] = state0
             start = time.perf_counter()
             fn(*call)
             times[label].append(time.perf_counter() - start)
