@@ -245,23 +245,25 @@ def exp_constants(typingctx, x):
     LLVM otherwise does under AVX2's register pressure (measured: the bounded exp's loop 30% faster). Each
     is passed through an empty inline-assembly statement: the same number, which LLVM can no longer fold.
     """
+    return _opaque_constants(x, "constants")
+
+
+def _opaque_constants(x, field):
+    """Typing and lowering of an intrinsic that returns the constants ``field`` of ``x``'s precision as a tuple,
+    each passed through an empty inline-assembly statement (``None``, no match, for other types)."""
     if x not in _PRECISIONS:
         return None
-    kind = types.UniTuple(x, len(_PRECISIONS[x].constants))
+    constants = getattr(_PRECISIONS[x], field)
+    kind = types.UniTuple(x, len(constants))
 
     def codegen(context, builder, signature, args):
-        return _opaque_tuple(context, builder, kind, _PRECISIONS[x].constants)
+        values = ir.Constant(context.get_value_type(kind), ir.Undefined)
+        for i, constant in enumerate(constants):
+            opaque = builder.asm(ir.FunctionType(constant.type, [constant.type]), "", "=x,0", [constant], False)
+            values = builder.insert_value(values, opaque, i)
+        return values
 
     return kind(x), codegen
-
-
-def _opaque_tuple(context, builder, kind, constants):
-    """The tuple ``kind`` of ``constants``, each passed through an empty inline-assembly statement."""
-    values = ir.Constant(context.get_value_type(kind), ir.Undefined)
-    for i, constant in enumerate(constants):
-        opaque = builder.asm(ir.FunctionType(constant.type, [constant.type]), "", "=x,0", [constant], False)
-        values = builder.insert_value(values, opaque, i)
-    return values
 
 
 @intrinsic
@@ -358,14 +360,7 @@ def _veltkamp(v):
 def exp_product_constants(typingctx, x):
     """The constants of :func:`vexp_product_bounded` in ``x``'s precision, opaque to the optimiser (as
     :func:`exp_constants`)."""
-    if x not in _PRECISIONS:
-        return None
-    kind = types.UniTuple(x, len(_PRECISIONS[x].product_constants))
-
-    def codegen(context, builder, signature, args):
-        return _opaque_tuple(context, builder, kind, _PRECISIONS[x].product_constants)
-
-    return kind(x), codegen
+    return _opaque_constants(x, "product_constants")
 
 
 @intrinsic
