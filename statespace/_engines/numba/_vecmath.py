@@ -106,7 +106,7 @@ _TAYLOR_64 = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # 1/13!, 
 _EXP_32 = (_LOG2E_32, _SHIFT_32, _LN2_HI_32, _LN2_LO_32, *_P32)
 _EXP_64 = (_LOG2E_64, _SHIFT_64, _LN2_HI_64, _LN2_LO_64, *_TAYLOR_64)
 
-# exp(a·b) in base 2 (see exp_product_constants): the same polynomials in f = r / ln 2, so q(f) = Σ_k c_k (ln 2)^k f^k
+# exp(a·b) in base 2 (see vexp_product): the same polynomials in f = r / ln 2, so q(f) = Σ_k c_k (ln 2)^k f^k
 # with c_k the coefficients of e^r − 1 above (float32: 1, then Cephes' P32 lowest degree first; float64: 1/k!),
 # highest degree first, and the clamps in log2 units (2^-151 rounds to 0, 2^129 overflows; float64 -1077, 1025)
 _LN2 = math.log(2.0)
