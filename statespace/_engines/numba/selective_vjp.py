@@ -352,9 +352,10 @@ def selective_scan_vjp(u, delta, A, B, C, D, z, bias, use_softplus, x0, gout, gs
     gC = _accumulator(C, batch, dim, nblk, length, nstate, acc)
     if length and nstate and lanes:
         gAt, gxt = np.zeros((batch, nstate, dim)), np.empty((batch, nstate, dim), real)
+        At = np.ascontiguousarray(A.T)
         _lanes_vjp_kernel(
             u, delta, np.zeros(dim, real) if bias is None else bias, use_softplus, real.type(20),
-            np.ascontiguousarray(A.T), *log2e_split(np.ascontiguousarray(A.T)), Bl, Cl,
+            At, *log2e_split(At), Bl, Cl,
             np.zeros(dim, real) if D is None else D, np.zeros((0, 0, 0), real) if z is None else z,
             np.array(np.swapaxes(x0, 1, 2), order="C"), np.ascontiguousarray(gout),
             np.array(np.swapaxes(gs, 1, 2), order="C"), max(1, min(int(chunk), length)), block,
