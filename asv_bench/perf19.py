@@ -1,7 +1,7 @@
 """Issue 19's targets side by side in one run: ``python asv_bench/perf19.py [group ...]``.
 
 Groups: ``tiny`` (alone and beside a second process running numba-engine calls), ``few`` (few long
-channels), ``steps`` (one system at many step sizes), ``selective``; ``blocks`` (tuning, only when named).
+channels), ``steps`` (one system at many step sizes), ``selective``; ``blocks`` (layout tuning, only when named).
 Implementations of a group are timed interleaved (round robin), median of the repeats; ``uptime`` is
 printed before and after each group, since on a shared machine the load decides the numbers. The
 benchmark code is the asv suite's (``asv_bench/benchmarks/sizes.py``): the dashboard and this table time
@@ -15,6 +15,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -113,25 +115,33 @@ def group_selective() -> None:
 
 
 def group_blocks() -> None:
-    """Tuning: the recurrence's smallest channel block (``_MIN_BLOCK``) at few long channels."""
+    """Tuning: the recurrence's layout (lanes per block, mode groups per channel) at few long channels: the one
+    :func:`~statespace._engines.numba.recurrence._layout` picks against its neighbours."""
     from statespace._engines.numba import recurrence
+    from statespace._engines.numba._modal import vector_lanes
 
-    default = recurrence._MIN_BLOCK
+    rule = recurrence._layout
     for shape in sizes.FEW_CHANNEL_SHAPES:
-        print(f"recurrence H×L={shape}, smallest block ({uptime()})")
+        channels = sizes.FEW_CHANNEL_SHAPES[shape][0]
+        block, groups = rule(channels, 32, True, vector_lanes(np.float64))
+        print(f"recurrence H×L={shape}, layouts (block, groups); the rule's: {(block, groups)} ({uptime()})")
         run = sizes.few_channel_recurrence("numba", shape)
 
-        def with_block(block, run=run):
+        def with_layout(layout, run=run):
             def timed():
-                recurrence._MIN_BLOCK = block
-                run()
+                recurrence._layout = lambda *args: layout
+                try:
+                    run()
+                finally:
+                    recurrence._layout = rule
 
             return timed
 
-        runs = {f"min block {b}": with_block(b) for b in (8, 16, 32, 64)}
+        layouts = {(block, groups), (2 * block, groups), (2 * block, 2 * groups), (max(8, block // 2), groups)}
+        layouts |= {(block, 2 * groups)} if block % (2 * groups) == 0 else set()
+        runs = {f"{layout}": with_layout(layout) for layout in sorted(layouts)}
         runs["split prange loop"] = sizes.few_channel_recurrence("split prange loop", shape)
         show("", interleaved(runs), against="split prange loop")
-    recurrence._MIN_BLOCK = default
 
 
 GROUPS = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from statespace.testing import assert_close
 numba = pytest.importorskip("numba")
 vecmath = pytest.importorskip("statespace._engines.numba._vecmath")
 tiles = pytest.importorskip("statespace._engines.numba._tiles")
+modal = pytest.importorskip("statespace._engines.numba._modal")
 
 pytestmark = pytest.mark.numba
 
@@ -268,16 +271,18 @@ def test_recurrence_across_channel_blocks(rng, conj, complex_input):
 @pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize(("H", "N2", "complex_input", "conj"), [
     (3, 37, False, True),  # modes not a multiple of the groups: padded modes
-    (9, 40, True, False),  # channels not a multiple of a block's channels: padded lanes; complex in and out
+    (5, 40, True, False),  # channels not a multiple of a block's channels: padded lanes; complex in and out
     (1, 64, False, False),  # one channel, complex output
-    (16, 32, False, True),  # issue 19's few-channel shape, shortened
+    (4, 32, False, True),  # issue 19's few-channel modes
 ])  # fmt: skip
 def test_recurrence_few_channels_split_modes_across_lanes(rng, monkeypatch, parallel, H, N2, complex_input, conj):
     from statespace._engines import numba as engine
     from statespace._engines.numba import recurrence as kernels
 
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 0 if parallel else 1 << 62)
-    assert kernels._layout(H, N2, parallel)[1] > 1  # the split layout is what runs here
+    monkeypatch.setattr(kernels, "vector_lanes", lambda dtype: 8)  # the layouts of an AVX-512 machine, on any
+    smallest = kernels._MIN_LOOP_BLOCK if complex_input or not conj else 8
+    assert kernels._layout(H, N2, parallel, smallest)[1] > 1  # the split layout is what runs here
     L = 70
     Ab = np.exp(-rng.uniform(0.01, 0.3, (H, N2)) + 1j * rng.uniform(0, np.pi, (H, N2)))
     Bb, C, x0 = (rng.normal(size=(H, N2)) + 1j * rng.normal(size=(H, N2)) for _ in range(3))
@@ -289,6 +294,23 @@ def test_recurrence_few_channels_split_modes_across_lanes(rng, monkeypatch, para
     u[0, 5] = np.nan  # NaN reaches the outputs of its channel from its step on, and no other channel
     y = recurrence(Ab, Bb, C, u, x0=x0, conj=conj, engine="numba")
     assert np.isnan(y[0, 5:]).all() and not np.isnan(y[0, :5]).any() and not np.isnan(y[1:]).any()
+
+
+@pytest.mark.parametrize("smallest", [4, 8, 16, 32])
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_recurrence_layouts_are_whole(monkeypatch, smallest, threads):
+    """Every layout the rule picks: whole groups per block, blocks of whole ``smallest`` lanes (whole vectors for
+    the real kernel), no more than ``_BLOCK`` lanes, at least ``_MIN_GROUP_MODES`` modes per group once split; and
+    no block wider than needed: never more lanes than the channels rounded up to ``smallest``."""
+    from statespace._engines.numba import recurrence as kernels
+
+    monkeypatch.setattr(kernels.numba, "get_num_threads", lambda: threads)
+    for channels in [1, 2, 3, 5, 8, 9, 16, 33, 100, 256, 1000]:
+        for nmodes in [1, 4, 7, 32, 64]:
+            block, groups = kernels._layout(channels, nmodes, True, smallest)
+            assert block % groups == 0 and block % smallest == 0 and block <= kernels._BLOCK
+            assert groups == 1 or -(-nmodes // groups) >= kernels._MIN_GROUP_MODES
+            assert block <= -(-channels // smallest) * smallest
 
 
 @pytest.mark.parametrize("L", [1, 2, 3, 5, 66, 131])
@@ -403,6 +425,83 @@ def test_selective_scan_ragged_tiles_and_strided_inputs(rng, dtype_name):
         x0=contiguous[8], engine="numba",
     )  # fmt: skip
     np.testing.assert_array_equal(out, again)
+
+
+def _rounded(value, dtype):
+    """``value`` (a Fraction) correctly rounded to ``dtype`` (nearest, ties to even; no double rounding)."""
+    near = dtype(float(value))
+    candidates = [np.nextafter(near, dtype(-np.inf)), near, np.nextafter(near, dtype(np.inf))]
+    errors = [abs(Fraction(float(c)) - value) for c in candidates]
+    best = min(errors)
+    ties = [c for c, e in zip(candidates, errors) if e == best]
+    bits = {np.float32: np.int32, np.float64: np.int64}[dtype]
+    return next((c for c in ties if not np.array([c]).view(bits)[0] & 1), ties[0])
+
+
+def _modal_steps_exact(ar, ai, br, bi, w, xr, xi, v, dtype):
+    """The pass's documented rounding, operation by operation, with exact products and sums (Fractions)."""
+    product = lambda a, b: _rounded(Fraction(float(a)) * Fraction(float(b)), dtype)  # noqa: E731
+    fma = lambda a, b, c: _rounded(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c)), dtype)  # noqa: E731
+    nmodes, lanes = ar.shape
+    y = np.zeros((len(v), lanes), dtype)
+    for j in range(lanes):
+        for n in range(nmodes):
+            x_r, x_i = xr[n, j], xi[n, j]
+            for k in range(len(v)):
+                s = fma(ai[n, j], x_i, -product(br[n, j], v[k, j]))
+                s_ = fma(ai[n, j], x_r, product(bi[n, j], v[k, j]))
+                x_r, x_i = fma(ar[n, j], x_r, -s), fma(ar[n, j], x_i, s_)
+                if w is None:
+                    y[k, j] = _rounded(Fraction(float(y[k, j])) + Fraction(float(x_r)), dtype)
+                else:
+                    y[k, j] = fma(w[n, j], x_r, y[k, j])
+            xr[n, j], xi[n, j] = x_r, x_i
+    return y
+
+
+@numba.njit(fastmath={"contract"})
+def _modal_steps(ar, ai, br, bi, w, xr, xi, inputs, outputs, first):
+    modal.modal_steps(ar, ai, br, bi, w, xr, xi, inputs, outputs, first)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_modal_steps_rounds_as_documented(rng, dtype, weighted):
+    """The recurrence's vector pass against its documented operation sequence evaluated exactly and rounded once
+    per operation: every lane, whole vectors and the scalar remainder (21 lanes), bitwise; the rows of the
+    staging buffers outside the pass are left alone."""
+    nmodes, lanes, rows, first = 3, 21, modal.STEPS + 3, 2
+    ar, ai = rng.uniform(-0.9, 0.9, (2, nmodes, lanes)).astype(dtype)
+    br, bi = rng.normal(size=(2, nmodes, lanes)).astype(dtype)
+    w = rng.uniform(0.5, 2.0, (nmodes, lanes)).astype(dtype) if weighted else None
+    xr, xi = rng.normal(size=(2, nmodes, lanes)).astype(dtype)
+    inputs = rng.normal(size=(rows, lanes)).astype(dtype)
+    outputs = np.full((rows, lanes), 7.0, dtype)
+    want_xr, want_xi = xr.copy(), xi.copy()
+    want = outputs.copy()
+    want[first : first + modal.STEPS] = _modal_steps_exact(
+        ar, ai, br, bi, w, want_xr, want_xi, inputs[first : first + modal.STEPS], dtype
+    )
+    _modal_steps(ar, ai, br, bi, w, xr, xi, inputs, outputs, first)
+    np.testing.assert_array_equal(outputs, want)
+    np.testing.assert_array_equal(xr, want_xr)
+    np.testing.assert_array_equal(xi, want_xi)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_modal_steps_nan_stays_in_its_lane(rng, dtype):
+    """A NaN input reaches its own lane's outputs and state only (lanes are independent, in vectors or not)."""
+    nmodes, lanes = 2, 19
+    ar, ai, br, bi = rng.uniform(-0.9, 0.9, (4, nmodes, lanes)).astype(dtype)
+    xr, xi = np.zeros((2, nmodes, lanes), dtype)
+    inputs = rng.normal(size=(modal.STEPS, lanes)).astype(dtype)
+    inputs[1, 3] = inputs[0, 17] = np.nan
+    outputs = np.zeros_like(inputs)
+    _modal_steps(ar, ai, br, bi, None, xr, xi, inputs, outputs, 0)
+    poisoned = np.zeros((modal.STEPS, lanes), bool)
+    poisoned[1:, 3] = poisoned[:, 17] = True
+    np.testing.assert_array_equal(np.isnan(outputs), poisoned)
+    np.testing.assert_array_equal(np.isnan(xr).any(axis=0), poisoned.any(axis=0))
 
 
 @numba.njit

@@ -6,11 +6,9 @@ Layout: channels innermost. Channels are independent, so a block of
 to a whole block), split in real and imaginary parts, and the innermost loop
 runs over the channels of a block. Every lane carries its own recurrence and
 its own output sum ``Σ_n C_n x_n`` (accumulated mode by mode, in the order of a
-scalar loop), so LLVM vectorises the update without reassociating anything.
+scalar loop), so the update vectorises without reassociating anything.
 The modes-innermost alternative reduces over modes inside one lane, which does
-not vectorise without reassociation and measured 3–5× slower. The block size
-is a runtime value for LLVM (a compile-time 16 was fully unrolled and then left
-scalar); its loop is vectorised behind one runtime alias check per pass.
+not vectorise without reassociation and measured 3–5× slower.
 
 Each ``prange`` iteration owns one block: its parameters and state stay in L1/L2,
 the input is staged ``_CHUNK`` steps at a time into a ``(time, channel)``
@@ -27,16 +25,21 @@ order, with no pass of its own: at H=16, L=65536 one thread 18.9 → 16.3 ms, tw
 factor 2 of a conjugate-pair system's ``2 Re(C x)`` rides on the output basis
 (:func:`_output_basis`), so no output is multiplied in the kernels.
 
-For the common real-input, real-output case four consecutive steps are advanced per
-pass over the modes (:func:`_four_steps`), so each parameter is loaded once per four
-updates. The output weights are made real by a change of basis of each mode
-(:func:`_output_basis`): an output term costs one multiply-add (~10% faster), or one
-addition when the final state is not returned (10–25% faster again). Multiply-add
+For the common real-input, real-output case ``STEPS`` (4) consecutive steps are advanced per
+pass over the modes, so each parameter is loaded once per four updates. The pass is
+:func:`~._modal.modal_steps`, written as LLVM vector code: for each vector of lanes the four
+output sums stay in registers through the mode loop. As a numba loop over the lanes inside the
+mode loop, they were loaded and stored again for every mode; the explicit vectors took one
+thread at H = 16, L = 65536 from 11.3 to 9.5 ms and two from 8.2 to 5.2 ms (minima of 21 runs
+interleaved with the loop; medians 11.6 → 9.6 and 10.4 → 6.9 ms), and at H = 256, L = 4096 from
+11.1 to 9.2 and 6.1 to 5.0 ms, bitwise the same output. The output weights are made real by a
+change of basis of each mode (:func:`_output_basis`): an output term costs one multiply-add
+(~10% faster), or one addition when the final state is not returned (10–25% faster again). Multiply-add
 contraction is on (``fastmath={"contract"}``: one rounding instead of two per
 multiply-add); nothing else of fastmath.
 
-The update is parenthesised for its dependency chain: the four steps of a pass are serial, so a
-step's latency, not the multiply-add count, bounds a pass. Written
+The update is parenthesised for its dependency chain (the pass keeps the order the numba loop had):
+the four steps of a pass are serial, so a step's latency, not the multiply-add count, bounds a pass. Written
 ``a_r x_r − (a_i x_i − b_r v)`` and ``a_r x_i + (a_i x_r + b_i v)``, the input term is off the chain
 and each new state part is two dependent multiply-adds from the old one (8 cycles at a 4-cycle
 multiply-add); written left to right, ``a_r x_r − a_i x_i + b_r v``, LLVM fused the input product
@@ -52,69 +55,28 @@ import math
 
 import numpy as np
 
-from . import helper, kernel, numba, per_thread
+from . import kernel, numba, per_thread
+from ._modal import STEPS, modal_steps, vector_lanes
 from ._tiles import transpose_spread, transpose_summed
 
 __all__ = ["diag"]
 
-#: Channels per SIMD block (measured: 16 loses to the per-pass alias check; 32 to 128 are alike).
+#: Channels per SIMD block when there are many (see :func:`_layout`; 32 to 128 measured alike).
 _BLOCK = 64
-#: Fewest channels per block when there are too few channels to give every thread a block of ``_BLOCK``
-#: (one iteration of the vectorised lane loop; see :func:`_block_size`).
-_MIN_BLOCK = 32
+#: Fewest lanes per block for the complex kernel, a numba loop over the lanes (see :func:`_layout`).
+_MIN_LOOP_BLOCK = 32
 #: Fewest modes per group when few channels split their modes across lanes (see :func:`_layout`).
 _MIN_GROUP_MODES = 4
 #: Time steps staged per block (input and output buffers of ``_CHUNK × _BLOCK``).
 _CHUNK = 64
 
 
-def _weighted(weights, blk, n, j, value):
-    """``weights[blk, n, j] · value``; ``value`` itself when ``weights`` is ``None`` (unit output weights)."""
-    return value if weights is None else weights[blk, n, j] * value
-
-
-@numba.extending.overload(_weighted, jit_options={"nogil": True, "fastmath": {"contract"}})
-def _weighted_overload(weights, blk, n, j, value):
-    if isinstance(weights, numba.types.NoneType):
-        return lambda weights, blk, n, j, value: value
-    return lambda weights, blk, n, j, value: weights[blk, n, j] * value
-
-
-@helper(fastmath={"contract"})
-def _four_steps(a_r, a_i, b_r, b_i, cmag, blk, xr, xi, v, y):  # pragma: no cover - compiled
-    """Steps ``v[0..3]`` → ``y[0..3]`` of block ``blk`` with real input and output, each parameter loaded once
-    (output weights ``cmag[blk]``, or unit weights if ``cmag`` is ``None``); parenthesised for the shortest
-    dependency chain from one step's state to the next (see the module docstring)."""
-    nmodes, block = a_r.shape
-    v0, v1, v2, v3 = v[0], v[1], v[2], v[3]
-    y0, y1, y2, y3 = y[0], y[1], y[2], y[3]
-    for j in range(block):
-        y0[j] = 0
-        y1[j] = 0
-        y2[j] = 0
-        y3[j] = 0
-    for n in range(nmodes):
-        for j in range(block):
-            ar_, ai_, br_, bi_ = a_r[n, j], a_i[n, j], b_r[n, j], b_i[n, j]
-            pr, pi = xr[n, j], xi[n, j]
-            pr, pi = ar_ * pr - (ai_ * pi - br_ * v0[j]), ar_ * pi + (ai_ * pr + bi_ * v0[j])
-            y0[j] += _weighted(cmag, blk, n, j, pr)
-            pr, pi = ar_ * pr - (ai_ * pi - br_ * v1[j]), ar_ * pi + (ai_ * pr + bi_ * v1[j])
-            y1[j] += _weighted(cmag, blk, n, j, pr)
-            pr, pi = ar_ * pr - (ai_ * pi - br_ * v2[j]), ar_ * pi + (ai_ * pr + bi_ * v2[j])
-            y2[j] += _weighted(cmag, blk, n, j, pr)
-            pr, pi = ar_ * pr - (ai_ * pi - br_ * v3[j]), ar_ * pi + (ai_ * pr + bi_ * v3[j])
-            y3[j] += _weighted(cmag, blk, n, j, pr)
-            xr[n, j] = pr
-            xi[n, j] = pi
-
-
 @kernel(cost=0.5, fastmath={"contract"})
 def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, groups, scratch, stop):  # pragma: no cover - compiled
-    """Real input, real output (the common case): steps ``0 … stop − 1``, four per pass over the modes.
+    """Real input, real output (the common case): steps ``0 … stop − 1``, ``STEPS`` per pass over the modes.
 
-    A last group of fewer than four steps runs as four, the missing ones on zero input and their outputs
-    dropped: the state then ends past ``stop``, so a caller that needs it passes a multiple of four and
+    A last group of fewer than ``STEPS`` steps runs as ``STEPS``, the missing ones on zero input and their outputs
+    dropped: the state then ends past ``stop``, so a caller that needs it passes a multiple of ``STEPS`` and
     runs the rest with :func:`_diag_complex_kernel`. ``scratch`` ``(threads, 2, _CHUNK, block)``: each
     thread's input and output staging buffers.
     """
@@ -133,11 +95,14 @@ def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, groups, scratch, stop):
         for t0 in range(0, stop, _CHUNK):
             steps = min(_CHUNK, stop - t0)
             transpose_spread(ur, h0, t0, u_r, 0, 0, nb, steps, groups, per_block)  # once per mode group
-            for s in range(steps, -(-steps // 4) * 4):
+            for s in range(steps, -(-steps // STEPS) * STEPS):
                 for j in range(block):
                     u_r[s, j] = 0
-            for first in range(0, steps, 4):
-                _four_steps(a_r, a_i, b_r, b_i, cmag, blk, xr, xi, u_r[first : first + 4], o_r[first : first + 4])
+            for first in range(0, steps, STEPS):
+                if cmag is None:
+                    modal_steps(a_r, a_i, b_r, b_i, None, xr, xi, u_r, o_r, first)
+                else:
+                    modal_steps(a_r, a_i, b_r, b_i, cmag[blk], xr, xi, u_r, o_r, first)
             transpose_summed(o_r, 0, 0, yr, h0, t0, steps, nb, groups, per_block)
 
 
@@ -145,7 +110,7 @@ def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, groups, scratch, stop):
 def _diag_complex_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, groups, scratch, start):  # pragma: no cover
     """Complex input (``ui`` non-empty) or complex output (``yi`` non-empty): steps ``start …``, one at a time.
 
-    It also runs the last ``L mod 4`` steps of the real case when the final state is wanted.
+    It also runs the last ``L mod STEPS`` steps of the real case when the final state is wanted.
 
     ``scratch`` ``(threads, 4, _CHUNK, block)``, zeros: each thread's staging buffers (the imaginary input's
     stays 0 for real input).
@@ -188,26 +153,35 @@ def _diag_complex_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, groups,
                 transpose_summed(o_i, 0, 0, yi, h0, t0, steps, nb, groups, per_block)
 
 
-def _layout(channels: int, nmodes: int, parallel: bool) -> tuple[int, int]:
+def _layout(channels: int, nmodes: int, parallel: bool, smallest: int) -> tuple[int, int]:
     """``(block, groups)``: SIMD lanes per block, and the mode groups each channel is split into.
 
-    Many channels: blocks of ``_BLOCK`` channels (fewer, down to ``_MIN_BLOCK``, so that every thread gets a
-    block), one group. Few channels (blocks would be mostly padding, or fewer than the threads): each
-    channel's modes are split into ``groups`` groups of consecutive modes, each on its own lane of the same
-    block, and the block sums its lanes' outputs per channel at write-back. The output is linear in the
-    modes, so nothing else changes, and no thread ever writes another thread's channels.
+    Many channels: blocks of ``_BLOCK`` channels, one group. Fewer channels: blocks shrink, by halves
+    while some thread would get none (down to ``smallest`` lanes), and to the channels' own lanes rounded up
+    to a multiple of ``smallest``. Still too few channels (some
+    thread without a block, or a block mostly padding): each channel's modes are split into ``groups``
+    groups of consecutive modes, each on its own lane of the same block, and the block sums its lanes'
+    outputs per channel at write-back. The output is linear in the modes, so nothing else changes, and no
+    thread ever writes another thread's channels.
 
-    Measured at H = 16, N/2 = 32, L = 65536 complex128 (``python asv_bench/perf19.py few``, quiet machine):
-    one 32-lane block, half of it padding, 33 ms; four groups (two blocks of eight channels × four groups)
-    see the CHANGELOG/performance page for the numbers after the change.
+    A block is as good as the lanes it fills: the pass (:func:`~._modal.modal_steps`) costs the same per
+    vector of lanes and mode, however the lanes are grouped, so splitting a channel's modes buys only full
+    vectors and costs the grouped staging. Measured at H = 16, N/2 = 32, L = 65536 (complex128, minima of 15
+    interleaved runs, one thread): 64 lanes as four groups of 16 channels 9.9 ms, 32 as two 9.2 ms, 16 channels
+    unsplit 8.9 ms; two threads (``asv_bench/perf19.py blocks``): two blocks of 8 channels 4.8 ms, of 8 × 2
+    groups 5.0 ms, of 8 × 4 groups 5.6 ms. So for the real kernel ``smallest`` is one vector of the machine
+    (:func:`~._modal.vector_lanes`). The complex kernel is a numba loop over the lanes, with an aliasing check
+    per pass: for it ``smallest`` is :data:`_MIN_LOOP_BLOCK` (complex input at H = 16, two threads: two blocks
+    of 8 channels 55 ms, of 8 × 4 groups 28 ms).
     """
     threads = numba.get_num_threads() if parallel else 1
     block = _BLOCK
-    while block > _MIN_BLOCK and -(-channels // block) < threads:
+    while block > smallest and -(-channels // block) < threads:
         block //= 2
+    block = min(block, -(-channels // smallest) * smallest)  # no more lanes than the channels fill
     groups = 1
     while (
-        2 * groups <= block
+        block % (2 * groups) == 0
         and nmodes >= 2 * groups * _MIN_GROUP_MODES
         and (-(-channels * groups // block) < threads or channels * groups < block)
     ):
@@ -278,12 +252,14 @@ def diag(Ab, Bb, C, u, x0, batch, conj, want_state=True):
     mode_shape = batch + (nmodes,)
     channels = math.prod(batch)
     work = channels * length * nmodes
-    block, groups = _layout(channels, nmodes, _diag_kernel.runs_parallel(work))
-    a, b, c = (_blocked(m, mode_shape, cdtype, block, groups) for m in (Ab, Bb, C))
     full = batch + (length,)
     uf = (u if u.shape == full else np.broadcast_to(u, full)).reshape(channels, length)
     system_real = common.kind != "c"
     want_imag = not conj and not system_real
+    complex_steps = uf.dtype.kind == "c" or want_imag  # every step in the complex kernel, a numba loop
+    smallest = _MIN_LOOP_BLOCK if complex_steps else vector_lanes(real)
+    block, groups = _layout(channels, nmodes, _diag_kernel.runs_parallel(work), smallest)
+    a, b, c = (_blocked(m, mode_shape, cdtype, block, groups) for m in (Ab, Bb, C))
     real_kernel_only = not want_state and uf.dtype.kind != "c" and not want_imag
     scale = 2.0 if conj and not system_real else 1.0  # the output is 2 Re(C x) for conjugate pairs
     rotation, cmag = _output_basis(c, unit=not real_kernel_only, scale=scale)
@@ -299,7 +275,7 @@ def diag(Ab, Bb, C, u, x0, batch, conj, want_state=True):
     if yr.size and nmodes:
         parts = [np.ascontiguousarray(p) for m in (a, rotation * b) for p in (m.real, m.imag)]
         # the real kernel's steps: all of them, or (when the final state is wanted) whole groups of four
-        stop = 0 if ui.size or want_imag else length - (length % 4 if want_state else 0)
+        stop = 0 if complex_steps else length - (length % STEPS if want_state else 0)
         if stop:
             scratch = per_thread((2, _CHUNK, block), real)
             _diag_kernel(*parts, cmag, ur, xr, xi, yr, groups, scratch, stop, work=work, tasks=a.shape[0])
