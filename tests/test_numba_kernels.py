@@ -281,8 +281,7 @@ def test_recurrence_few_channels_split_modes_across_lanes(rng, monkeypatch, para
 
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 0 if parallel else 1 << 62)
     monkeypatch.setattr(kernels, "vector_lanes", lambda dtype: 8)  # the layouts of an AVX-512 machine, on any
-    smallest = kernels._MIN_LOOP_BLOCK if complex_input or not conj else 8
-    assert kernels._layout(H, N2, parallel, smallest)[1] > 1  # the split layout is what runs here
+    assert kernels._layout(H, N2, parallel, 8)[1] > 1  # the split layout is what runs here
     L = 70
     Ab = np.exp(-rng.uniform(0.01, 0.3, (H, N2)) + 1j * rng.uniform(0, np.pi, (H, N2)))
     Bb, C, x0 = (rng.normal(size=(H, N2)) + 1j * rng.normal(size=(H, N2)) for _ in range(3))
@@ -438,52 +437,89 @@ def _rounded(value, dtype):
     return next((c for c in ties if not np.array([c]).view(bits)[0] & 1), ties[0])
 
 
-def _modal_steps_exact(ar, ai, br, bi, w, xr, xi, v, dtype):
-    """The pass's documented rounding, operation by operation, with exact products and sums (Fractions)."""
-    product = lambda a, b: _rounded(Fraction(float(a)) * Fraction(float(b)), dtype)  # noqa: E731
-    fma = lambda a, b, c: _rounded(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c)), dtype)  # noqa: E731
+def _modal_steps_exact(ar, ai, br, bi, w, xr, xi, vr, vi, complex_output, dtype):
+    """The pass's documented rounding, operation by operation, with exact products and sums (Fractions):
+    ``(y_r, y_i)`` (``y_i`` None without complex output); ``xr``, ``xi`` updated in place."""
+
+    def exact(*values):
+        return [Fraction(float(value)) for value in values]
+
+    def product(a, b):
+        a, b = exact(a, b)
+        return _rounded(a * b, dtype)
+
+    def fma(a, b, c):
+        a, b, c = exact(a, b, c)
+        return _rounded(a * b + c, dtype)
+
+    def accumulate(total, n, j, value):
+        return _rounded(sum(exact(total, value)), dtype) if w is None else fma(w[n, j], value, total)
+
     nmodes, lanes = ar.shape
-    y = np.zeros((len(v), lanes), dtype)
+    y_r = np.zeros((len(vr), lanes), dtype)
+    y_i = np.zeros((len(vr), lanes), dtype) if complex_output else None
     for j in range(lanes):
         for n in range(nmodes):
             x_r, x_i = xr[n, j], xi[n, j]
-            for k in range(len(v)):
-                s = fma(ai[n, j], x_i, -product(br[n, j], v[k, j]))
-                s_ = fma(ai[n, j], x_r, product(bi[n, j], v[k, j]))
-                x_r, x_i = fma(ar[n, j], x_r, -s), fma(ar[n, j], x_i, s_)
-                if w is None:
-                    y[k, j] = _rounded(Fraction(float(y[k, j])) + Fraction(float(x_r)), dtype)
+            for k in range(len(vr)):
+                if vi is None:
+                    p_r, p_i = product(br[n, j], vr[k, j]), product(bi[n, j], vr[k, j])
                 else:
-                    y[k, j] = fma(w[n, j], x_r, y[k, j])
+                    p_r = fma(br[n, j], vr[k, j], -product(bi[n, j], vi[k, j]))
+                    p_i = fma(br[n, j], vi[k, j], product(bi[n, j], vr[k, j]))
+                s, s_ = fma(ai[n, j], x_i, -p_r), fma(ai[n, j], x_r, p_i)
+                x_r, x_i = fma(ar[n, j], x_r, -s), fma(ar[n, j], x_i, s_)
+                y_r[k, j] = accumulate(y_r[k, j], n, j, x_r)
+                if complex_output:
+                    y_i[k, j] = accumulate(y_i[k, j], n, j, x_i)
             xr[n, j], xi[n, j] = x_r, x_i
-    return y
+    return y_r, y_i
 
 
 @numba.njit(fastmath={"contract"})
-def _modal_steps(ar, ai, br, bi, w, xr, xi, inputs, outputs, first):
-    modal.modal_steps(ar, ai, br, bi, w, xr, xi, inputs, outputs, first)
+def _modal_steps(ar, ai, br, bi, w, xr, xi, vr, vi, yr, yi, first):
+    modal.modal_steps(ar, ai, br, bi, w, xr, xi, vr, vi, yr, yi, first)
+
+
+@numba.njit(fastmath={"contract"})
+def _modal_step(ar, ai, br, bi, w, xr, xi, vr, vi, yr, yi, first):
+    modal.modal_step(ar, ai, br, bi, w, xr, xi, vr, vi, yr, yi, first)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_modal_steps_rounds_as_documented(rng, dtype, weighted):
-    """The recurrence's vector pass against its documented operation sequence evaluated exactly and rounded once
-    per operation: every lane, whole vectors and the scalar remainder (21 lanes), bitwise; the rows of the
-    staging buffers outside the pass are left alone."""
+@pytest.mark.parametrize(
+    ("complex_input", "complex_output"), [(False, False), (True, False), (False, True), (True, True)]
+)
+@pytest.mark.parametrize("steps", [modal.STEPS, 1])
+def test_modal_steps_rounds_as_documented(rng, dtype, weighted, complex_input, complex_output, steps):
+    """The recurrence's vector passes against their documented operation sequence evaluated exactly and rounded
+    once per operation: every lane, whole vectors and the scalar remainder (21 lanes), bitwise, with each optional
+    part (weights, imaginary input, imaginary output) used or not; the rows of the staging buffers outside the
+    pass are left alone."""
     nmodes, lanes, rows, first = 3, 21, modal.STEPS + 3, 2
     ar, ai = rng.uniform(-0.9, 0.9, (2, nmodes, lanes)).astype(dtype)
     br, bi = rng.normal(size=(2, nmodes, lanes)).astype(dtype)
     w = rng.uniform(0.5, 2.0, (nmodes, lanes)).astype(dtype) if weighted else None
     xr, xi = rng.normal(size=(2, nmodes, lanes)).astype(dtype)
-    inputs = rng.normal(size=(rows, lanes)).astype(dtype)
-    outputs = np.full((rows, lanes), 7.0, dtype)
+    vr = rng.normal(size=(rows, lanes)).astype(dtype)
+    vi = rng.normal(size=(rows, lanes)).astype(dtype) if complex_input else None
+    yr = np.full((rows, lanes), 7.0, dtype)
+    yi = np.full((rows, lanes), 5.0, dtype) if complex_output else None
     want_xr, want_xi = xr.copy(), xi.copy()
-    want = outputs.copy()
-    want[first : first + modal.STEPS] = _modal_steps_exact(
-        ar, ai, br, bi, w, want_xr, want_xi, inputs[first : first + modal.STEPS], dtype
+    want_yr, want_yi = yr.copy(), None if yi is None else yi.copy()
+    window = slice(first, first + steps)
+    y_r, y_i = _modal_steps_exact(
+        ar, ai, br, bi, w, want_xr, want_xi, vr[window], None if vi is None else vi[window], complex_output, dtype
     )
-    _modal_steps(ar, ai, br, bi, w, xr, xi, inputs, outputs, first)
-    np.testing.assert_array_equal(outputs, want)
+    want_yr[window] = y_r
+    if complex_output:
+        want_yi[window] = y_i
+    run = _modal_steps if steps == modal.STEPS else _modal_step
+    run(ar, ai, br, bi, w, xr, xi, vr, vi, yr, yi, first)
+    np.testing.assert_array_equal(yr, want_yr)
+    if complex_output:
+        np.testing.assert_array_equal(yi, want_yi)
     np.testing.assert_array_equal(xr, want_xr)
     np.testing.assert_array_equal(xi, want_xi)
 
@@ -497,7 +533,7 @@ def test_modal_steps_nan_stays_in_its_lane(rng, dtype):
     inputs = rng.normal(size=(modal.STEPS, lanes)).astype(dtype)
     inputs[1, 3] = inputs[0, 17] = np.nan
     outputs = np.zeros_like(inputs)
-    _modal_steps(ar, ai, br, bi, None, xr, xi, inputs, outputs, 0)
+    _modal_steps(ar, ai, br, bi, None, xr, xi, inputs, None, outputs, None, 0)
     poisoned = np.zeros((modal.STEPS, lanes), bool)
     poisoned[1:, 3] = poisoned[:, 17] = True
     np.testing.assert_array_equal(np.isnan(outputs), poisoned)

@@ -25,18 +25,20 @@ order, with no pass of its own: at H=16, L=65536 one thread 18.9 → 16.3 ms, tw
 factor 2 of a conjugate-pair system's ``2 Re(C x)`` rides on the output basis
 (:func:`_output_basis`), so no output is multiplied in the kernels.
 
-For the common real-input, real-output case ``STEPS`` (4) consecutive steps are advanced per
-pass over the modes, so each parameter is loaded once per four updates. The pass is
+``STEPS`` (4) consecutive steps are advanced per pass over the modes, so each parameter is loaded
+once per four updates (the last ``L mod 4`` steps one at a time). The pass is
 :func:`~._modal.modal_steps`, written as LLVM vector code: for each vector of lanes the four
 output sums stay in registers through the mode loop. As a numba loop over the lanes inside the
 mode loop, they were loaded and stored again for every mode; the explicit vectors took one
 thread at H = 16, L = 65536 from 11.3 to 9.5 ms and two from 8.2 to 5.2 ms (minima of 21 runs
 interleaved with the loop; medians 11.6 → 9.6 and 10.4 → 6.9 ms), and at H = 256, L = 4096 from
-11.1 to 9.2 and 6.1 to 5.0 ms, bitwise the same output. The output weights are made real by a
-change of basis of each mode (:func:`_output_basis`): an output term costs one multiply-add
-(~10% faster), or one addition when the final state is not returned (10–25% faster again). Multiply-add
-contraction is on (``fastmath={"contract"}``: one rounding instead of two per
-multiply-add); nothing else of fastmath.
+11.1 to 9.2 and 6.1 to 5.0 ms, bitwise the same output. Complex input and complex output are
+optional parts of the same pass (compiled away when unused); they had a numba loop of their own,
+one step per pass, 2.5–3× slower than the pass (H = 16, L = 65536, complex input, one thread: 33.7
+→ 13.3 ms). The output weights are made real by a change of basis of each mode
+(:func:`_output_basis`): an output term costs one multiply-add (~10% faster), or one addition
+when the final state is not returned (10–25% faster again). Multiply-add contraction is on
+(``fastmath={"contract"}``: one rounding instead of two per multiply-add); nothing else of fastmath.
 
 The update is parenthesised for its dependency chain (the pass keeps the order the numba loop had):
 the four steps of a pass are serial, so a step's latency, not the multiply-add count, bounds a pass. Written
@@ -56,100 +58,72 @@ import math
 import numpy as np
 
 from . import kernel, numba, per_thread
-from ._modal import STEPS, modal_steps, vector_lanes
+from ._modal import STEPS, modal_step, modal_steps, vector_lanes
 from ._tiles import transpose_spread, transpose_summed
 
 __all__ = ["diag"]
 
 #: Channels per SIMD block when there are many (see :func:`_layout`; 32 to 128 measured alike).
 _BLOCK = 64
-#: Fewest lanes per block for the complex kernel, a numba loop over the lanes (see :func:`_layout`).
-_MIN_LOOP_BLOCK = 32
 #: Fewest modes per group when few channels split their modes across lanes (see :func:`_layout`).
 _MIN_GROUP_MODES = 4
 #: Time steps staged per block (input and output buffers of ``_CHUNK × _BLOCK``).
 _CHUNK = 64
 
 
-@kernel(cost=0.5, fastmath={"contract"})
-def _diag_kernel(ar, ai, br, bi, cmag, ur, xr0, xi0, yr, groups, scratch, stop):  # pragma: no cover - compiled
-    """Real input, real output (the common case): steps ``0 … stop − 1``, ``STEPS`` per pass over the modes.
+def _part(marker, array, index):
+    """``array[index]``, or ``None`` when ``marker`` is ``None``: a part of the pass a call does not use (the
+    output weights, the imaginary input or output) stays ``None``, decided at compile time."""
+    return None if marker is None else array[index]
 
-    A last group of fewer than ``STEPS`` steps runs as ``STEPS``, the missing ones on zero input and their outputs
-    dropped: the state then ends past ``stop``, so a caller that needs it passes a multiple of ``STEPS`` and
-    runs the rest with :func:`_diag_complex_kernel`. ``scratch`` ``(threads, 2, _CHUNK, block)``: each
-    thread's input and output staging buffers.
+
+@numba.extending.overload(_part, jit_options={"nogil": True})
+def _part_overload(marker, array, index):
+    if isinstance(marker, numba.types.NoneType):
+        return lambda marker, array, index: None
+    return lambda marker, array, index: array[index]
+
+
+@kernel(cost=0.5, fastmath={"contract"})
+def _diag_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, groups, scratch):  # pragma: no cover - compiled
+    """Every step of every block: ``STEPS`` per pass over the modes (:func:`~._modal.modal_steps`), the last
+    ``L mod STEPS`` one at a time.
+
+    ``cmag`` (the output weights, ``None`` for unit weights), ``ui`` (the imaginary input, ``None`` for real input)
+    and ``yi`` (the imaginary output, ``None`` when only the real part is wanted) are compiled away when ``None``.
+    ``scratch`` ``(threads, planes, _CHUNK, block)``: each thread's staging buffers, real input and output, then
+    (four planes, when ``ui`` or ``yi`` is used) imaginary input and output.
     """
     nblocks, block = ar.shape[0], ar.shape[2]
-    channels = ur.shape[0]
+    channels, length = ur.shape
     per_block = block // groups  # channels per block; lane g * per_block + j holds mode group g of channel j
     for blk in numba.prange(nblocks):
         h0 = blk * per_block
         nb = min(per_block, channels - h0)
         a_r, a_i, b_r, b_i, xr, xi = ar[blk], ai[blk], br[blk], bi[blk], xr0[blk], xi0[blk]
-        u_r, o_r = scratch[numba.get_thread_id(), 0], scratch[numba.get_thread_id(), 1]
-        if nb < per_block:  # padding lanes, never staged in this block: zeroed once (the buffer is reused)
-            for s in range(_CHUNK):
-                for j in range(block):
-                    u_r[s, j] = 0
-        for t0 in range(0, stop, _CHUNK):
-            steps = min(_CHUNK, stop - t0)
-            transpose_spread(ur, h0, t0, u_r, 0, 0, nb, steps, groups, per_block)  # once per mode group
-            for s in range(steps, -(-steps // STEPS) * STEPS):
-                for j in range(block):
-                    u_r[s, j] = 0
-            for first in range(0, steps, STEPS):
-                if cmag is None:
-                    modal_steps(a_r, a_i, b_r, b_i, None, xr, xi, u_r, o_r, first)
-                else:
-                    modal_steps(a_r, a_i, b_r, b_i, cmag[blk], xr, xi, u_r, o_r, first)
-            transpose_summed(o_r, 0, 0, yr, h0, t0, steps, nb, groups, per_block)
-
-
-@kernel(cost=0.5, fastmath={"contract"})
-def _diag_complex_kernel(ar, ai, br, bi, cmag, ur, ui, xr0, xi0, yr, yi, groups, scratch, start):  # pragma: no cover
-    """Complex input (``ui`` non-empty) or complex output (``yi`` non-empty): steps ``start …``, one at a time.
-
-    It also runs the last ``L mod STEPS`` steps of the real case when the final state is wanted.
-
-    ``scratch`` ``(threads, 4, _CHUNK, block)``, zeros: each thread's staging buffers (the imaginary input's
-    stays 0 for real input).
-    """
-    nblocks, nmodes, block = ar.shape
-    channels, length = ur.shape
-    complex_u, want_imag = ui.shape[0] > 0, yi.shape[0] > 0
-    per_block = block // groups
-    for blk in numba.prange(nblocks):
-        h0 = blk * per_block
-        nb = min(per_block, channels - h0)
-        a_r, a_i, b_r, b_i, cm, xr, xi = ar[blk], ai[blk], br[blk], bi[blk], cmag[blk], xr0[blk], xi0[blk]
+        w = _part(cmag, cmag, blk)
         buffers = scratch[numba.get_thread_id()]
-        u_r, u_i, o_r, o_i = buffers[0], buffers[1], buffers[2], buffers[3]
+        u_r, o_r, u_i, o_i = buffers[0], buffers[1], _part(ui, buffers, 2), _part(yi, buffers, 3)
         if nb < per_block:  # padding lanes, never staged in this block: zeroed once (the buffers are reused)
             for s in range(_CHUNK):
                 for j in range(block):
                     u_r[s, j] = 0
-                    u_i[s, j] = 0
-        for t0 in range(start, length, _CHUNK):
-            steps = min(_CHUNK, length - t0)
-            transpose_spread(ur, h0, t0, u_r, 0, 0, nb, steps, groups, per_block)
-            if complex_u:
-                transpose_spread(ui, h0, t0, u_i, 0, 0, nb, steps, groups, per_block)
-            for s in range(steps):
-                acc_r, acc_i, v_r, v_i = o_r[s], o_i[s], u_r[s], u_i[s]
-                for j in range(block):
-                    acc_r[j] = 0
-                    acc_i[j] = 0
-                for n in range(nmodes):
+            if ui is not None:
+                for s in range(_CHUNK):
                     for j in range(block):
-                        pr = a_r[n, j] * xr[n, j] - (a_i[n, j] * xi[n, j] - (b_r[n, j] * v_r[j] - b_i[n, j] * v_i[j]))
-                        pi = a_r[n, j] * xi[n, j] + (a_i[n, j] * xr[n, j] + (b_r[n, j] * v_i[j] + b_i[n, j] * v_r[j]))
-                        xr[n, j] = pr
-                        xi[n, j] = pi
-                        acc_r[j] += cm[n, j] * pr
-                        acc_i[j] += cm[n, j] * pi
+                        u_i[s, j] = 0
+        for t0 in range(0, length, _CHUNK):
+            steps = min(_CHUNK, length - t0)
+            transpose_spread(ur, h0, t0, u_r, 0, 0, nb, steps, groups, per_block)  # once per mode group
+            if ui is not None:
+                transpose_spread(ui, h0, t0, u_i, 0, 0, nb, steps, groups, per_block)
+            whole = steps - steps % STEPS
+            for first in range(0, whole, STEPS):
+                modal_steps(a_r, a_i, b_r, b_i, w, xr, xi, u_r, u_i, o_r, o_i, first)
+            for first in range(whole, steps):
+                modal_step(a_r, a_i, b_r, b_i, w, xr, xi, u_r, u_i, o_r, o_i, first)
             transpose_summed(o_r, 0, 0, yr, h0, t0, steps, nb, groups, per_block)
-            if want_imag:
+            if yi is not None:
                 transpose_summed(o_i, 0, 0, yi, h0, t0, steps, nb, groups, per_block)
 
 
@@ -157,11 +131,11 @@ def _layout(channels: int, nmodes: int, parallel: bool, smallest: int) -> tuple[
     """``(block, groups)``: SIMD lanes per block, and the mode groups each channel is split into.
 
     Many channels: blocks of ``_BLOCK`` channels, one group. Fewer channels: blocks shrink, by halves
-    while some thread would get none (down to ``smallest`` lanes), and to the channels' own lanes rounded up
-    to a multiple of ``smallest``. Still too few channels (some
-    thread without a block, or a block mostly padding): each channel's modes are split into ``groups``
-    groups of consecutive modes, each on its own lane of the same block, and the block sums its lanes'
-    outputs per channel at write-back. The output is linear in the modes, so nothing else changes, and no
+    while some thread would get none (down to ``smallest`` lanes, one vector of the machine), and to the
+    channels' own lanes rounded up to a multiple of ``smallest``. Still too few channels (some thread without
+    a block, or a block mostly padding): each channel's modes are split into ``groups`` groups of consecutive
+    modes, each on its own lane of the same block, and the block sums its lanes' outputs per channel at
+    write-back. The output is linear in the modes, so nothing else changes, and no
     thread ever writes another thread's channels.
 
     A block is as good as the lanes it fills: the pass (:func:`~._modal.modal_steps`) costs the same per
@@ -169,10 +143,8 @@ def _layout(channels: int, nmodes: int, parallel: bool, smallest: int) -> tuple[
     vectors and costs the grouped staging. Measured at H = 16, N/2 = 32, L = 65536 (complex128, minima of 15
     interleaved runs, one thread): 64 lanes as four groups of 16 channels 9.9 ms, 32 as two 9.2 ms, 16 channels
     unsplit 8.9 ms; two threads (``asv_bench/perf19.py blocks``): two blocks of 8 channels 4.8 ms, of 8 × 2
-    groups 5.0 ms, of 8 × 4 groups 5.6 ms. So for the real kernel ``smallest`` is one vector of the machine
-    (:func:`~._modal.vector_lanes`). The complex kernel is a numba loop over the lanes, with an aliasing check
-    per pass: for it ``smallest`` is :data:`_MIN_LOOP_BLOCK` (complex input at H = 16, two threads: two blocks
-    of 8 channels 55 ms, of 8 × 4 groups 28 ms).
+    groups 5.0 ms, of 8 × 4 groups 5.6 ms. (The numba loop the pass replaced paid an aliasing check per pass and
+    lost to it below 32 lanes, the smallest block then.)
     """
     threads = numba.get_num_threads() if parallel else 1
     block = _BLOCK
@@ -256,38 +228,27 @@ def diag(Ab, Bb, C, u, x0, batch, conj, want_state=True):
     uf = (u if u.shape == full else np.broadcast_to(u, full)).reshape(channels, length)
     system_real = common.kind != "c"
     want_imag = not conj and not system_real
-    complex_steps = uf.dtype.kind == "c" or want_imag  # every step in the complex kernel, a numba loop
-    smallest = _MIN_LOOP_BLOCK if complex_steps else vector_lanes(real)
-    block, groups = _layout(channels, nmodes, _diag_kernel.runs_parallel(work), smallest)
+    block, groups = _layout(channels, nmodes, _diag_kernel.runs_parallel(work), vector_lanes(real))
     a, b, c = (_blocked(m, mode_shape, cdtype, block, groups) for m in (Ab, Bb, C))
-    real_kernel_only = not want_state and uf.dtype.kind != "c" and not want_imag
     scale = 2.0 if conj and not system_real else 1.0  # the output is 2 Re(C x) for conjugate pairs
-    rotation, cmag = _output_basis(c, unit=not real_kernel_only, scale=scale)
+    rotation, cmag = _output_basis(c, unit=want_state, scale=scale)
     if x0 is None:
         xr, xi = np.zeros(a.shape, real), np.zeros(a.shape, real)
     else:
         xc = rotation * _blocked(x0, mode_shape, cdtype, block, groups)
         xr, xi = np.ascontiguousarray(xc.real), np.ascontiguousarray(xc.imag)  # fresh copies: the kernel writes back
     ur = np.ascontiguousarray(uf.real, dtype=real)
-    ui = np.ascontiguousarray(uf.imag, dtype=real) if uf.dtype.kind == "c" else np.zeros((0, 0), real)
+    ui = np.ascontiguousarray(uf.imag, dtype=real) if uf.dtype.kind == "c" else None
     yr = np.empty(ur.shape, real)
-    yi = np.empty(ur.shape if want_imag else (0, 0), real)
+    yi = np.empty(ur.shape, real) if want_imag else None
     if yr.size and nmodes:
         parts = [np.ascontiguousarray(p) for m in (a, rotation * b) for p in (m.real, m.imag)]
-        # the real kernel's steps: all of them, or (when the final state is wanted) whole groups of four
-        stop = 0 if complex_steps else length - (length % STEPS if want_state else 0)
-        if stop:
-            scratch = per_thread((2, _CHUNK, block), real)
-            _diag_kernel(*parts, cmag, ur, xr, xi, yr, groups, scratch, stop, work=work, tasks=a.shape[0])
-        if stop < length:
-            scratch = per_thread((4, _CHUNK, block), real, zeroed=True)
-            _diag_complex_kernel(
-                *parts, cmag, ur, ui, xr, xi, yr, yi, groups, scratch, stop,
-                work=channels * (length - stop) * nmodes, tasks=a.shape[0],
-            )  # fmt: skip
+        scratch = per_thread((2 if ui is None and yi is None else 4, _CHUNK, block), real)
+        _diag_kernel(*parts, cmag, ur, ui, xr, xi, yr, yi, groups, scratch, work=work, tasks=a.shape[0])
     elif yr.size:
         yr[...] = 0
-        yi[...] = 0
+        if yi is not None:
+            yi[...] = 0
     y = yr + 1j * yi if want_imag else yr
     if not want_state:
         return y.reshape(batch + (length,)), None
