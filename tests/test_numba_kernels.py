@@ -767,3 +767,20 @@ def test_linear_scan_real_kernel_is_bitwise_the_general_one(rng, dtype, reverse,
         for state, out in results[1:]:
             np.testing.assert_array_equal(state, results[0][0])
             np.testing.assert_array_equal(out, results[0][1])
+
+
+@pytest.mark.parametrize(
+    ("cpu_name", "features", "expected"),
+    [(None, "+avx512f,+avx2,+avx", 64), (None, "+avx2,+avx", 32), ("generic", None, 16), ("znver4", "+avx", 32)],
+)
+def test_modal_vector_width_follows_numbas_target(monkeypatch, cpu_name, features, expected):
+    """The passes' vectors are as wide as the registers of the machine numba compiles for: the host's features, or
+    a named portable target's (``NUMBA_CPU_NAME``), whose features are only those ``NUMBA_CPU_FEATURES`` lists."""
+    monkeypatch.setattr(modal.numba.config, "CPU_NAME", cpu_name)
+    monkeypatch.setattr(modal.numba.config, "CPU_FEATURES", features)
+    modal._vector_bytes.cache_clear()
+    try:
+        assert modal._vector_bytes() == expected
+        assert modal.vector_lanes(np.float32) == expected // 4
+    finally:
+        modal._vector_bytes.cache_clear()

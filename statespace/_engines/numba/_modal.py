@@ -57,8 +57,12 @@ STEPS = 4
 
 @functools.cache
 def _vector_bytes() -> int:
-    """Bytes per vector register of the machine numba compiles for (its ``NUMBA_CPU_FEATURES`` or the host's)."""
-    features = numba.config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()
+    """Bytes per vector register of the machine numba compiles for: the host's, or, when ``NUMBA_CPU_NAME`` names
+    another target (a portable cache), what ``NUMBA_CPU_FEATURES`` grants it (none: 16, SSE2's)."""
+    if numba.config.CPU_NAME and numba.config.CPU_NAME != "host":
+        features = numba.config.CPU_FEATURES or ""
+    else:
+        features = numba.config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()
     if "+avx512f" in features:
         return 64
     return 32 if "+avx" in features else 16
