@@ -101,9 +101,9 @@ def _emit_lanes(builder, pointers, counts, lanes, width, align, steps):
     def load(base, index):
         return builder.load(at(base, index), align=align)
 
-    def accumulate(total, value):
+    def accumulate(total, value, weight):
         y = builder.load(total)
-        builder.store(builder.fadd(y, value) if w is None else _fma(builder, w, value, y), total)
+        builder.store(builder.fadd(y, value) if weight is None else _fma(builder, weight, value, y), total)
 
     zero = ir.Constant(kind, 0.0 if width == 1 else [0.0] * width)
     start, stop = lanes
@@ -127,9 +127,9 @@ def _emit_lanes(builder, pointers, counts, lanes, width, align, steps):
                 s = _fma(builder, a_i, x_i, builder.fneg(p_r))
                 s_ = _fma(builder, a_i, x_r, p_i)
                 x_r, x_i = _fma(builder, a_r, x_r, builder.fneg(s)), _fma(builder, a_r, x_i, s_)
-                accumulate(sums_r[k], x_r)
+                accumulate(sums_r[k], x_r, w)
                 if sums_i[k] is not None:
-                    accumulate(sums_i[k], x_i)
+                    accumulate(sums_i[k], x_i, w)
             builder.store(x_r, at(xr, offset), align=align)
             builder.store(x_i, at(xi, offset), align=align)
         for k in range(steps):
