@@ -314,8 +314,7 @@ def test_recurrence_layouts_are_whole(monkeypatch, smallest, threads):
 
 @pytest.mark.parametrize("L", [1, 2, 3, 5, 66, 131])
 def test_recurrence_lengths_not_a_multiple_of_four(rng, L):
-    # the real kernel steps in fours: without the state a last partial group runs on zero input, with the state
-    # the steps after the last whole group run one at a time in the general kernel
+    # the kernel steps in fours (modal_steps) and runs the last L mod 4 steps one at a time (modal_step)
     H, N2 = 5, 3
     Ab = np.exp(-rng.uniform(0.01, 0.3, (H, N2)) + 1j * rng.uniform(0, np.pi, (H, N2)))
     Bb, C, x0 = (rng.normal(size=(H, N2)) + 1j * rng.normal(size=(H, N2)) for _ in range(3))
