@@ -5,6 +5,11 @@ then the reverse pass recomputes each chunk's states from its stored state and
 runs the adjoint recurrence ``λ_k = c·ȳ_k·conj(C) + conj(Ā) λ_{k+1}`` through
 it, accumulating the cotangents of ``Ā``, ``B̄``, ``C`` (in double precision) and
 writing ``ū_k``. Extra memory per thread: ``N2 × (L/chunk + chunk)`` states.
+
+Each adjoint step is two loops over the modes: the updates, independent across modes (they
+vectorise), then ``ū_k = Σ_n λ_n conj(B̄_n)`` in mode order. In one loop the sum's dependency chain
+held every update back (N/2 = 32, complex128, two threads, the kernel alone, minima of nine interleaved:
+H = 16, L = 65536 83.4 → 64.2 ms; H = 256, L = 4096 81.9 → 65.7 ms; bitwise the same cotangents).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ def _vjp_kernel(Ab, Bb, C, u, x0, gy, gs, cf, chunk, gAb, gBb, gC, gu, gx0):  # 
                 x[n] = Ab[c, n] * x[n] + Bb[c, n] * u[c, t]
         copy_into(ck[nck - 1], x)
         lam = gs[c].copy()
+        lns = np.empty_like(lam)  # this step's adjoint states, for the sum over the modes
+        Ac, Bc, Cc = np.conj(Ab[c]), np.conj(Bb[c]), np.conj(C[c])
         for k in range(nck - 1, -1, -1):
             t0 = k * chunk
             steps = min(chunk, length - t0)
@@ -41,16 +48,18 @@ def _vjp_kernel(Ab, Bb, C, u, x0, gy, gs, cf, chunk, gAb, gBb, gC, gu, gx0):  # 
                     xs[s + 1, n] = Ab[c, n] * xs[s, n] + Bb[c, n] * u[c, t0 + s]
             for s in range(steps - 1, -1, -1):
                 t = t0 + s
-                g = gy[c, t]
-                ut = u[c, t]
-                acc = lam[0] * 0
-                for n in range(nmodes):
-                    ln = lam[n] + cf * g * C[c, n].conjugate()
-                    gC[c, n] += cf * g * xs[s + 1, n].conjugate()
-                    gBb[c, n] += ln * ut.conjugate()
+                weight = cf * gy[c, t]
+                ut = u[c, t].conjugate()
+                for n in range(nmodes):  # independent across modes: vectorises
+                    ln = lam[n] + weight * Cc[n]
+                    lns[n] = ln
+                    gC[c, n] += weight * xs[s + 1, n].conjugate()
+                    gBb[c, n] += ln * ut
                     gAb[c, n] += ln * xs[s, n].conjugate()
-                    acc += ln * Bb[c, n].conjugate()
-                    lam[n] = Ab[c, n].conjugate() * ln
+                    lam[n] = Ac[n] * ln
+                acc = lam[0] * 0
+                for n in range(nmodes):  # the sum over the modes, in their order
+                    acc += lns[n] * Bc[n]
                 gu[c, t] = acc
         copy_into(gx0[c], lam)
 
