@@ -123,7 +123,8 @@ def group_blocks() -> None:
     rule = recurrence._layout
     for shape in sizes.FEW_CHANNEL_SHAPES:
         channels = sizes.FEW_CHANNEL_SHAPES[shape][0]
-        block, groups = rule(channels, 32, True, vector_lanes(np.float64))
+        vector = vector_lanes(np.float64)
+        block, groups = rule(channels, 32, True, vector)
         print(f"recurrence H×L={shape}, layouts (block, groups); the rule's: {(block, groups)} ({uptime()})")
         run = sizes.few_channel_recurrence("numba", shape)
 
@@ -137,7 +138,7 @@ def group_blocks() -> None:
 
             return timed
 
-        layouts = {(block, groups), (2 * block, groups), (2 * block, 2 * groups), (max(8, block // 2), groups)}
+        layouts = {(block, groups), (2 * block, groups), (2 * block, 2 * groups), (max(vector, block // 2), groups)}
         layouts |= {(block, 2 * groups)} if block % (2 * groups) == 0 else set()
         runs = {f"{layout}": with_layout(layout) for layout in sorted(layouts)}
         runs["split prange loop"] = sizes.few_channel_recurrence("split prange loop", shape)

@@ -182,8 +182,6 @@ def test_vexp_product_special_values(precision):
 
 @pytest.mark.parametrize("precision", sorted(PRECISIONS))
 def test_log2e_split_is_b_log2e_to_twice_the_precision(precision, rng):
-    from fractions import Fraction
-
     dtype = PRECISIONS[precision][0]
     largest = np.finfo(dtype).max / 2  # its product with log2 e still finite
     b = np.concatenate([rng.normal(size=200) * 10.0 ** rng.integers(-30, 30, 200), [1.0, -3.0, 0.0, -largest]])
