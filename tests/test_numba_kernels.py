@@ -14,6 +14,7 @@ numba = pytest.importorskip("numba")
 vecmath = pytest.importorskip("statespace._engines.numba._vecmath")
 tiles = pytest.importorskip("statespace._engines.numba._tiles")
 modal = pytest.importorskip("statespace._engines.numba._modal")
+gated = pytest.importorskip("statespace._engines.numba._gated")
 
 pytestmark = pytest.mark.numba
 
@@ -535,6 +536,73 @@ def test_modal_steps_nan_stays_in_its_lane(rng, dtype):
     poisoned[1:, 3] = poisoned[:, 17] = True
     np.testing.assert_array_equal(np.isnan(outputs), poisoned)
     np.testing.assert_array_equal(np.isnan(xr).any(axis=0), poisoned.any(axis=0))
+
+
+@numba.extending.intrinsic
+def _fma(typingctx, a, b, c):
+    """``a·b + c`` rounded once, for the reference below (numba has no ``math.fma``)."""
+    if not (a == b == c):
+        return None
+    return a(a, b, c), lambda context, builder, signature, args: vecmath.emit_fma(builder, *args)
+
+
+@numba.njit(fastmath={"contract"})
+def _selective_step_reference(delta, u, z, bias, skip, first, ah, al, x, b, c, out, row, softplus, zero, one):
+    """The selective scan's step lane by lane, as the numba loops that :mod:`._gated` replaced computed it: the careful
+    exponentials only (the bounded ones give their results bitwise where they apply), the multiply-adds explicit."""
+    for j in range(ah.shape[1]):
+        step = delta[row, j] + bias[first + j]
+        if softplus:
+            step = vecmath.vsoftplus(step, vecmath.vexp(-abs(step)))
+        input_ = step * u[row, j]
+        y = zero
+        for n in range(ah.shape[0]):
+            gated_state = vecmath.vexp_product(step, ah[n, j], al[n, j]) * x[n, j]
+            state = _fma(input_, b[row, n], gated_state)
+            x[n, j] = state
+            y = _fma(state, c[row, n], y)
+        y = _fma(skip[first + j], u[row, j], y)
+        if z is not None:
+            y = y * (z[row, j] / (one + vecmath.vexp(-z[row, j])))
+        out[row, j] = y
+
+
+@numba.njit(fastmath={"contract"})
+def _selective_step(delta, u, z, bias, skip, first, ah, al, x, b, c, out, row, limit, softplus):
+    gated.selective_step(delta, u, z, bias, skip, first, ah, al, x, b, c, out, row, limit, softplus)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("softplus", [True, None])
+@pytest.mark.parametrize("with_gate", [True, False])
+def test_selective_step_is_the_lane_loop_bitwise(rng, dtype, softplus, with_gate):
+    """The selective scan's vector step against the lane loop it replaced, bitwise, on 37 lanes (whole vectors and a
+    scalar remainder), with lanes that send their vector down every careful path: ``|δ + bias|`` beyond the bounded
+    exponential's range and NaN (softplus), steps ``Δ`` past ``step_limit`` (gates that underflow to 0), ``z``
+    beyond the range and NaN (the output gate). The state and the output row are compared; other rows stay untouched."""
+    lanes, nstate, rows, row, first = 37, 3, 3, 1, 2
+    delta = rng.uniform(-2, 2, (rows, lanes)).astype(dtype)
+    scale = 1.0 if dtype == np.float32 else 10.0  # past the bounded exponential's range: 87 in float32, 708 in float64
+    delta[row, [5, 20, 33, 7]] = [100.0 * scale, -95.0 * scale, np.nan, 60.0 * scale]
+    u, z = rng.normal(size=(2, rows, lanes)).astype(dtype)
+    z[row, [9, 26, 30]] = [-100.0 * scale, 95.0 * scale, np.nan]
+    bias, skip = rng.uniform(-0.5, 0.5, (2, lanes + first)).astype(dtype)
+    A = -rng.uniform(0.5, 3.0, (nstate, lanes))
+    ah, al = vecmath.log2e_split(A.astype(dtype))
+    x = rng.normal(size=(nstate, lanes)).astype(dtype)
+    b, c = rng.normal(size=(2, rows, nstate)).astype(dtype)
+    limit = dtype(vecmath.EXP_BOUNDED_LIMIT[np.dtype(dtype)] / 3.0)
+    z = z if with_gate else None
+    out, want_out = np.full((rows, lanes), 7.0, dtype), np.full((rows, lanes), 7.0, dtype)
+    want_x = x.copy()
+    _selective_step_reference(delta.copy(), u, z, bias, skip, first, ah, al, want_x, b, c, want_out, row,
+                              softplus is not None, dtype(0), dtype(1))  # fmt: skip
+    staged = delta.copy()
+    _selective_step(staged, u, z, bias, skip, first, ah, al, x, b, c, out, row, limit, softplus)
+    np.testing.assert_array_equal(out, want_out)
+    np.testing.assert_array_equal(x, want_x)
+    assert np.isnan(out[row, 33]) and (not with_gate or np.isnan(out[row, 30]))
+    np.testing.assert_array_equal(staged[[0, 2]], delta[[0, 2]])  # the step's row holds Δ now, the others stay
 
 
 @numba.njit

@@ -49,6 +49,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._vecmath import emit_fma
+
 __all__ = ["STEPS", "modal_step", "modal_steps", "vector_lanes"]
 
 #: Time steps per pass of :func:`modal_steps` (and rows of the staging buffers a pass reads and writes).
@@ -73,16 +75,6 @@ def vector_lanes(dtype) -> int:
     return max(1, _vector_bytes() // np.dtype(dtype).itemsize)
 
 
-def _fma(builder, a, b, c):
-    """``a·b + c`` rounded once (``llvm.fma``) for scalars or vectors."""
-    kind = a.type
-    element = kind.element if isinstance(kind, ir.VectorType) else kind
-    suffix = "f64" if element == ir.DoubleType() else "f32"
-    name = f"llvm.fma.v{kind.count}{suffix}" if isinstance(kind, ir.VectorType) else f"llvm.fma.{suffix}"
-    function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(kind, [kind] * 3), name)
-    return builder.call(function, [a, b, c])
-
-
 def _emit_lanes(builder, pointers, counts, lanes, width, align, steps):
     """The pass for lanes ``lanes[0] … lanes[1] − 1``, ``width`` at a time (``width`` 1: scalars).
 
@@ -103,7 +95,7 @@ def _emit_lanes(builder, pointers, counts, lanes, width, align, steps):
 
     def accumulate(total, value, weight):
         y = builder.load(total)
-        builder.store(builder.fadd(y, value) if weight is None else _fma(builder, weight, value, y), total)
+        builder.store(builder.fadd(y, value) if weight is None else emit_fma(builder, weight, value, y), total)
 
     zero = ir.Constant(kind, 0.0 if width == 1 else [0.0] * width)
     start, stop = lanes
@@ -122,11 +114,11 @@ def _emit_lanes(builder, pointers, counts, lanes, width, align, steps):
                 if v_i[k] is None:
                     p_r, p_i = builder.fmul(b_r, v_r[k]), builder.fmul(b_i, v_r[k])
                 else:
-                    p_r = _fma(builder, b_r, v_r[k], builder.fneg(builder.fmul(b_i, v_i[k])))
-                    p_i = _fma(builder, b_r, v_i[k], builder.fmul(b_i, v_r[k]))
-                s = _fma(builder, a_i, x_i, builder.fneg(p_r))
-                s_ = _fma(builder, a_i, x_r, p_i)
-                x_r, x_i = _fma(builder, a_r, x_r, builder.fneg(s)), _fma(builder, a_r, x_i, s_)
+                    p_r = emit_fma(builder, b_r, v_r[k], builder.fneg(builder.fmul(b_i, v_i[k])))
+                    p_i = emit_fma(builder, b_r, v_i[k], builder.fmul(b_i, v_r[k]))
+                s = emit_fma(builder, a_i, x_i, builder.fneg(p_r))
+                s_ = emit_fma(builder, a_i, x_r, p_i)
+                x_r, x_i = emit_fma(builder, a_r, x_r, builder.fneg(s)), emit_fma(builder, a_r, x_i, s_)
                 accumulate(sums_r[k], x_r, w)
                 if sums_i[k] is not None:
                     accumulate(sums_i[k], x_i, w)

@@ -39,6 +39,9 @@ output; within the noise in the whole kernel). Its constants come from
 registers instead of being re-broadcast from the constant pool in every iteration (AVX2 has 16
 vector registers; the polynomial alone has 6 constants). Both exponentials share one emitter of the
 argument reduction and polynomial (:func:`_emit_reduction`) for both precisions (:class:`_Precision`).
+The emitters themselves (``emit_exp``, ``emit_exp_bounded``, ``emit_exp_product``, ``emit_exp_product_bounded``,
+``emit_softplus``) take scalars or vectors: :func:`lanes_precision` gives a precision's types and constants for
+vectors, and the selective scan's step (:mod:`._gated`) emits them on explicit vectors of the machine's width.
 
 :func:`vexp_product` is ``exp(a·b)`` with the product never rounded on its own, for kernels whose
 exponent is a product with a factor known ahead (the selective scan's gates ``exp(Δ_t A_n)``). With
@@ -68,12 +71,22 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 __all__ = [
     "EXP_BOUNDED_LIMIT",
+    "PRECISIONS",
+    "emit_exp",
+    "emit_exp_bounded",
+    "emit_exp_product",
+    "emit_exp_product_bounded",
+    "emit_fma",
+    "emit_intrinsic",
+    "emit_softplus",
     "exp_constants",
     "exp_product_constants",
+    "lanes_precision",
     "log2e_split",
     "vexp",
     "vexp_bounded",
@@ -128,7 +141,7 @@ class _Precision:
     """What the emitters need to know of one floating type: its LLVM types, significand bits, exponent bias,
     and the exponential's constants (:data:`_EXP_32` / :data:`_EXP_64`) and clamps."""
 
-    def __init__(self, real, width, mantissa, bias, constants, low, high, product_constants, low2, high2):
+    def __init__(self, real, width, mantissa, bias, constants, low, high, product_constants, low2, high2, atanh):
         self.real, self.integer = real, ir.IntType(width)
         self.mantissa, self.bias = mantissa, bias
         self.constants = tuple(ir.Constant(real, float(c)) for c in constants)
@@ -137,15 +150,56 @@ class _Precision:
         # the IEEE bits of the rounding shift 1.5·2^m + BIAS: subtracted from a shifted sum's bits, they leave n
         self.shift_bits = int(np.array(constants[1], f"f{width // 8}").view(f"i{width // 8}"))
         self.low, self.high = ir.Constant(real, float(low)), ir.Constant(real, float(high))
+        self.atanh = atanh  # the softplus series' coefficients (Python floats, highest first)
 
     def const(self, value):
         return ir.Constant(self.real, float(value))
 
 
-_PRECISIONS = {
-    types.float32: _Precision(ir.FloatType(), 32, 23, 127, _EXP_32, _LO_32, _HI_32, _EXP2_32, _LO2_32, _HI2_32),
-    types.float64: _Precision(ir.DoubleType(), 64, 52, 1023, _EXP_64, _LO_64, _HI_64, _EXP2_64, _LO2_64, _HI2_64),
+PRECISIONS = {
+    types.float32: _Precision(
+        ir.FloatType(), 32, 23, 127, _EXP_32, _LO_32, _HI_32, _EXP2_32, _LO2_32, _HI2_32, _ATANH_32
+    ),
+    types.float64: _Precision(
+        ir.DoubleType(), 64, 52, 1023, _EXP_64, _LO_64, _HI_64, _EXP2_64, _LO2_64, _HI2_64, _ATANH_64
+    ),
 }
+
+
+def emit_intrinsic(builder, name, *operands):
+    """A call of the LLVM intrinsic ``name`` (``"llvm.fma"``, ``"llvm.fabs"``) on scalars or vectors of one
+    floating type, named with that type's suffix (``.f32``, ``.v16f32``; llvmlite names only scalar ones)."""
+    kind = operands[0].type
+    element = kind.element if isinstance(kind, ir.VectorType) else kind
+    suffix = "f64" if element == ir.DoubleType() else "f32"
+    if isinstance(kind, ir.VectorType):
+        suffix = f"v{kind.count}{suffix}"
+    signature = ir.FunctionType(kind, [kind] * len(operands))
+    return builder.call(cgutils.get_or_insert_function(builder.module, signature, f"{name}.{suffix}"), operands)
+
+
+def emit_fma(builder, a, b, c):
+    """``a·b + c`` rounded once (``llvm.fma``), for scalars or vectors."""
+    return emit_intrinsic(builder, "llvm.fma", a, b, c)
+
+
+def lanes_precision(precision, width):
+    """``precision`` for vectors of ``width`` lanes: its types and constants splatted, for the emitters below run
+    on explicit vectors (the selective scan's step, :mod:`._gated`)."""
+    vector = ir.VectorType(precision.real, width)
+
+    def splat(constant):
+        return ir.Constant(vector, constant.constant)
+
+    lanes = _Precision.__new__(_Precision)
+    lanes.real, lanes.integer = vector, ir.VectorType(precision.integer, width)
+    lanes.mantissa, lanes.bias, lanes.shift_bits = precision.mantissa, precision.bias, precision.shift_bits
+    lanes.atanh = precision.atanh
+    lanes.constants = tuple(map(splat, precision.constants))
+    lanes.product_constants = tuple(map(splat, precision.product_constants))
+    lanes.low, lanes.high = splat(precision.low), splat(precision.high)
+    lanes.low2, lanes.high2 = splat(precision.low2), splat(precision.high2)
+    return lanes
 
 
 def _emit_reduction(builder, x, k):
@@ -182,7 +236,7 @@ def _emit_scale(builder, p, shifted, precision):
     """
     integer, real = precision.integer, precision.real
     n = builder.sub(builder.bitcast(shifted, integer), ir.Constant(integer, precision.shift_bits))
-    if integer.width == 32:
+    if precision.mantissa == 23:  # 32-bit lanes
         half = builder.ashr(n, ir.Constant(integer, 1))
     else:
         offset = builder.add(n, ir.Constant(integer, 2048))
@@ -197,7 +251,7 @@ def _emit_scale(builder, p, shifted, precision):
     return builder.fmul(builder.fmul(p, factors[0]), factors[1])
 
 
-def _emit_exp(builder, x, precision):
+def emit_exp(builder, x, precision):
     """``exp(x)`` over the whole input range: clamped to where the result is neither 0 nor inf after rounding,
     NaN propagated (computed on 0, then ``x`` itself returned)."""
     clamped = builder.select(builder.fcmp_ordered(">", x, precision.high), precision.high, x)
@@ -208,7 +262,7 @@ def _emit_exp(builder, x, precision):
     return builder.select(builder.fcmp_ordered("==", x, x), result, x)
 
 
-def _emit_exp_bounded(builder, x, constants, precision):
+def emit_exp_bounded(builder, x, constants, precision):
     """``exp(x)`` for ``|x| ≤ EXP_BOUNDED_LIMIT``: the reduction, then the one multiply-add ``q·2^n + 2^n``.
 
     Rounded once, it is ``round(1 + q)·2^n`` exactly (scaling by a normal power of two commutes with
@@ -222,11 +276,11 @@ def _emit_exp_bounded(builder, x, constants, precision):
 @intrinsic
 def vexp(typingctx, x):
     """``exp(x)`` for a float32/float64 scalar in jitted code, vectorisable (see the module docstring)."""
-    if x not in _PRECISIONS:
+    if x not in PRECISIONS:
         return None
 
     def codegen(context, builder, signature, args):
-        return _emit_exp(builder, args[0], _PRECISIONS[x])
+        return emit_exp(builder, args[0], PRECISIONS[x])
 
     return x(x), codegen
 
@@ -251,9 +305,9 @@ def exp_constants(typingctx, x):
 def _opaque_constants(x, field):
     """Typing and lowering of an intrinsic that returns the constants ``field`` of ``x``'s precision as a tuple,
     each passed through an empty inline-assembly statement (``None``, no match, for other types)."""
-    if x not in _PRECISIONS:
+    if x not in PRECISIONS:
         return None
-    constants = getattr(_PRECISIONS[x], field)
+    constants = getattr(PRECISIONS[x], field)
     kind = types.UniTuple(x, len(constants))
 
     def codegen(context, builder, signature, args):
@@ -273,12 +327,12 @@ def vexp_bounded(typingctx, x, constants):
     same result there with half the instructions. Outside that range the result is meaningless: callers
     check the bound first (see the selective scan's kernel).
     """
-    if x not in _PRECISIONS or constants != types.UniTuple(x, len(_PRECISIONS[x].constants)):
+    if x not in PRECISIONS or constants != types.UniTuple(x, len(PRECISIONS[x].constants)):
         return None
 
     def codegen(context, builder, signature, args):
         k = [builder.extract_value(args[1], i) for i in range(constants.count)]
-        return _emit_exp_bounded(builder, args[0], k, _PRECISIONS[x])
+        return emit_exp_bounded(builder, args[0], k, PRECISIONS[x])
 
     return x(x, constants), codegen
 
@@ -294,15 +348,15 @@ def _emit_product_reduction(builder, a, high, low, k, one):
     the first are exact only fused, and the last is where the two exponentials must round alike (a contracted
     ``1 + f·p`` in one and a rounded ``f·p`` in the other differ in 9% of last bits).
     """
-    shifted = builder.fma(a, high, k[0])
-    f = builder.fma(a, low, builder.fma(a, high, builder.fsub(k[0], shifted)))  # k[0] − shifted = −n exactly
+    shifted = emit_fma(builder, a, high, k[0])
+    f = emit_fma(builder, a, low, emit_fma(builder, a, high, builder.fsub(k[0], shifted)))  # k[0] − shifted = −n
     p = k[1]
     for coefficient in k[2:]:
         p = builder.fadd(builder.fmul(p, f), coefficient)
-    return builder.fma(p, f, one), shifted
+    return emit_fma(builder, p, f, one), shifted
 
 
-def _emit_exp_product(builder, a, high, low, precision):
+def emit_exp_product(builder, a, high, low, precision):
     """``exp(a·b)`` over the whole range: where ``a·high`` is beyond the clamps (in log2 units) the reduction runs
     on the clamp itself (``a = clamp``, ``high = 1``, ``low = 0``: a result that rounds to 0 or overflows); a NaN
     product is returned as it is."""
@@ -318,9 +372,9 @@ def _emit_exp_product(builder, a, high, low, precision):
     return builder.select(ordered, _emit_scale(builder, power, shifted, precision), t)
 
 
-def _emit_exp_product_bounded(builder, a, high, low, constants, precision):
+def emit_exp_product_bounded(builder, a, high, low, constants, precision):
     """``exp(a·b)`` for ``|a·b| ≤ EXP_BOUNDED_LIMIT``: the reduction, then ``2^f·2^n`` with ``2^n`` in one factor
-    (a normal number there, so the product is exact: :func:`_emit_exp_product`'s result)."""
+    (a normal number there, so the product is exact: :func:`emit_exp_product`'s result)."""
     power, shifted = _emit_product_reduction(builder, a, high, low, constants, precision.const(1))
     return builder.fmul(power, _emit_pow2(builder, shifted, precision))
 
@@ -367,11 +421,11 @@ def exp_product_constants(typingctx, x):
 def vexp_product(typingctx, a, high, low):
     """``exp(a·b)`` for float32/float64 scalars in jitted code, with ``(high, low) = log2e_split(b)``: ``a·b`` is
     never rounded (see :func:`_emit_product_reduction`). Over the whole range, NaN propagated; vectorisable."""
-    if a not in _PRECISIONS or high != a or low != a:
+    if a not in PRECISIONS or high != a or low != a:
         return None
 
     def codegen(context, builder, signature, args):
-        return _emit_exp_product(builder, *args, _PRECISIONS[a])
+        return emit_exp_product(builder, *args, PRECISIONS[a])
 
     return a(a, a, a), codegen
 
@@ -380,21 +434,21 @@ def vexp_product(typingctx, a, high, low):
 def vexp_product_bounded(typingctx, a, high, low, constants):
     """:func:`vexp_product` for ``|a·b| ≤ EXP_BOUNDED_LIMIT`` (or NaN), with ``constants`` from
     :func:`exp_product_constants`: bitwise its result there, without the clamps and with one scale factor."""
-    if a not in _PRECISIONS or high != a or low != a:
+    if a not in PRECISIONS or high != a or low != a:
         return None
-    if constants != types.UniTuple(a, len(_PRECISIONS[a].product_constants)):
+    if constants != types.UniTuple(a, len(PRECISIONS[a].product_constants)):
         return None
 
     def codegen(context, builder, signature, args):
         k = [builder.extract_value(args[3], i) for i in range(constants.count)]
-        return _emit_exp_product_bounded(builder, *args[:3], k, _PRECISIONS[a])
+        return emit_exp_product_bounded(builder, *args[:3], k, PRECISIONS[a])
 
     return a(a, a, a, constants), codegen
 
 
-def _emit_softplus(builder, v, x, precision, atanh):
+def emit_softplus(builder, v, x, precision):
     """``log(1 + e^v)`` as ``max(v, 0) + 2 s Σ_k s^{2k} / (2k + 1)`` with ``s = x / (2 + x)`` and ``x = e^{-|v|}``
-    (``atanh``: the series' coefficients, highest first), or ``v`` itself above the threshold.
+    (the series' coefficients: ``precision.atanh``, highest first), or ``v`` itself above the threshold.
 
     ``max(v, 0)`` is Numba's ``max``: ``0 > v ? 0 : v``, so a NaN ``v`` stays NaN (and makes ``x``, and the
     sum, NaN).
@@ -402,6 +456,7 @@ def _emit_softplus(builder, v, x, precision, atanh):
     one, two, zero = precision.const(1), precision.const(2), precision.const(0)
     s = builder.fdiv(x, builder.fadd(two, x))
     w = builder.fmul(s, s)
+    atanh = precision.atanh
     p = precision.const(atanh[0])
     for coefficient in atanh[1:]:  # Horner in s²
         p = builder.fadd(builder.fmul(p, w), precision.const(coefficient))
@@ -418,11 +473,10 @@ def vsoftplus(typingctx, v, x):
     ``x`` is ``exp(-|v|)``, computed by the caller, which picks the exponential: :func:`vexp_bounded` where
     every argument of its loop allows it, :func:`vexp` otherwise.
     """
-    if v not in _PRECISIONS or x != v:
+    if v not in PRECISIONS or x != v:
         return None
-    atanh = _ATANH_32 if v == types.float32 else _ATANH_64
 
     def codegen(context, builder, signature, args):
-        return _emit_softplus(builder, args[0], args[1], _PRECISIONS[v], atanh)
+        return emit_softplus(builder, args[0], args[1], PRECISIONS[v])
 
     return v(v, x), codegen

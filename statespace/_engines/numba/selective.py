@@ -15,31 +15,27 @@ D = 512, N = 16, L = 2048 float32 (one run, 2 shared cores, load average 2.3): (
 Real ``A`` with variable ``B`` and ``C`` (Mamba's case) runs
 :func:`_lanes_kernel`: channels innermost. A block of up to 128 float32 or 64 float64
 channels (:func:`forward_block`) inside one B group and one C group forms the SIMD lanes: each lane carries its
-own ``N`` states and its own output sum, so the loop over channels vectorises
-(exp included) with no reassociation; ``B_t``/``C_t`` are scalars broadcast to
-all lanes. ``Δ``, ``u`` and ``z`` are staged ``_CHUNK`` steps at a time into ``(time, channel)``
-buffers, and ``y`` written back, by the 8×8 register transposes of :mod:`._tiles` (a scalar
-copy is one load and one store per element; on the issue-19 call below they took the kernel
-from 15.3 to 13.2 ms, minimum of 41 runs interleaved with the scalar-copy kernel, two threads).
+own ``N`` states and its own output sum, and ``B_t``/``C_t`` are scalars broadcast to all lanes. ``Δ``, ``u``
+and ``z`` are staged ``_CHUNK`` steps at a time into ``(time, channel)`` buffers, and ``y`` written back, by the
+8×8 register transposes of :mod:`._tiles` (a scalar copy is one load and one store per element; on the issue-19
+call below they took the kernel from 15.3 to 13.2 ms, minimum of 41 runs interleaved with the scalar-copy
+kernel, two threads); ``B`` and ``C`` are staged the same way into ``(time, state)`` buffers. Each step is then
+one call of :func:`~._gated.selective_step`, LLVM vector code that does the step's per-channel work (the bias,
+softplus, ``Δ_t u_t``, the skip term and the SiLU gate) and its state loop with ``Δ``, ``Δ u`` and the output
+sum in registers across the ``N`` states. Before, the state loop was a numba loop over the states around a
+vectorised loop over the lanes, storing and reloading the output row once per state, and the per-channel work
+was seven passes of their own over each staged chunk; on the issue-19 call (B = 2, D = 512, N = 16, L = 2048
+float32, 30 runs interleaved with the bound) one thread went from 15.2–15.5 to 14.5 ms (minima) with bitwise
+the same output.
 A row's chunk is a few cache lines of its own (the rows lie ``L`` elements apart): too short a run for
 the hardware's stream prefetchers, so each chunk's transposes waited on memory. The state loop hints
 them ahead (:func:`~._tiles.prefetch_block`): at each step, its share of the rows of the next chunk's
-``Δ`` and ``u`` and of this chunk's ``z``, which is staged after the state loop, where the gate reads
-it, so that its lines too arrive while the state loop computes. On the issue-19 call,
-41 runs interleaved with the kernel without hints: one thread 16.6 → 14.9 ms (minimum), 17.3 → 15.7 ms
-(median); two threads 9.6 → 8.6 ms and 9.9 → 8.9 ms; bitwise the same output. Hinting the output's
-rows for writing measured no faster, and storing them non-temporally 1 ms slower on two threads.
-Everything else is a flat pass over a staged chunk: the bias and the softplus range check,
-softplus, ``Δ_t u_t`` with the gates' range check, and after the state loop the skip term and the
-SiLU gate (the bias and ``D`` are repeated on every row of two more buffers, once per block, so
-that no pass walks row by row). The gate ran on the output rows before, reading ``z`` where it is
-stored: 64-element loops per channel and ``z`` read one strided row at a time; staged, the same
-call went from 27.7 to 25.1 ms on one thread and 16.6 to 13.7 ms on two (minima of 15 and 41 runs
-interleaved), bitwise the same output. A range count inside the loop that evaluates the
-exponential kept LLVM from vectorising it (2.4× slower per element), so the checks are passes of
-their own. Multiply-add contraction is on
-(``fastmath={"contract"}``: one rounding instead of two per multiply-add), and
-``error_model="numpy"`` lets the SiLU division vectorise (its denominator is ≥ 1).
+``Δ``, ``u`` and ``z``, so that their lines arrive while the steps compute (when they were introduced, 41 runs
+interleaved with the kernel without hints: one thread 16.6 → 14.9 ms (minimum), two threads 9.6 → 8.6 ms,
+bitwise the same output). Hinting the output's rows for writing measured no faster, and storing them
+non-temporally 1 ms slower on two threads.
+Multiply-add contraction is on (``fastmath={"contract"}``: one rounding instead of two per multiply-add),
+and ``error_model="numpy"`` lets the SiLU division vectorise in the per-channel kernels.
 
 The gates ``exp(Δ_t A_n)`` are :func:`~._vecmath.vexp_product` of ``Δ_t`` and ``A log2 e`` (split in
 two parts once per call, :func:`~._vecmath.log2e_split`): the product ``Δ_t A_n`` is never rounded on
@@ -51,18 +47,14 @@ gone: 14 operations on the multiply-add pipes per lane update instead of 15. On 
 two threads 7.8 → 7.4 ms (minima); outputs change by ≤ 1.3e-7 relative. The per-channel kernel
 (:func:`_real_kernel`) and the gradient's channels-innermost kernel evaluate their gates the same way.
 
-The exponentials of a chunk (gates, softplus, SiLU) use the bounded forms
-(:func:`~._vecmath.vexp_product_bounded`, :func:`~._vecmath.vexp_bounded`) when
-every argument of that chunk lies within ``EXP_BOUNDED_LIMIT`` (checked on the staged ``Δ``
-against ``limit / max|A|`` of the block, on ``Δ + bias`` before softplus and on the staged ``z``;
-a NaN fails the check):
-bitwise the result of the careful forms there, with no range handling and one scale factor,
-and their constants are loaded into registers once per block (:func:`~._vecmath.exp_constants`,
-:func:`~._vecmath.exp_product_constants`).
-Mamba's arguments always qualify (``Δ > 0``, ``A < 0``, ``|Δ A|`` of order 1); a chunk that does
-not (underflowing gates, a NaN) runs the same loops with the careful forms. Measured on the
-issue-19 call (batch 2, D = 512, N = 16, L = 2048 float32, two threads): 28.7 → 17.7 ms for the
-kernel, bitwise the same output (with ``_CHUNK`` 32 → 64, which alone gave 10%).
+The exponentials (gates, softplus, SiLU) use the bounded forms
+(:func:`~._vecmath.vexp_product_bounded`, :func:`~._vecmath.vexp_bounded`) for each vector of lanes whose
+arguments all lie within ``EXP_BOUNDED_LIMIT`` (checked on ``Δ`` against ``limit / max|A|`` of the block, on
+``Δ + bias`` before softplus and on ``z``; a NaN fails the check), else the careful forms: bitwise the same
+results, so the checks choose a speed, never a value (see :mod:`._gated`). Mamba's arguments always qualify
+(``Δ > 0``, ``A < 0``, ``|Δ A|`` of order 1). When they were introduced (then checked per chunk), on the
+issue-19 call on two threads: 28.7 → 17.7 ms for the kernel, bitwise the same output (with ``_CHUNK`` 32 → 64,
+which alone gave 10%).
 Other layouts (time-invariant B/C, complex ``A``) run one ``prange``
 iteration per (batch, channel) pair walking time once with its ``N`` states
 in a small local buffer.
@@ -74,17 +66,14 @@ import math
 
 import numpy as np
 
-from . import helper, kernel, numba, per_thread
+from . import kernel, numba, per_thread
+from ._gated import selective_step
 from ._tiles import prefetch_block, transpose_block
 from ._vecmath import (
     EXP_BOUNDED_LIMIT,
-    exp_constants,
-    exp_product_constants,
     log2e_split,
     vexp,
-    vexp_bounded,
     vexp_product,
-    vexp_product_bounded,
     vsoftplus,
 )
 
@@ -96,73 +85,24 @@ _BLOCK = 64
 #: Most bytes per lane row of the forward kernel's SIMD blocks: sixteen AVX2 vectors, 128 float32 or 64 float64
 #: channels (see :func:`forward_block`).
 _BLOCK_BYTES = 512
-#: Time steps staged per block (seven ``_CHUNK × block`` buffers, see :func:`_lanes_kernel`).
+#: Time steps staged per block (``_CHUNK × block`` and ``_CHUNK × N`` buffers, see :func:`_lanes_kernel`).
 _CHUNK = 64
-
-
-@helper
-def _within(values, count, limit):  # pragma: no cover - compiled
-    """Whether ``|values[i]| ≤ limit`` for every ``i < count`` (a NaN is not).
-
-    A pass of its own: counting inside a loop that also evaluates an exponential kept LLVM from vectorising
-    that loop (measured 2.4× slower per element).
-    """
-    over = 0
-    for i in range(count):
-        over += 0 if abs(values[i]) <= limit else 1
-    return over == 0
-
-
-@helper(fastmath={"contract"}, error_model="numpy")
-def _softplus(raw, steps, count, bounded, constants):  # pragma: no cover - compiled
-    """``steps ← log(1 + e^raw)`` for the first ``count`` entries (``raw`` itself above 20; NaN stays NaN), with
-    the bounded exp when ``bounded`` (every ``|raw|`` allows it).
-
-    Two passes, ``e^{-|raw|}`` into ``steps``, then the series from it: in one loop the chain of dependent
-    operations per element (the exponential, a division, the series' Horner steps) was longer than the
-    processor's reordering window could overlap across iterations (measured alone on one core: 0.99 → 0.78 ns
-    per element, bitwise the same). Source and destination differ: written in place, ``v if v > 20 else soft``
-    would store back the value it loaded, which LLVM turns into a masked store (``vmaskmovps``, slow on AMD).
-    """
-    if bounded:
-        for i in range(count):
-            steps[i] = vexp_bounded(-abs(raw[i]), constants)
-    else:
-        for i in range(count):
-            steps[i] = vexp(-abs(raw[i]))
-    for i in range(count):
-        steps[i] = vsoftplus(raw[i], steps[i])
-
-
-@helper(fastmath={"contract"}, error_model="numpy")
-def _skip_and_gate(y, u, skip, z, out, count, bound, constants):  # pragma: no cover - compiled
-    """``out ← (y + D u) · z σ(z)`` (the skip term, then Mamba's output gate) for the first ``count`` entries, with
-    the bounded exp when every ``|z|`` allows it; ``e^{-z}`` first, in a pass of its own (as in :func:`_softplus`)."""
-    one = bound / bound  # in the kernel's precision: a literal 1 would promote float32 to float64
-    if _within(z, count, bound):
-        for i in range(count):
-            out[i] = vexp_bounded(-z[i], constants)
-    else:
-        for i in range(count):
-            out[i] = vexp(-z[i])
-    for i in range(count):
-        out[i] = (y[i] + skip[i] * u[i]) * (z[i] / (one + out[i]))
 
 
 @kernel(cost=1.0, fastmath={"contract"}, error_model="numpy")  # crossover 8.4M (see PARALLEL_MIN_WORK)
 def _lanes_kernel(
-    u, delta, bias, softplus, A_high, A_low, B, C, Dskip, z, xb, out, restart, scratch, bound, largest
+    u, delta, bias, softplus, A_high, A_low, B, C, Dskip, z, xb, out, restart, scratch, columns, bound, largest
 ):  # pragma: no cover
     """Real A, variable B and C: channels innermost, one ``prange`` item per (batch, channel block).
 
-    ``B`` and ``C`` are ``(batch or 1, groups, N, L)`` as the public function gives them (each step reads
-    one column: no transposed copy). ``A_high + A_low`` ``(blocks, N, block)`` is ``A log2 e`` (:func:`log2e_split`),
-    the operand of the gates :func:`~._vecmath.vexp_product`; it and the state ``xb``
-    ``(batch, blocks, N, block)`` (updated in place) are in block layout; ``scratch``
-    ``(threads, 7, _CHUNK, block)`` holds each thread's ``(time, lane)`` buffers; ``bound`` is
-    :data:`~._vecmath.EXP_BOUNDED_LIMIT` in the kernel's precision and ``largest`` ``(blocks,)`` each block's
-    ``max|A|`` (NaN if its ``A`` has a NaN): steps with ``|Δ| ≤ bound / max|A|`` keep every gate argument
-    within the bound (no step passes against a NaN).
+    ``B`` and ``C`` are ``(batch or 1, groups, N, L)`` as the public function gives them. ``A_high + A_low``
+    ``(blocks, N, block)`` is ``A log2 e`` (:func:`log2e_split`), the operand of the gates
+    :func:`~._vecmath.vexp_product`; it and the state ``xb`` ``(batch, blocks, N, block)`` (updated in place) are
+    in block layout; ``scratch`` ``(threads, 4, _CHUNK, block)`` holds each thread's ``(time, lane)`` buffers of
+    ``δ``, ``u``, ``z`` and ``y``, and ``columns`` ``(threads, 2, _CHUNK, N)`` its ``(time, state)`` buffers of
+    ``B`` and ``C``; ``bound`` is :data:`~._vecmath.EXP_BOUNDED_LIMIT` in the kernel's precision and ``largest``
+    ``(blocks,)`` each block's ``max|A|`` (NaN if its ``A`` has a NaN): steps with ``|Δ| ≤ bound / max|A|`` keep
+    every gate argument within the bound (no step passes against a NaN).
     """
     batch, dim, length = u.shape
     nblk, nstate, block = A_high.shape
@@ -174,74 +114,38 @@ def _lanes_kernel(
         cb, cg = (b if C.shape[0] > 1 else 0), d0 // c_per
         x, a_high, a_low = xb[b, blk], A_high[blk], A_low[blk]
         step_limit = bound / largest[blk]  # a zero max|A|: inf, every step passes
-        constants, gate_constants = exp_constants(bound), exp_product_constants(bound)
-        # (time, lane) buffers: Δ as staged (then Δ_t u_t), the steps (then the output), u, z, Σ C x, and the
-        # bias and skip weights repeated on every row; also as flat rows, so that every pass over a chunk is one loop
-        buffers = scratch[numba.get_thread_id()]
-        flat = buffers.reshape(buffers.shape[0], buffers[0].size)
-        raw, dts, us, zs, ys = buffers[0], buffers[1], buffers[2], buffers[3], buffers[4]
-        raw_f, dts_f, us_f, zs_f = flat[0], flat[1], flat[2], flat[3]
-        ys_f, biases_f, skips_f = flat[4], flat[5], flat[6]
-        for s in range(_CHUNK):
-            for j in range(block):
-                buffers[5, s, j] = bias[d0 + j]
-                buffers[6, s, j] = Dskip[d0 + j]
-        steps_in, steps_in_f = (raw, raw_f) if softplus is not None else (dts, dts_f)  # Δ as staged
-        delta_b, u_b, out_b = delta[b], u[b], out[b]
+        buffers, staged = scratch[numba.get_thread_id()], columns[numba.get_thread_id()]
+        deltas, us, zs, outs = buffers[0], buffers[1], buffers[2], buffers[3]
+        delta_b, u_b, out_b, B_b, C_b = delta[b], u[b], out[b], B[bb, bg], C[cb, cg]
         for t0 in range(0, length, _CHUNK):
             steps = min(_CHUNK, length - t0)
-            count = steps * block
-            transpose_block(delta_b, d0, t0, steps_in, 0, 0, block, steps)
+            transpose_block(delta_b, d0, t0, deltas, 0, 0, block, steps)
             transpose_block(u_b, d0, t0, us, 0, 0, block, steps)
-            raw_over = 0  # Δ + bias outside vexp_bounded's range (or NaN): softplus's exp arguments
-            for i in range(count):
-                v = steps_in_f[i] + biases_f[i]
-                steps_in_f[i] = v
-                raw_over += 0 if abs(v) <= bound else 1
-            if softplus is not None:
-                _softplus(raw_f, dts_f, count, raw_over == 0, constants)
-            gate_over = 0  # steps Δ_t with some gate argument Δ_t A_n outside the bounded exps' range (or NaN)
-            for i in range(count):  # one pass over the chunk (one aliasing check instead of one per step)
-                gate_over += 0 if abs(dts_f[i]) <= step_limit else 1
-                raw_f[i] = dts_f[i] * us_f[i]
-                ys_f[i] = 0
-            bounded_gates = gate_over == 0
+            if z is not None:
+                transpose_block(z[b], d0, t0, zs, 0, 0, block, steps)
+            transpose_block(B_b, 0, t0, staged[0], 0, 0, nstate, steps)
+            transpose_block(C_b, 0, t0, staged[1], 0, 0, nstate, steps)
             ahead = min(_CHUNK, length - t0 - _CHUNK)  # steps of the next chunk (≤ 0: none)
             for s in range(steps):
-                t = t0 + s
-                # this step's share of the rows that the next chunk's transposes of Δ and u, and this chunk's of z,
-                # will read (memory hints: see the module docstring)
+                # this step's share of the rows that the next chunk's transposes will read (memory hints: see the
+                # module docstring)
                 first = d0 + s * block // steps
                 rows = d0 + (s + 1) * block // steps - first
                 prefetch_block(delta_b, first, t0 + _CHUNK, rows, ahead)
                 prefetch_block(u_b, first, t0 + _CHUNK, rows, ahead)
                 if z is not None:
-                    prefetch_block(z[b], first, t0, rows, steps)
-                if restart is not None and restart[b if restart.shape[0] > 1 else 0, t]:  # a packed sequence starts
+                    prefetch_block(z[b], first, t0 + _CHUNK, rows, ahead)
+                if restart is not None and restart[b if restart.shape[0] > 1 else 0, t0 + s]:  # a sequence starts
                     for n in range(nstate):
                         for j in range(block):
                             x[n, j] = 0
-                dt, du, yt = dts[s], raw[s], ys[s]
-                for n in range(nstate):
-                    bv, cv = B[bb, bg, n, t], C[cb, cg, n, t]
-                    xn_, ah, al = x[n], a_high[n], a_low[n]
-                    if bounded_gates:  # written out here: as a helper this loop measured 40% slower
-                        for j in range(block):
-                            xn = vexp_product_bounded(dt[j], ah[j], al[j], gate_constants) * xn_[j] + du[j] * bv
-                            xn_[j] = xn
-                            yt[j] += xn * cv
-                    else:
-                        for j in range(block):
-                            xn = vexp_product(dt[j], ah[j], al[j]) * xn_[j] + du[j] * bv
-                            xn_[j] = xn
-                            yt[j] += xn * cv
-            if z is not None:  # the output into the steps' buffer, free now
-                transpose_block(z[b], d0, t0, zs, 0, 0, block, steps)
-                _skip_and_gate(ys_f, us_f, skips_f, zs_f, dts_f, count, bound, constants)
-            else:
-                for i in range(count):
-                    dts_f[i] = ys_f[i] + skips_f[i] * us_f[i]
-            transpose_block(dts, 0, 0, out_b, d0, t0, steps, block)
+                if z is not None:  # two calls: an argument typed None compiles the step without the gate
+                    selective_step(deltas, us, zs, bias, Dskip, d0, a_high, a_low, x, staged[0], staged[1], outs, s,
+                                   step_limit, softplus)  # fmt: skip
+                else:
+                    selective_step(deltas, us, None, bias, Dskip, d0, a_high, a_low, x, staged[0], staged[1], outs, s,
+                                   step_limit, softplus)  # fmt: skip
+            transpose_block(outs, 0, 0, out_b, d0, t0, steps, block)
 
 
 @kernel(cost=2.0)
@@ -380,24 +284,29 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
     out = np.empty((batch, dim, length), real)
     work = out.size * nstate
     if not np.iscomplexobj(A):
-        x = np.zeros((batch, dim, nstate), real) if x0 is None else np.ascontiguousarray(x0)
-        last = np.array(x, real, order="C")  # a fresh copy: the kernels update the state in place
         threads = numba.get_num_threads() if _lanes_kernel.runs_parallel(work) else 1
         block = forward_block(dim, B, C, real.itemsize, batch, threads)
         if out.size and nstate and block:
             nblk = dim // block
             u, delta, z = (None if v is None else np.ascontiguousarray(v) for v in (u, delta, z))  # rows for tiles
-            blocked = np.array(np.swapaxes(x.reshape(batch, nblk, block, nstate), 2, 3), order="C")  # a fresh copy
+            bias, Dskip = np.ascontiguousarray(bias), np.ascontiguousarray(Dskip)  # read as vectors (D=1.0: stride 0)
+            if x0 is None:
+                blocked = np.zeros((batch, nblk, nstate, block), real)
+            else:  # a fresh copy in block layout: the kernel updates the state in place
+                blocked = np.array(np.swapaxes(x0.reshape(batch, nblk, block, nstate), 2, 3), real, order="C")
             Ab = np.ascontiguousarray(A.reshape(nblk, block, nstate).transpose(0, 2, 1))
             _lanes_kernel(
                 u, delta, bias, softplus, *log2e_split(Ab), np.ascontiguousarray(B.value),
                 np.ascontiguousarray(C.value), Dskip,
                 z, blocked, out, restart,
-                per_thread((7, _CHUNK, block), real), real.type(EXP_BOUNDED_LIMIT[real]),
+                per_thread((4, _CHUNK, block), real), per_thread((2, _CHUNK, nstate), real),
+                real.type(EXP_BOUNDED_LIMIT[real]),
                 np.abs(Ab).max(axis=(1, 2)), work=work, tasks=batch * nblk,
             )  # fmt: skip
-            last[...] = np.swapaxes(blocked, 2, 3).reshape(batch, dim, nstate)
-        elif out.size and nstate:
+            return out, np.swapaxes(blocked, 2, 3).reshape(batch, dim, nstate)
+        x = np.zeros((batch, dim, nstate), real) if x0 is None else np.ascontiguousarray(x0)
+        last = np.array(x, real, order="C")  # a fresh copy: the kernels update the state in place
+        if out.size and nstate:
             Bl, Cl = layout(B, real), layout(C, real)
             _real_kernel(
                 u,
