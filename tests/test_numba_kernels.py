@@ -547,7 +547,7 @@ def _fma(typingctx, a, b, c):
 
 
 @numba.njit(fastmath={"contract"})
-def _selective_step_reference(delta, u, z, bias, skip, first, ah, al, x, b, c, out, row, softplus, zero, one):
+def _selective_step_reference(delta, u, bias, skip, first, ah, al, x, b, c, out, row, softplus, zero):
     """The selective scan's step lane by lane, as the numba loops that :mod:`._gated` replaced computed it: the careful
     exponentials only (the bounded ones give their results bitwise where they apply), the multiply-adds explicit."""
     for j in range(ah.shape[1]):
@@ -561,48 +561,75 @@ def _selective_step_reference(delta, u, z, bias, skip, first, ah, al, x, b, c, o
             state = _fma(input_, b[row, n], gated_state)
             x[n, j] = state
             y = _fma(state, c[row, n], y)
-        y = _fma(skip[first + j], u[row, j], y)
-        if z is not None:
-            y = y * (z[row, j] / (one + vecmath.vexp(-z[row, j])))
-        out[row, j] = y
+        out[row, j] = _fma(skip[first + j], u[row, j], y)
 
 
 @numba.njit(fastmath={"contract"})
-def _selective_step(delta, u, z, bias, skip, first, ah, al, x, b, c, out, row, limit, softplus):
-    gated.selective_step(delta, u, z, bias, skip, first, ah, al, x, b, c, out, row, limit, softplus)
+def _selective_step(delta, u, bias, skip, first, ah, al, x, b, c, out, row, limit, softplus):
+    gated.selective_step(delta, u, bias, skip, first, ah, al, x, b, c, out, row, limit, softplus)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("softplus", [True, None])
-@pytest.mark.parametrize("with_gate", [True, False])
-def test_selective_step_is_the_lane_loop_bitwise(rng, dtype, softplus, with_gate):
+def test_selective_step_is_the_lane_loop_bitwise(rng, dtype, softplus):
     """The selective scan's vector step against the lane loop it replaced, bitwise, on 37 lanes (whole vectors and a
     scalar remainder), with lanes that send their vector down every careful path: ``|δ + bias|`` beyond the bounded
-    exponential's range and NaN (softplus), steps ``Δ`` past ``step_limit`` (gates that underflow to 0), ``z``
-    beyond the range and NaN (the output gate). The state and the output row are compared; other rows stay untouched."""
+    exponential's range and NaN (softplus), steps ``Δ`` past ``step_limit`` (gates that underflow to 0). The state
+    and the output row are compared; the step's row of ``delta`` holds ``Δ`` afterwards, other rows stay untouched."""
     lanes, nstate, rows, row, first = 37, 3, 3, 1, 2
     delta = rng.uniform(-2, 2, (rows, lanes)).astype(dtype)
     scale = 1.0 if dtype == np.float32 else 10.0  # past the bounded exponential's range: 87 in float32, 708 in float64
     delta[row, [5, 20, 33, 7]] = [100.0 * scale, -95.0 * scale, np.nan, 60.0 * scale]
-    u, z = rng.normal(size=(2, rows, lanes)).astype(dtype)
-    z[row, [9, 26, 30]] = [-100.0 * scale, 95.0 * scale, np.nan]
+    u = rng.normal(size=(rows, lanes)).astype(dtype)
     bias, skip = rng.uniform(-0.5, 0.5, (2, lanes + first)).astype(dtype)
     A = -rng.uniform(0.5, 3.0, (nstate, lanes))
     ah, al = vecmath.log2e_split(A.astype(dtype))
     x = rng.normal(size=(nstate, lanes)).astype(dtype)
     b, c = rng.normal(size=(2, rows, nstate)).astype(dtype)
     limit = dtype(vecmath.EXP_BOUNDED_LIMIT[np.dtype(dtype)] / 3.0)
-    z = z if with_gate else None
     out, want_out = np.full((rows, lanes), 7.0, dtype), np.full((rows, lanes), 7.0, dtype)
     want_x = x.copy()
-    _selective_step_reference(delta.copy(), u, z, bias, skip, first, ah, al, want_x, b, c, want_out, row,
-                              softplus is not None, dtype(0), dtype(1))  # fmt: skip
+    _selective_step_reference(delta, u, bias, skip, first, ah, al, want_x, b, c, want_out, row,
+                              softplus is not None, dtype(0))  # fmt: skip
     staged = delta.copy()
-    _selective_step(staged, u, z, bias, skip, first, ah, al, x, b, c, out, row, limit, softplus)
+    _selective_step(staged, u, bias, skip, first, ah, al, x, b, c, out, row, limit, softplus)
     np.testing.assert_array_equal(out, want_out)
     np.testing.assert_array_equal(x, want_x)
-    assert np.isnan(out[row, 33]) and (not with_gate or np.isnan(out[row, 30]))
-    np.testing.assert_array_equal(staged[[0, 2]], delta[[0, 2]])  # the step's row holds Δ now, the others stay
+    assert np.isnan(out[row, 33])
+    np.testing.assert_array_equal(staged[[0, 2]], delta[[0, 2]])
+
+
+@numba.njit(fastmath={"contract"})
+def _gated_reference(src, row, col, dst, dst_row, dst_col, rows, cols, z, one):
+    """Mamba's output gate after a transposing copy, element by element with the careful exponential."""
+    for r in range(rows):
+        for c in range(cols):
+            gate = z[dst_row + c, dst_col + r]
+            dst[dst_row + c, dst_col + r] = src[row + r, col + c] * (gate / (one + vecmath.vexp(-gate)))
+
+
+@numba.njit(fastmath={"contract"})
+def _transpose_gated(src, row, col, dst, dst_row, dst_col, rows, cols, z):
+    tiles.transpose_gated(src, row, col, dst, dst_row, dst_col, rows, cols, z)
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(8, 8), (64, 64), (13, 21), (3, 5), (16, 9), (0, 4)])
+def test_transpose_gated_is_the_element_loop_bitwise(rng, dtype_name, shape):
+    """The selective scan's write-back with the output gate: whole tiles (vectors of eight) and ragged edges
+    (scalars), bitwise the element loop with the careful exponential, with gates beyond the bounded exponential's
+    range and NaN sending their vector down the careful path; the destination outside the rectangle is left alone."""
+    rows, cols = shape
+    src = rng.normal(size=(rows + 5, cols + 7)).astype(dtype_name)
+    src[1::4, 1::3] = np.nan
+    z = rng.normal(size=(cols + 11, rows + 3)).astype(dtype_name)
+    big = 100.0 if dtype_name == "float32" else 1000.0  # past 87 (float32) and 708 (float64)
+    z[2::9, 1::7], z[5::11, 2::5], z[3::13, 4::6] = big, -big, np.nan
+    dst = np.full_like(z, 7.0)
+    want = dst.copy()
+    _gated_reference(src, 3, 4, want, 2, 1, rows, cols, z, np.dtype(dtype_name).type(1))
+    _transpose_gated(src, 3, 4, dst, 2, 1, rows, cols, z)
+    np.testing.assert_array_equal(dst, want)
 
 
 @numba.njit

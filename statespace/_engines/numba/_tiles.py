@@ -27,6 +27,10 @@ several lanes: :func:`transpose_spread` stores each transposed tile into every l
 sum of the groups' rows, added in group order as the loop ``for g: y += row[g]`` would (so the
 sum costs the loads and additions, and no pass of its own).
 
+:func:`transpose_gated` is the selective scan's write-back: each transposed row is multiplied by Mamba's output
+gate ``z / (1 + e^{-z})`` of a third array laid out as the destination, so ``z`` is read where it lies and never
+staged.
+
 :func:`prefetch_block` hints a rectangle of a ``(channels, time)`` operand into the caches ahead of its
 transposes: each row's chunk is a few cache lines of its own, which the hardware's stream prefetchers
 do not fetch ahead (see the selective scan's kernel, where the hints took 10% off).
@@ -36,12 +40,18 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["TILE", "prefetch_block", "transpose_block", "transpose_network", "transpose_spread", "transpose_summed"]
+from ._vecmath import EXP_BOUNDED_LIMIT, PRECISIONS, emit_silu_factor, lanes_precision
+
+__all__ = [
+    "TILE", "prefetch_block", "transpose_block", "transpose_gated", "transpose_network", "transpose_spread",
+    "transpose_summed",
+]  # fmt: skip
 
 #: Rows and columns of the tiles :func:`transpose_block` moves through vector registers.
 TILE = 8
@@ -132,11 +142,29 @@ def _emit_tile(builder, arrays, at, grouping, groups, align):
             masks[mask] = ir.Constant(ir.VectorType(ir.IntType(32), TILE), list(mask))
         return builder.shuffle_vector(a, b, masks[mask])
 
+    gates = None
+    if grouping == "gated":  # the gate's rows, laid out as the destination's
+        gate, gate_stride = groups
+        gates = _row_pointers(builder, gate, gate_stride, dst_row)
     for c, column in enumerate(transpose_network(rows, shuffle)):
         if grouping == "spread":
             _spread(builder, groups, dst_col, functools.partial(store_row, c, column))
         else:
+            if gates is not None:
+                z = builder.load(vector_at(gates, c, dst_col), align=align)
+                column = builder.fmul(column, _silu_factor(builder, z))
             store_row(c, column, dst_col)
+
+
+def _silu_factor(builder, z):
+    """Mamba's output gate ``z / (1 + e^{-z})`` of a float32/float64 scalar or vector
+    (:func:`~._vecmath.emit_silu_factor`)."""
+    kind = z.type
+    element = kind.element if isinstance(kind, ir.VectorType) else kind
+    dtype = types.float32 if element == ir.FloatType() else types.float64
+    precision = PRECISIONS[dtype] if element is kind else lanes_precision(PRECISIONS[dtype], kind.count)
+    bound = precision.const(EXP_BOUNDED_LIMIT[np.dtype(str(dtype))])
+    return emit_silu_factor(builder, z, precision, bound)
 
 
 def _summed(builder, groups, col, kind, load):
@@ -174,9 +202,12 @@ def _transpose_codegen(grouping):
     def codegen(context, builder, signature, args):
         kinds = (signature.args[0], signature.args[3])
         arrays = [context.make_array(t)(context, builder, v) for t, v in zip(kinds, (args[0], args[3]))]
-        positions = (1, 2, 4, 5, 6, 7) + ((8, 9) if grouping else ())
+        positions = (1, 2, 4, 5, 6, 7) + ((8, 9) if grouping in ("summed", "spread") else ())
         integers = [context.cast(builder, args[k], signature.args[k], types.intp) for k in positions]
         strides = [cgutils.unpack_tuple(builder, array.strides)[0] for array in arrays]
+        if grouping == "gated":  # the gate array's data and row stride
+            gate = context.make_array(signature.args[8])(context, builder, args[8])
+            integers += [gate.data, cgutils.unpack_tuple(builder, gate.strides)[0]]
         function = _transpose_function(context, builder.module, kinds[0].dtype, grouping)
         builder.call(function, [arrays[0].data, strides[0], arrays[1].data, strides[1], *integers])
         return context.get_dummy_value()
@@ -189,15 +220,18 @@ def _transpose_function(context, module, dtype, grouping):
     inlined: ``(src, src_stride, dst, dst_stride, row, col, dst_row, dst_col, rows, cols[, count, spacing])``.
 
     ``grouping``: ``None`` (a plain copy); ``"summed"``: each source row is read as the sum of ``count`` blocks
-    ``spacing`` columns apart; ``"spread"``: each destination row is stored into ``count`` such blocks. One
+    ``spacing`` columns apart; ``"spread"``: each destination row is stored into ``count`` such blocks;
+    ``"gated"``: each destination value is multiplied by the output gate of a third array's value at its place
+    (the trailing arguments are that array's data and row stride). One
     function serves every call site of a kernel (emitted inline, each site was its own copy of the tile loops for
     LLVM to optimise: about 0.1 s of first-use compile time per site); a call per staged chunk costs nothing
     measurable.
     """
     element = context.get_data_type(dtype)
     intp = context.get_value_type(types.intp)
-    count = 8 if grouping else 6
-    signature = ir.FunctionType(ir.VoidType(), [element.as_pointer(), intp] * 2 + [intp] * count)
+    count = 8 if grouping in ("summed", "spread") else 6
+    extra = [element.as_pointer(), intp] if grouping == "gated" else []
+    signature = ir.FunctionType(ir.VoidType(), [element.as_pointer(), intp] * 2 + [intp] * count + extra)
     function = cgutils.get_or_insert_function(module, signature, f"statespace.transpose.{grouping or 'plain'}.{dtype}")
     if function.is_declaration:
         function.linkage = "internal"
@@ -243,6 +277,10 @@ def _emit_transpose(builder, args, grouping, align):
                 value = _summed(builder, groups, col, source.type.pointee, load)
             else:
                 value = load(col)
+            if grouping == "gated":
+                gate, gate_stride = groups
+                z = builder.load(_pointer(builder, gate, gate_stride, dst_row, dst_col))
+                value = builder.fmul(value, _silu_factor(builder, z))
             if grouping == "spread":
                 _spread(builder, groups, dst_col, lambda k, value=value: store(k, value))
             else:
@@ -296,6 +334,24 @@ def transpose_summed(typingctx, src, row, col, dst, dst_row, dst_col, rows, cols
         return None
     signature = types.void(src, row, col, dst, dst_row, dst_col, rows, cols, groups, spacing)
     return signature, _transpose_codegen("summed")
+
+
+@intrinsic
+def transpose_gated(typingctx, src, row, col, dst, dst_row, dst_col, rows, cols, z):
+    """:func:`transpose_block` with Mamba's output gate: ``dst[dst_row + c, dst_col + r] = src[row + r, col + c] ·
+    z_ / (1 + e^{-z_})`` with ``z_ = z[dst_row + c, dst_col + r]`` (``z`` laid out as ``dst``, C-contiguous 2-D, of
+    its dtype).
+
+    The selective scan's write-back: the gate reads ``z`` where it lies, in the output's ``(channel, time)``
+    layout, so ``z`` is never staged. Each transposed row vector is multiplied by the gate of the matching vector
+    of ``z`` as it is stored, with the bounded exponential where every ``|z|`` of the vector allows it (bitwise
+    the careful one's result there: :func:`~._vecmath.emit_silu_factor`).
+    """
+    if not _types_ok(src, dst, (row, col, dst_row, dst_col, rows, cols)):
+        return None
+    if not (isinstance(z, types.Array) and z.ndim == 2 and z.layout == "C" and z.dtype == dst.dtype):
+        return None
+    return types.void(src, row, col, dst, dst_row, dst_col, rows, cols, z), _transpose_codegen("gated")
 
 
 @intrinsic

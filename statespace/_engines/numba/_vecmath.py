@@ -77,13 +77,18 @@ from numba.extending import intrinsic
 __all__ = [
     "EXP_BOUNDED_LIMIT",
     "PRECISIONS",
+    "emit_all",
+    "emit_choice",
     "emit_exp",
     "emit_exp_bounded",
+    "emit_exp_checked",
     "emit_exp_product",
     "emit_exp_product_bounded",
     "emit_fma",
     "emit_intrinsic",
+    "emit_silu_factor",
     "emit_softplus",
+    "emit_within",
     "exp_constants",
     "exp_product_constants",
     "lanes_precision",
@@ -181,6 +186,53 @@ def emit_intrinsic(builder, name, *operands):
 def emit_fma(builder, a, b, c):
     """``a·b + c`` rounded once (``llvm.fma``), for scalars or vectors."""
     return emit_intrinsic(builder, "llvm.fma", a, b, c)
+
+
+def emit_all(builder, mask):
+    """Whether every lane of the comparison ``mask`` is true (``i1``; a scalar comparison is itself)."""
+    if not isinstance(mask.type, ir.VectorType):
+        return mask
+    kind = ir.FunctionType(ir.IntType(1), [mask.type])
+    reduce = cgutils.get_or_insert_function(builder.module, kind, f"llvm.vector.reduce.and.v{mask.type.count}i1")
+    return builder.call(reduce, [mask])
+
+
+def emit_choice(builder, condition, fast, careful):
+    """``fast()`` where ``condition`` holds, else ``careful()``: a branch, each side emitted once, and their value."""
+    with builder.if_else(condition, likely=True) as (then, otherwise):
+        with then:
+            chosen = fast()
+            then_block = builder.block
+        with otherwise:
+            other = careful()
+            other_block = builder.block
+    result = builder.phi(chosen.type)
+    result.add_incoming(chosen, then_block)
+    result.add_incoming(other, other_block)
+    return result
+
+
+def emit_within(builder, values, limit):
+    """Whether every ``|values| ≤ limit`` (``i1``; a NaN is not)."""
+    return emit_all(builder, builder.fcmp_ordered("<=", emit_intrinsic(builder, "llvm.fabs", values), limit))
+
+
+def emit_exp_checked(builder, x, precision, bound):
+    """``exp(x)`` of scalars or vectors: :func:`emit_exp_bounded` when every ``|x| ≤ bound`` (the precision's
+    ``EXP_BOUNDED_LIMIT``), else :func:`emit_exp`; bitwise the same results, so the check chooses a speed only."""
+    return emit_choice(
+        builder,
+        emit_within(builder, x, bound),
+        lambda: emit_exp_bounded(builder, x, precision.constants, precision),
+        lambda: emit_exp(builder, x, precision),
+    )
+
+
+def emit_silu_factor(builder, z, precision, bound):
+    """``z / (1 + e^{-z})`` of scalars or vectors: Mamba's output gate is ``y`` times it (SiLU, ``z σ(z)``, when
+    ``y = 1``); NaN propagated, ``e^{-z}`` by :func:`emit_exp_checked`."""
+    tail = emit_exp_checked(builder, builder.fneg(z), precision, bound)
+    return builder.fdiv(z, builder.fadd(precision.const(1), tail))
 
 
 def lanes_precision(precision, width):

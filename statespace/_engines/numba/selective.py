@@ -12,30 +12,35 @@ numba scan over each chunk. (a) is what runs: it keeps the gates in registers
 D = 512, N = 16, L = 2048 float32 (one run, 2 shared cores, load average 2.3): (a) 0.022 s,
 (b) 0.084 s with 16-step chunks (0.091 s with 64).
 
-Real ``A`` with variable ``B`` and ``C`` (Mamba's case) runs
-:func:`_lanes_kernel`: channels innermost. A block of up to 128 float32 or 64 float64
-channels (:func:`forward_block`) inside one B group and one C group forms the SIMD lanes: each lane carries its
-own ``N`` states and its own output sum, and ``B_t``/``C_t`` are scalars broadcast to all lanes. ``Δ``, ``u``
-and ``z`` are staged ``_CHUNK`` steps at a time into ``(time, channel)`` buffers, and ``y`` written back, by the
-8×8 register transposes of :mod:`._tiles` (a scalar copy is one load and one store per element; on the issue-19
-call below they took the kernel from 15.3 to 13.2 ms, minimum of 41 runs interleaved with the scalar-copy
-kernel, two threads); ``B`` and ``C`` are staged the same way into ``(time, state)`` buffers. Each step is then
-one call of :func:`~._gated.selective_step`, LLVM vector code that does the step's per-channel work (the bias,
-softplus, ``Δ_t u_t``, the skip term and the SiLU gate) and its state loop with ``Δ``, ``Δ u`` and the output
-sum in registers across the ``N`` states. Before, the state loop was a numba loop over the states around a
-vectorised loop over the lanes, storing and reloading the output row once per state, and the per-channel work
-was seven passes of their own over each staged chunk; on the issue-19 call (B = 2, D = 512, N = 16, L = 2048
-float32, 30 runs interleaved with the bound) one thread went from 15.2–15.5 to 14.5 ms (minima) with bitwise
-the same output.
-A row's chunk is a few cache lines of its own (the rows lie ``L`` elements apart): too short a run for
-the hardware's stream prefetchers, so each chunk's transposes waited on memory. The state loop hints
-them ahead (:func:`~._tiles.prefetch_block`): at each step, its share of the rows of the next chunk's
-``Δ``, ``u`` and ``z``, so that their lines arrive while the steps compute (when they were introduced, 41 runs
+Real ``A`` with variable ``B`` and ``C`` (Mamba's case) runs :func:`_lanes_kernel`: channels innermost. A
+block of up to 128 float32 or 64 float64 channels (:func:`forward_block`) inside one B group and one C group
+forms the SIMD lanes: each lane carries its own ``N`` states and its own output sum, and ``B_t``/``C_t`` are
+scalars broadcast to all lanes. ``Δ`` and ``u`` are staged ``_CHUNK`` steps at a time into ``(time, channel)``
+buffers, and ``y`` written back, by the 8×8 register transposes of :mod:`._tiles` (a scalar copy is one load
+and one store per element; on the issue-19 call below they took the kernel from 15.3 to 13.2 ms, minimum of 41
+runs interleaved with the scalar-copy kernel, two threads); ``B`` and ``C`` are staged the same way into
+``(time, state)`` buffers. Each step is then one call of :func:`~._gated.selective_step`, LLVM vector code
+that does the step's per-channel work (the bias, softplus, ``Δ_t u_t``, the skip term) and its state loop with
+``Δ``, ``Δ u`` and the output sum in registers across the ``N`` states. The SiLU gate is applied as the output
+is written back (:func:`~._tiles.transpose_gated`), with ``z`` read where it lies, in the output's layout:
+staging ``z`` was an 8 MiB transpose per call on the issue-19 call (public calls interleaved with the staged
+version, minima of 61 and 31: two threads 7.26 → 6.71 ms, one thread 14.20 → 13.72 ms, bitwise the same
+output).
+
+Before, the state loop was a numba loop over the states around a vectorised loop over the lanes, storing and
+reloading the output row once per state, and the per-channel work was seven passes of their own over each
+staged chunk; on the issue-19 call (B = 2, D = 512, N = 16, L = 2048 float32, 30 runs interleaved with the
+bound) one thread went from 15.2–15.5 to 14.5 ms (minima) with bitwise the same output.
+
+A row's chunk is a few cache lines of its own (the rows lie ``L`` elements apart): too short a run for the
+hardware's stream prefetchers, so each chunk's transposes waited on memory. The state loop hints them ahead
+(:func:`~._tiles.prefetch_block`): at each step, its share of the rows of the next chunk's ``Δ`` and ``u`` and
+of this chunk's ``z``, so that their lines arrive while the steps compute (when they were introduced, 41 runs
 interleaved with the kernel without hints: one thread 16.6 → 14.9 ms (minimum), two threads 9.6 → 8.6 ms,
 bitwise the same output). Hinting the output's rows for writing measured no faster, and storing them
-non-temporally 1 ms slower on two threads.
-Multiply-add contraction is on (``fastmath={"contract"}``: one rounding instead of two per multiply-add),
-and ``error_model="numpy"`` lets the SiLU division vectorise in the per-channel kernels.
+non-temporally 1 ms slower on two threads. Multiply-add contraction is on (``fastmath={"contract"}``: one
+rounding instead of two per multiply-add), and ``error_model="numpy"`` lets the SiLU division vectorise in the
+per-channel kernels.
 
 The gates ``exp(Δ_t A_n)`` are :func:`~._vecmath.vexp_product` of ``Δ_t`` and ``A log2 e`` (split in
 two parts once per call, :func:`~._vecmath.log2e_split`): the product ``Δ_t A_n`` is never rounded on
@@ -47,17 +52,17 @@ gone: 14 operations on the multiply-add pipes per lane update instead of 15. On 
 two threads 7.8 → 7.4 ms (minima); outputs change by ≤ 1.3e-7 relative. The per-channel kernel
 (:func:`_real_kernel`) and the gradient's channels-innermost kernel evaluate their gates the same way.
 
-The exponentials (gates, softplus, SiLU) use the bounded forms
-(:func:`~._vecmath.vexp_product_bounded`, :func:`~._vecmath.vexp_bounded`) for each vector of lanes whose
-arguments all lie within ``EXP_BOUNDED_LIMIT`` (checked on ``Δ`` against ``limit / max|A|`` of the block, on
-``Δ + bias`` before softplus and on ``z``; a NaN fails the check), else the careful forms: bitwise the same
-results, so the checks choose a speed, never a value (see :mod:`._gated`). Mamba's arguments always qualify
-(``Δ > 0``, ``A < 0``, ``|Δ A|`` of order 1). When they were introduced (then checked per chunk), on the
-issue-19 call on two threads: 28.7 → 17.7 ms for the kernel, bitwise the same output (with ``_CHUNK`` 32 → 64,
-which alone gave 10%).
-Other layouts (time-invariant B/C, complex ``A``) run one ``prange``
-iteration per (batch, channel) pair walking time once with its ``N`` states
-in a small local buffer.
+The exponentials (gates, softplus, SiLU) use the bounded forms (:func:`~._vecmath.vexp_product_bounded`,
+:func:`~._vecmath.vexp_bounded`) for each vector of lanes whose arguments all lie within ``EXP_BOUNDED_LIMIT``
+(checked on ``Δ`` against ``limit / max|A|`` of the block, on ``Δ + bias`` before softplus and on ``z``; a NaN
+fails the check), else the careful forms: bitwise the same results, so the checks choose a speed, never a
+value (see :mod:`._gated`, :func:`~._tiles.transpose_gated`). Mamba's arguments always qualify (``Δ > 0``,
+``A < 0``, ``|Δ A|`` of order 1). When they were introduced (then checked per chunk), on the issue-19 call on two
+threads: 28.7 → 17.7 ms for the kernel, bitwise the same output (with ``_CHUNK`` 32 → 64, which alone gave
+10%).
+
+Other layouts (time-invariant B/C, complex ``A``) run one ``prange`` iteration per (batch, channel) pair
+walking time once with its ``N`` states in a small local buffer.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ import numpy as np
 
 from . import kernel, numba, per_thread
 from ._gated import selective_step
-from ._tiles import prefetch_block, transpose_block
+from ._tiles import prefetch_block, transpose_block, transpose_gated
 from ._vecmath import (
     EXP_BOUNDED_LIMIT,
     log2e_split,
@@ -98,9 +103,10 @@ def _lanes_kernel(
     ``B`` and ``C`` are ``(batch or 1, groups, N, L)`` as the public function gives them. ``A_high + A_low``
     ``(blocks, N, block)`` is ``A log2 e`` (:func:`log2e_split`), the operand of the gates
     :func:`~._vecmath.vexp_product`; it and the state ``xb`` ``(batch, blocks, N, block)`` (updated in place) are
-    in block layout; ``scratch`` ``(threads, 4, _CHUNK, block)`` holds each thread's ``(time, lane)`` buffers of
-    ``δ``, ``u``, ``z`` and ``y``, and ``columns`` ``(threads, 2, _CHUNK, N)`` its ``(time, state)`` buffers of
-    ``B`` and ``C``; ``bound`` is :data:`~._vecmath.EXP_BOUNDED_LIMIT` in the kernel's precision and ``largest``
+    in block layout; ``scratch`` ``(threads, 3, _CHUNK, block)`` holds each thread's ``(time, lane)`` buffers of
+    ``δ``, ``u`` and ``y``, and ``columns`` ``(threads, 2, _CHUNK, N)`` its ``(time, state)`` buffers of ``B`` and
+    ``C``; the gate ``z`` is read where it lies, as the output is written back (:func:`~._tiles.transpose_gated`);
+    ``bound`` is :data:`~._vecmath.EXP_BOUNDED_LIMIT` in the kernel's precision and ``largest``
     ``(blocks,)`` each block's ``max|A|`` (NaN if its ``A`` has a NaN): steps with ``|Δ| ≤ bound / max|A|`` keep
     every gate argument within the bound (no step passes against a NaN).
     """
@@ -115,37 +121,34 @@ def _lanes_kernel(
         x, a_high, a_low = xb[b, blk], A_high[blk], A_low[blk]
         step_limit = bound / largest[blk]  # a zero max|A|: inf, every step passes
         buffers, staged = scratch[numba.get_thread_id()], columns[numba.get_thread_id()]
-        deltas, us, zs, outs = buffers[0], buffers[1], buffers[2], buffers[3]
+        deltas, us, outs = buffers[0], buffers[1], buffers[2]
         delta_b, u_b, out_b, B_b, C_b = delta[b], u[b], out[b], B[bb, bg], C[cb, cg]
         for t0 in range(0, length, _CHUNK):
             steps = min(_CHUNK, length - t0)
             transpose_block(delta_b, d0, t0, deltas, 0, 0, block, steps)
             transpose_block(u_b, d0, t0, us, 0, 0, block, steps)
-            if z is not None:
-                transpose_block(z[b], d0, t0, zs, 0, 0, block, steps)
             transpose_block(B_b, 0, t0, staged[0], 0, 0, nstate, steps)
             transpose_block(C_b, 0, t0, staged[1], 0, 0, nstate, steps)
             ahead = min(_CHUNK, length - t0 - _CHUNK)  # steps of the next chunk (≤ 0: none)
             for s in range(steps):
-                # this step's share of the rows that the next chunk's transposes will read (memory hints: see the
-                # module docstring)
+                # this step's share of the rows that the next chunk's transposes will read, and of this chunk's
+                # gate, read as the output is written back (memory hints: see the module docstring)
                 first = d0 + s * block // steps
                 rows = d0 + (s + 1) * block // steps - first
                 prefetch_block(delta_b, first, t0 + _CHUNK, rows, ahead)
                 prefetch_block(u_b, first, t0 + _CHUNK, rows, ahead)
                 if z is not None:
-                    prefetch_block(z[b], first, t0 + _CHUNK, rows, ahead)
+                    prefetch_block(z[b], first, t0, rows, steps)
                 if restart is not None and restart[b if restart.shape[0] > 1 else 0, t0 + s]:  # a sequence starts
                     for n in range(nstate):
                         for j in range(block):
                             x[n, j] = 0
-                if z is not None:  # two calls: an argument typed None compiles the step without the gate
-                    selective_step(deltas, us, zs, bias, Dskip, d0, a_high, a_low, x, staged[0], staged[1], outs, s,
-                                   step_limit, softplus)  # fmt: skip
-                else:
-                    selective_step(deltas, us, None, bias, Dskip, d0, a_high, a_low, x, staged[0], staged[1], outs, s,
-                                   step_limit, softplus)  # fmt: skip
-            transpose_block(outs, 0, 0, out_b, d0, t0, steps, block)
+                selective_step(deltas, us, bias, Dskip, d0, a_high, a_low, x, staged[0], staged[1], outs, s,
+                               step_limit, softplus)  # fmt: skip
+            if z is not None:
+                transpose_gated(outs, 0, 0, out_b, d0, t0, steps, block, z[b])
+            else:
+                transpose_block(outs, 0, 0, out_b, d0, t0, steps, block)
 
 
 @kernel(cost=2.0)
@@ -299,7 +302,7 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
                 u, delta, bias, softplus, *log2e_split(Ab), np.ascontiguousarray(B.value),
                 np.ascontiguousarray(C.value), Dskip,
                 z, blocked, out, restart,
-                per_thread((4, _CHUNK, block), real), per_thread((2, _CHUNK, nstate), real),
+                per_thread((3, _CHUNK, block), real), per_thread((2, _CHUNK, nstate), real),
                 real.type(EXP_BOUNDED_LIMIT[real]),
                 np.abs(Ab).max(axis=(1, 2)), work=work, tasks=batch * nblk,
             )  # fmt: skip
