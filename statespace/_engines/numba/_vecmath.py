@@ -40,8 +40,9 @@ registers instead of being re-broadcast from the constant pool in every iteratio
 vector registers; the polynomial alone has 6 constants). Both exponentials share one emitter of the
 argument reduction and polynomial (:func:`_emit_reduction`) for both precisions (:class:`_Precision`).
 The emitters themselves (``emit_exp``, ``emit_exp_bounded``, ``emit_exp_product``, ``emit_exp_product_bounded``,
-``emit_softplus``) take scalars or vectors: :func:`lanes_precision` gives a precision's types and constants for
-vectors, and the selective scan's step (:mod:`._gated`) emits them on explicit vectors of the machine's width.
+``emit_softplus``, ``emit_silu_factor``) take scalars or vectors: :func:`lanes_precision` gives a precision's
+types and constants for vectors, and the selective scan's step (:mod:`._gated`) and gated write-back
+(:func:`._tiles.transpose_gated`) emit them on explicit vectors.
 
 :func:`vexp_product` is ``exp(a·b)`` with the product never rounded on its own, for kernels whose
 exponent is a product with a factor known ahead (the selective scan's gates ``exp(Δ_t A_n)``). With
@@ -161,6 +162,7 @@ class _Precision:
         return ir.Constant(self.real, float(value))
 
 
+#: What the emitters need of each floating type (LLVM types, constants), by Numba type.
 PRECISIONS = {
     types.float32: _Precision(
         ir.FloatType(), 32, 23, 127, _EXP_32, _LO_32, _HI_32, _EXP2_32, _LO2_32, _HI2_32, _ATANH_32
@@ -236,8 +238,9 @@ def emit_silu_factor(builder, z, precision, bound):
 
 
 def lanes_precision(precision, width):
-    """``precision`` for vectors of ``width`` lanes: its types and constants splatted, for the emitters below run
-    on explicit vectors (the selective scan's step, :mod:`._gated`)."""
+    """``precision`` for vectors of ``width`` lanes: its types and constants splatted, for the emitters here run on
+    explicit vectors (the selective scan's step, :mod:`._gated`, and its gated write-back,
+    :func:`._tiles.transpose_gated`)."""
     vector = ir.VectorType(precision.real, width)
 
     def splat(constant):
