@@ -29,8 +29,9 @@ output).
 
 Before, the state loop was a numba loop over the states around a vectorised loop over the lanes, storing and
 reloading the output row once per state, and the per-channel work was seven passes of their own over each
-staged chunk; on the issue-19 call (B = 2, D = 512, N = 16, L = 2048 float32, 30 runs interleaved with the
-bound) one thread went from 15.2–15.5 to 14.5 ms (minima) with bitwise the same output.
+staged chunk; on the issue-19 call (B = 2, D = 512, N = 16, L = 2048 float32; public calls interleaved with
+the previous kernel, minima of 15) one thread went from 15.47 to 14.00 ms and two threads from 8.83 to 8.46 ms,
+with bitwise the same output.
 
 A row's chunk is a few cache lines of its own (the rows lie ``L`` elements apart): too short a run for the
 hardware's stream prefetchers, so each chunk's transposes waited on memory. The state loop hints them ahead
@@ -39,8 +40,8 @@ of this chunk's ``z``, so that their lines arrive while the steps compute (when 
 interleaved with the kernel without hints: one thread 16.6 → 14.9 ms (minimum), two threads 9.6 → 8.6 ms,
 bitwise the same output). Hinting the output's rows for writing measured no faster, and storing them
 non-temporally 1 ms slower on two threads. Multiply-add contraction is on (``fastmath={"contract"}``: one
-rounding instead of two per multiply-add), and ``error_model="numpy"`` lets the SiLU division vectorise in the
-per-channel kernels.
+rounding instead of two per multiply-add), and ``error_model="numpy"`` makes ``bound / max|A|`` of an all-zero
+block infinite instead of an exception.
 
 The gates ``exp(Δ_t A_n)`` are :func:`~._vecmath.vexp_product` of ``Δ_t`` and ``A log2 e`` (split in
 two parts once per call, :func:`~._vecmath.log2e_split`): the product ``Δ_t A_n`` is never rounded on
