@@ -217,7 +217,8 @@ def _transpose_codegen(grouping):
 
 def _transpose_function(context, module, dtype, grouping):
     """The copy as a function of the calling kernel's LLVM module, defined at its first use there and never
-    inlined: ``(src, src_stride, dst, dst_stride, row, col, dst_row, dst_col, rows, cols[, count, spacing])``.
+    inlined: ``(src, src_stride, dst, dst_stride, row, col, dst_row, dst_col, rows, cols[, count, spacing])``, or
+    with ``gate, gate_stride`` last for ``"gated"``.
 
     ``grouping``: ``None`` (a plain copy); ``"summed"``: each source row is read as the sum of ``count`` blocks
     ``spacing`` columns apart; ``"spread"``: each destination row is stored into ``count`` such blocks;
