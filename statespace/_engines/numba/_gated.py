@@ -50,7 +50,6 @@ from numba.extending import intrinsic
 
 from ._modal import vector_lanes
 from ._vecmath import (
-    EXP_BOUNDED_LIMIT,
     PRECISIONS,
     emit_choice,
     emit_exp_checked,
@@ -88,7 +87,6 @@ def _emit_lanes(builder, pointers, sizes, lanes, precision, softplus):
     element = kind.element if width > 1 else kind
     align = 4 if element == ir.FloatType() else 8
     intp = nstate.type
-    bound = precision.const(EXP_BOUNDED_LIMIT[np.dtype(np.float32 if element == ir.FloatType() else np.float64)])
 
     def at(base, index):
         return builder.bitcast(builder.gep(base, [index], inbounds=True), kind.as_pointer())
@@ -111,7 +109,7 @@ def _emit_lanes(builder, pointers, sizes, lanes, precision, softplus):
         raw = builder.fadd(load(delta, j), load(bias, j))
         if softplus:
             negative = builder.fneg(emit_intrinsic(builder, "llvm.fabs", raw))
-            raw = emit_softplus(builder, raw, emit_exp_checked(builder, negative, precision, bound), precision)
+            raw = emit_softplus(builder, raw, emit_exp_checked(builder, negative, precision), precision)
         builder.store(raw, at(delta, j), align=align)
         builder.store(builder.fmul(raw, load(u, j)), at(out, j), align=align)
 

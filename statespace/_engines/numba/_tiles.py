@@ -40,13 +40,12 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._vecmath import EXP_BOUNDED_LIMIT, PRECISIONS, emit_silu_factor, lanes_precision
+from ._vecmath import emit_silu_factor, precision_for
 
 __all__ = [
     "TILE", "prefetch_block", "transpose_block", "transpose_gated", "transpose_network", "transpose_spread",
@@ -152,19 +151,8 @@ def _emit_tile(builder, arrays, at, grouping, groups, align):
         else:
             if gates is not None:
                 z = builder.load(vector_at(gates, c, dst_col), align=align)
-                column = builder.fmul(column, _silu_factor(builder, z))
+                column = builder.fmul(column, emit_silu_factor(builder, z, precision_for(z.type)))
             store_row(c, column, dst_col)
-
-
-def _silu_factor(builder, z):
-    """Mamba's output gate ``z / (1 + e^{-z})`` of a float32/float64 scalar or vector
-    (:func:`~._vecmath.emit_silu_factor`)."""
-    kind = z.type
-    element = kind.element if isinstance(kind, ir.VectorType) else kind
-    dtype = types.float32 if element == ir.FloatType() else types.float64
-    precision = PRECISIONS[dtype] if element is kind else lanes_precision(PRECISIONS[dtype], kind.count)
-    bound = precision.const(EXP_BOUNDED_LIMIT[np.dtype(str(dtype))])
-    return emit_silu_factor(builder, z, precision, bound)
 
 
 def _summed(builder, groups, col, kind, load):
@@ -281,7 +269,7 @@ def _emit_transpose(builder, args, grouping, align):
             if grouping == "gated":
                 gate, gate_stride = groups
                 z = builder.load(_pointer(builder, gate, gate_stride, dst_row, dst_col))
-                value = builder.fmul(value, _silu_factor(builder, z))
+                value = builder.fmul(value, emit_silu_factor(builder, z, precision_for(z.type)))
             if grouping == "spread":
                 _spread(builder, groups, dst_col, lambda k, value=value: store(k, value))
             else:

@@ -94,6 +94,7 @@ __all__ = [
     "exp_product_constants",
     "lanes_precision",
     "log2e_split",
+    "precision_for",
     "vexp",
     "vexp_bounded",
     "vexp_product",
@@ -143,6 +144,11 @@ _ATANH_64 = tuple(1.0 / (2 * k + 1) for k in range(17, 0, -1))
 _SOFTPLUS_THRESHOLD = 20.0  # Mamba's: above it softplus(v) is v
 
 
+#: Largest ``|x|`` for which :func:`vexp_bounded` gives :func:`vexp`'s result, per precision: there
+#: ``k = round(x log2 e)`` keeps ``2^k`` a normal number, so one scale factor suffices.
+EXP_BOUNDED_LIMIT = {np.dtype(np.float32): 87.0, np.dtype(np.float64): 708.0}
+
+
 class _Precision:
     """What the emitters need to know of one floating type: its LLVM types, significand bits, exponent bias,
     and the exponential's constants (:data:`_EXP_32` / :data:`_EXP_64`) and clamps."""
@@ -157,6 +163,7 @@ class _Precision:
         self.shift_bits = int(np.array(constants[1], f"f{width // 8}").view(f"i{width // 8}"))
         self.low, self.high = ir.Constant(real, float(low)), ir.Constant(real, float(high))
         self.atanh = atanh  # the softplus series' coefficients (Python floats, highest first)
+        self.exp_limit = ir.Constant(real, EXP_BOUNDED_LIMIT[np.dtype(f"f{width // 8}")])  # the bounded exp's range
 
     def const(self, value):
         return ir.Constant(self.real, float(value))
@@ -219,22 +226,29 @@ def emit_within(builder, values, limit):
     return emit_all(builder, builder.fcmp_ordered("<=", emit_intrinsic(builder, "llvm.fabs", values), limit))
 
 
-def emit_exp_checked(builder, x, precision, bound):
-    """``exp(x)`` of scalars or vectors: :func:`emit_exp_bounded` when every ``|x| ≤ bound`` (the precision's
-    ``EXP_BOUNDED_LIMIT``), else :func:`emit_exp`; bitwise the same results, so the check chooses a speed only."""
+def emit_exp_checked(builder, x, precision):
+    """``exp(x)`` of scalars or vectors: :func:`emit_exp_bounded` when every ``|x|`` is within the precision's
+    ``EXP_BOUNDED_LIMIT``, else :func:`emit_exp`; bitwise the same results, so the check chooses a speed only."""
     return emit_choice(
         builder,
-        emit_within(builder, x, bound),
+        emit_within(builder, x, precision.exp_limit),
         lambda: emit_exp_bounded(builder, x, precision.constants, precision),
         lambda: emit_exp(builder, x, precision),
     )
 
 
-def emit_silu_factor(builder, z, precision, bound):
+def emit_silu_factor(builder, z, precision):
     """``z / (1 + e^{-z})`` of scalars or vectors: Mamba's output gate is ``y`` times it (SiLU, ``z σ(z)``, when
     ``y = 1``); NaN propagated, ``e^{-z}`` by :func:`emit_exp_checked`."""
-    tail = emit_exp_checked(builder, builder.fneg(z), precision, bound)
+    tail = emit_exp_checked(builder, builder.fneg(z), precision)
     return builder.fdiv(z, builder.fadd(precision.const(1), tail))
+
+
+def precision_for(kind):
+    """The emitters' precision for values of the LLVM type ``kind``: float or double, scalar or vector."""
+    if isinstance(kind, ir.VectorType):
+        return lanes_precision(precision_for(kind.element), kind.count)
+    return PRECISIONS[types.float32 if kind == ir.FloatType() else types.float64]
 
 
 def lanes_precision(precision, width):
@@ -250,6 +264,7 @@ def lanes_precision(precision, width):
     lanes.real, lanes.integer = vector, ir.VectorType(precision.integer, width)
     lanes.mantissa, lanes.bias, lanes.shift_bits = precision.mantissa, precision.bias, precision.shift_bits
     lanes.atanh = precision.atanh
+    lanes.exp_limit = splat(precision.exp_limit)
     lanes.constants = tuple(map(splat, precision.constants))
     lanes.product_constants = tuple(map(splat, precision.product_constants))
     lanes.low, lanes.high = splat(precision.low), splat(precision.high)
@@ -338,11 +353,6 @@ def vexp(typingctx, x):
         return emit_exp(builder, args[0], PRECISIONS[x])
 
     return x(x), codegen
-
-
-#: Largest ``|x|`` for which :func:`vexp_bounded` gives :func:`vexp`'s result, per precision: there
-#: ``k = round(x log2 e)`` keeps ``2^k`` a normal number, so one scale factor suffices.
-EXP_BOUNDED_LIMIT = {np.dtype(np.float32): 87.0, np.dtype(np.float64): 708.0}
 
 
 @intrinsic
