@@ -2,10 +2,13 @@
 
 Groups: ``tiny`` (alone and beside a second process running numba-engine calls), ``few`` (few long
 channels), ``steps`` (one system at many step sizes), ``selective``; ``blocks`` (layout tuning, only when named).
-Implementations of a group are timed interleaved (round robin), median of the repeats; ``uptime`` is
-printed before and after each group, since on a shared machine the load decides the numbers. The
-benchmark code is the asv suite's (``asv_bench/benchmarks/sizes.py``): the dashboard and this table time
-the same calls.
+Implementations of a group are timed interleaved (round robin); each is reported by the median of the repeats
+and, in parentheses, their minimum, with the ratios to the reference by both. On a shared machine the two
+answer different questions: the minimum is what the machine does when nothing else interferes (the advice of
+Python's ``timeit``), the median what a call takes at the host's load of the minute, and the load does not
+slow every call alike. ``uptime`` is printed before and after each group, since the load decides the
+numbers. The benchmark code is the asv suite's (``asv_bench/benchmarks/sizes.py``): the dashboard and this
+table time the same calls.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def uptime() -> str:
 
 
 def interleaved(runs: dict, budget: float = 8.0, most: int = 400) -> dict:
-    """Median seconds per implementation, round robin until ``budget`` seconds or ``most`` rounds.
+    """Seconds per call of each implementation, round robin until ``budget`` seconds or ``most`` rounds.
 
     Each round starts one implementation later than the one before, so that what a call leaves in (or takes
     out of) the caches is not charged to the same implementation every round: with a fixed order the second
@@ -58,15 +61,20 @@ def interleaved(runs: dict, budget: float = 8.0, most: int = 400) -> dict:
             runs[name]()
             times[name].append(time.perf_counter() - t0)
         rounds += 1
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return times
 
 
-def show(title: str, medians: dict, unit: str = "ms", against: str | None = None) -> None:
+def show(title: str, times: dict, unit: str = "ms", against: str | None = None) -> None:
+    """One line per implementation: median (minimum), and the ratios to ``against`` by medians (by minima)."""
     scale = {"ms": 1e3, "us": 1e6}[unit]
+    medians = {name: statistics.median(ts) for name, ts in times.items()}
+    minima = {name: min(ts) for name, ts in times.items()}
     print(f"  {title}")
-    for name, t in medians.items():
-        ratio = f"  {t / medians[against]:6.2f}× {against}" if against and name != against else ""
-        print(f"    {name:<26} {scale * t:10.3f} {unit}{ratio}")
+    for name in times:
+        line = f"    {name:<26} {scale * medians[name]:10.3f} {unit} ({scale * minima[name]:.3f})"
+        if against and name != against:
+            line += f"  {medians[name] / medians[against]:6.2f}× {against} ({minima[name] / minima[against]:.2f}×)"
+        print(line)
 
 
 def group_tiny() -> None:
@@ -81,9 +89,9 @@ def group_tiny() -> None:
                 # numba and auto interleaved; xp on its own (its large temporaries would evict the others' data)
                 runs = {engine: sizes.tiny_call(function, None if engine == "auto" else engine) for engine in
                         ("numba", "auto")}  # fmt: skip
-                medians = interleaved(runs, budget=3.0)
-                medians.update(interleaved({"xp": sizes.tiny_call(function, "xp")}, budget=1.0))
-                show(function, medians, "us", against="numba")
+                times = interleaved(runs, budget=3.0)
+                times.update(interleaved({"xp": sizes.tiny_call(function, "xp")}, budget=1.0))
+                show(function, times, "us", against="numba")
         finally:
             if loader is not None:
                 loader.kill()
