@@ -37,6 +37,11 @@ def _kernels(real_name: str, capacity: int):
 
     ``N`` is a compile-time constant: the loops over states unroll, the states
     stay in registers and their guards fold away (one compilation per ``N``).
+    The two kernels repeat their staging, step size and write-back instead of
+    calling shared device functions: numba-cuda compiles a call of a device
+    function (``cuda.jit(device=True)`` or ``register_jitable``) for the current
+    device, so :func:`numba.cuda.compile_ptx` of a kernel that makes one needs a
+    CUDA driver, and the PTX checks of ``tests/gpu/test_ptx.py`` run without one.
     """
     real = getattr(numba, real_name)
 
