@@ -18,6 +18,5 @@ if [ -n "${TBB_LIB:-}" ]; then export LD_LIBRARY_PATH=$TBB_LIB${LD_LIBRARY_PATH:
 pin python asv_bench/threading_layers.py $LAYERS > "$OUT/layers.txt" 2>&1
 STATESPACE_PARALLEL_MIN_WORK=0 pin python asv_bench/threading_layers.py $LAYERS > "$OUT/layers_always_parallel.txt" 2>&1
 pin python asv_bench/cold_start.py > "$OUT/cold.txt" 2>&1
-pin python asv_bench/selective_breakdown.py > "$OUT/selective_breakdown.txt" 2>&1
 pin python asv_bench/auto_engine.py > "$OUT/auto_engine.txt" 2>&1
 pin python asv_bench/dask_workers.py > "$OUT/dask_workers.txt" 2>&1

@@ -15,6 +15,7 @@ vecmath = pytest.importorskip("statespace._engines.numba._vecmath")
 tiles = pytest.importorskip("statespace._engines.numba._tiles")
 modal = pytest.importorskip("statespace._engines.numba._modal")
 gated = pytest.importorskip("statespace._engines.numba._gated")
+channel = pytest.importorskip("statespace._engines.numba._channel")
 
 pytestmark = pytest.mark.numba
 
@@ -765,6 +766,76 @@ def test_selective_scan_wide_blocks_are_bitwise_the_narrow_ones(rng, monkeypatch
     assert np.isnan(wide[1, 130, 40:]).all() and np.isfinite(np.delete(wide[1], 130, axis=0)).all()
 
 
+@pytest.mark.parametrize("layout", ["variable", "fixed"])
+@pytest.mark.parametrize("nstate", [16, 20])
+def test_selective_scan_by_channel_parallel_is_bitwise_serial(rng, monkeypatch, nstate, layout):
+    """The channel kernel (states wider than half a vector, or fixed B and C) gives the same bits serial and
+    parallel, with a NaN step (only its channel's outputs from there to the next restart are NaN), a sequence
+    that ends in a partial group of steps (L = 150), states padded to the kernel's width (N = 20) and restarts."""
+    from statespace._engines import numba as engine
+
+    batch, dim, L = 2, 24, 150
+    u, z = rng.normal(size=(batch, dim, L)), rng.normal(size=(batch, dim, L))
+    delta = rng.uniform(-3, 1, (batch, dim, L))
+    delta[1, 13, 40] = np.nan
+    A = -rng.uniform(0.5, 4, (dim, nstate))
+    if layout == "variable":
+        B, C = rng.normal(size=(batch, 1, nstate, L)), rng.normal(size=(batch, 2, nstate, L))
+    else:
+        B, C = rng.normal(size=(dim, nstate)), rng.normal(size=(dim, nstate))
+    D, bias, x0 = rng.normal(size=dim), rng.uniform(0, 0.5, dim), rng.normal(size=(batch, dim, nstate))
+    operands = [np.asarray(a, dtype=np.float32) for a in (u, delta, A, B, C, D, z, bias, x0)]
+    ids = np.repeat([0, 1, 2], [60, 1, L - 61])
+
+    def run(parallel):
+        monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 0 if parallel else 1 << 62)
+        return selective_scan(
+            *operands[:5], D=operands[5], z=operands[6], delta_bias=operands[7], delta_softplus=True,
+            x0=operands[8], seq_idx=ids, return_state=True, engine="numba",
+        )  # fmt: skip
+
+    out, last = run(parallel=False)
+    parallel_out, parallel_last = run(parallel=True)
+    np.testing.assert_array_equal(out, parallel_out)
+    np.testing.assert_array_equal(last, parallel_last)
+    assert last.shape == (batch, dim, nstate) and last.flags.c_contiguous
+    assert np.isnan(out[1, 13, 40:60]).all() and np.isfinite(out[1, 13, 60:]).all()  # the restart at 60 clears it
+    assert np.isfinite(np.delete(out[1], 13, axis=0)).all()
+    if layout == "variable":  # the first sequence against the float64 reference
+        wanted = [a.astype(np.float64) for a in operands]
+        wanted[:2] = [a[..., :60] for a in wanted[:2]]
+        wanted[3:5] = [a[..., :60] for a in wanted[3:5]]
+        wanted[6] = wanted[6][..., :60]
+        want, _ = mamba_reference(*wanted)
+        assert_close(out[0, :, :60], want[0], kind="kernel")
+
+
+@pytest.mark.parametrize("per_lane", [2, 4])
+@pytest.mark.parametrize("width", [1, 2, 4, 8, 16])
+def test_output_tree_leaves_each_vectors_sum_in_its_lane(rng, width, per_lane):
+    """The channel kernel's output sums: the tree's shuffles and additions run on NumPy integer vectors leave the
+    sum of vector ``j`` in lane ``j`` after the last permutation, each level pairing lanes of one vector only."""
+    vectors = [rng.integers(-1000, 1000, width) for _ in range(width)]
+    level = list(vectors)
+    for low, high in channel.tree_masks(width, per_lane):
+        n = len(level) // 2
+        level = [np.concatenate([level[j], level[j + n]]) for j in range(n)]
+        level = [pair[low] + pair[high] for pair in level]
+    order = channel.tree_lanes(width, per_lane)
+    assert sorted(order) == list(range(width))
+    np.testing.assert_array_equal(level[0][[order.index(j) for j in range(width)]], [v.sum() for v in vectors])
+
+
+def test_state_width_pads_to_a_power_of_two_then_to_whole_vectors():
+    lanes = modal.vector_lanes(np.float32)  # 16 with AVX-512, 8 with AVX2, 4 with SSE2
+    assert [channel.state_width(n, np.float32) for n in (1, 2, 3, 4)] == [1, 2, 4, 4]
+    assert channel.state_width(lanes - 1, np.float32) == lanes
+    assert [channel.state_width(n, np.float32) for n in (lanes + 1, 2 * lanes, 2 * lanes + 1)] == [
+        2 * lanes, 2 * lanes, 3 * lanes,
+    ]  # fmt: skip
+    assert channel.group_steps(3 * lanes, np.float32) == lanes and channel.group_steps(2, np.float32) == 2
+
+
 def test_selective_scan_forward_block_keeps_threads_busy():
     from types import SimpleNamespace
 
@@ -782,9 +853,11 @@ def test_selective_scan_forward_block_keeps_threads_busy():
     assert forward_block(512, weight(512, variable=False), weight(1), 4, batch=2, threads=2) == 0
 
 
+@pytest.mark.parametrize("nstate", [4, 16], ids=["across channels", "by channel"])
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
-def test_selective_scan_bounded_exp_paths_are_bitwise_the_careful_ones(rng, dtype_name, monkeypatch):
-    """The lanes kernel takes the bounded exp chunk by chunk (64 steps) where every argument allows it.
+def test_selective_scan_bounded_exp_paths_are_bitwise_the_careful_ones(rng, dtype_name, nstate, monkeypatch):
+    """The kernels take the bounded exp where every argument of a chunk (the lanes kernel: 64 steps of a block of
+    channels; the channel kernel: a group of steps of one channel) allows it.
 
     Chunks with a softplus argument, a gate argument Δ·A or an output gate z beyond the bound (underflowing
     gates, subnormal results), or a NaN, take the careful exp; a run forced onto the careful exp everywhere
@@ -792,7 +865,7 @@ def test_selective_scan_bounded_exp_paths_are_bitwise_the_careful_ones(rng, dtyp
     """
     from statespace._engines.numba import selective
 
-    batch, dim, N, L = 2, 32, 4, 200
+    batch, dim, N, L = 2, 32, nstate, 200
     u, z = rng.normal(size=(batch, dim, L)), rng.normal(size=(batch, dim, L))
     delta = rng.uniform(-4, 1, (batch, dim, L))
     delta[0, :, 70:75] = 95.0  # chunk 2: softplus argument past the bound, Δ·A far past it (gates → 0)

@@ -85,6 +85,23 @@ def test_matches_float64_loop(engine, rng, layout, cplx, options, dtype_name):
     assert_close(last, want_last, kind="scan", dtype=dtype_name)
 
 
+@pytest.mark.parametrize("N", [1, 5, 8, 16, 17, 40])
+@pytest.mark.parametrize("L", [1, 16, 37])
+@pytest.mark.parametrize("layout", ["invariant", "shared"])
+def test_state_sizes_match_float64_loop(engine, rng, N, L, layout, dtype_name):
+    """States from one lane to several vectors wide (the numba engine pads them to its kernel's width, and takes
+    lanes across channels for the narrow ones with varying B and C), sequences shorter and longer than its groups
+    of steps."""
+    args, kw = make_case(rng, layout, False, batch=2, dim=8, N=N, L=L)
+    want, want_last = mamba_loop(*args, **kw)
+    cast = [a.astype(dtype_name) for a in args]
+    kwc = {k: (v.astype(dtype_name) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
+    out, last = selective_scan(*cast, **kwc, return_state=True, engine=engine)
+    assert out.shape == want.shape and last.shape == want_last.shape
+    assert_close(out, want, kind="scan", dtype=dtype_name)
+    assert_close(last, want_last, kind="scan", dtype=dtype_name)
+
+
 @pytest.mark.numba
 def test_engines_agree_float64(rng):
     args, kw = make_case(rng, "groups", True, batch=2, dim=8, N=5, L=40, groups=4)

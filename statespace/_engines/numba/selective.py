@@ -12,26 +12,41 @@ numba scan over each chunk. (a) is what runs: it keeps the gates in registers
 D = 512, N = 16, L = 2048 float32 (one run, 2 shared cores, load average 2.3): (a) 0.022 s,
 (b) 0.084 s with 16-step chunks (0.091 s with 64).
 
-Real ``A`` with variable ``B`` and ``C`` (Mamba's case) runs :func:`_lanes_kernel`: channels innermost. A
-block of up to 128 float32 or 64 float64 channels (:func:`forward_block`) inside one B group and one C group
-forms the SIMD lanes: each lane carries its own ``N`` states and its own output sum, and ``B_t``/``C_t`` are
-scalars broadcast to all lanes. ``Δ`` and ``u`` are staged ``_CHUNK`` steps at a time into ``(time, channel)``
-buffers, and ``y`` written back, by the 8×8 register transposes of :mod:`._tiles` (a scalar copy is one load
-and one store per element; on the issue-19 call below they took the kernel from 15.3 to 13.2 ms, minimum of 41
-runs interleaved with the scalar-copy kernel, two threads); ``B`` and ``C`` are staged the same way into
-``(time, state)`` buffers. Each step is then one call of :func:`~._gated.selective_step`, LLVM vector code
-that does the step's per-channel work (the bias, softplus, ``Δ_t u_t``, the skip term) and its state loop with
-``Δ``, ``Δ u`` and the output sum in registers across the ``N`` states. The SiLU gate is applied as the output
-is written back (:func:`~._tiles.transpose_gated`), with ``z`` read where it lies, in the output's layout:
-staging ``z`` was an 8 MiB transpose per call on the issue-19 call (public calls interleaved with the staged
-version, minima of 61 and 31: two threads 7.26 → 6.71 ms, one thread 14.20 → 13.72 ms, bitwise the same
-output).
+Real ``A`` has two kernels, chosen by the width of the state.
 
-Before, the state loop was a numba loop over the states around a vectorised loop over the lanes, storing and
-reloading the output row once per state, and the per-channel work was seven passes of their own over each
-staged chunk; on the issue-19 call (B = 2, D = 512, N = 16, L = 2048 float32; public calls interleaved with
-the previous kernel, minima of 15) one thread went from 15.47 to 14.00 ms and two threads from 8.83 to 8.46 ms,
-with bitwise the same output.
+:func:`_channel_kernel` (lanes across the states, :mod:`._channel`) runs one (batch, channel) pair's whole
+sequence per call, its ``N`` states (zero-padded to a power of two, or to whole vectors) in registers, ``B_t``
+and ``C_t`` one vector load each, ``δ``, ``u``, ``z`` and ``y`` read and written where they lie: nothing is
+staged or transposed. Its cost is the output sum across the lanes, done for a vector of steps at once by a tree
+of shuffles and additions. It runs whenever the padded state fills at least a vector (float32 ``N ≥ 9`` with
+AVX-512, Mamba's ``N = 16`` among them), and for every ``N`` when ``B`` or ``C`` is fixed in time. On the
+issue-19 call (batch 2, D = 512, N = 16, L = 2048 float32), public calls interleaved with the
+channels-innermost kernel below (100 and 40 rounds, load average 0.8): one thread 14.35 → 12.92 ms (minima),
+17.50 → 15.08 ms (medians); two threads 7.70 → 7.31 ms and 10.98 → 10.32 ms. Wider states measured alike in
+both (one thread, minima: N = 32 6.12 and 6.29 ms, N = 64 11.15 and 11.42 ms at batch 2, D = 256, L = 1024;
+N = 12 7.06 and 7.12 ms at D = 512, L = 1024).
+
+:func:`_lanes_kernel` (channels innermost) runs narrower states with variable ``B`` and ``C``, where a state is
+only part of a vector (N = 4 float32 at batch 2, D = 512, L = 2048, one thread: 7.90 ms against 13.08 ms for
+the channel kernel; N = 8: 9.29 against 9.70 ms). A block of up to 128 float32 or 64 float64 channels
+(:func:`forward_block`) inside one B group and one C group forms the SIMD lanes: each lane carries its own ``N``
+states and its own output sum, and ``B_t``/``C_t`` are scalars broadcast to all lanes. ``Δ`` and ``u`` are
+staged ``_CHUNK`` steps at a time into ``(time, channel)`` buffers, and ``y`` written back, by the 8×8 register
+transposes of :mod:`._tiles` (a scalar copy is one load and one store per element; on the issue-19 call they
+took the kernel from 15.3 to 13.2 ms, minimum of 41 runs interleaved with the scalar-copy kernel, two threads);
+``B`` and ``C`` are staged the same way into ``(time, state)`` buffers. Each step is then one call of
+:func:`~._gated.selective_step`, LLVM vector code that does the step's per-channel work (the bias, softplus,
+``Δ_t u_t``, the skip term) and its state loop with ``Δ``, ``Δ u`` and the output sum in registers across the
+``N`` states. The SiLU gate is applied as the output is written back (:func:`~._tiles.transpose_gated`), with
+``z`` read where it lies, in the output's layout: staging ``z`` was an 8 MiB transpose per call on the issue-19
+call (public calls interleaved with the staged version, minima of 61 and 31: two threads 7.26 → 6.71 ms, one
+thread 14.20 → 13.72 ms, bitwise the same output).
+
+Before, the channels-innermost kernel's state loop was a numba loop over the states around a vectorised loop over
+the lanes, storing and reloading the output row once per state, and the per-channel work was seven passes of
+their own over each staged chunk; on the issue-19 call (B = 2, D = 512, N = 16, L = 2048 float32; public
+calls interleaved with the previous kernel, minima of 15) one thread went from 15.47 to 14.00 ms and two
+threads from 8.83 to 8.46 ms, with bitwise the same output.
 
 A row's chunk is a few cache lines of its own (the rows lie ``L`` elements apart): too short a run for the
 hardware's stream prefetchers, so each chunk's transposes waited on memory. The state loop hints them ahead
@@ -50,20 +65,20 @@ its own, it enters the exponential's argument reduction exactly, so every gate i
 half-ulps of its argument: 64 ulp at ``|Δ A|`` = 80), and the multiply that formed the argument is
 gone: 14 operations on the multiply-add pipes per lane update instead of 15. On the issue-19 call,
 41 runs interleaved with the kernel that exponentiated the rounded product: one thread 15.5 → 14.7 ms,
-two threads 7.8 → 7.4 ms (minima); outputs change by ≤ 1.3e-7 relative. The per-channel kernel
-(:func:`_real_kernel`) and the gradient's channels-innermost kernel evaluate their gates the same way.
+two threads 7.8 → 7.4 ms (minima); outputs change by ≤ 1.3e-7 relative. The channel kernel and the
+gradient's channels-innermost kernel evaluate their gates the same way.
 
 The exponentials (gates, softplus, SiLU) use the bounded forms (:func:`~._vecmath.vexp_product_bounded`,
 :func:`~._vecmath.vexp_bounded`) for each vector of lanes whose arguments all lie within ``EXP_BOUNDED_LIMIT``
-(checked on ``Δ`` against ``limit / max|A|`` of the block, on ``Δ + bias`` before softplus and on ``z``; a NaN
-fails the check), else the careful forms: bitwise the same results, so the checks choose a speed, never a
-value (see :mod:`._gated`, :func:`~._tiles.transpose_gated`). Mamba's arguments always qualify (``Δ > 0``,
-``A < 0``, ``|Δ A|`` of order 1). When they were introduced (then checked per chunk), on the issue-19 call on two
-threads: 28.7 → 17.7 ms for the kernel, bitwise the same output (with ``_CHUNK`` 32 → 64, which alone gave
-10%).
+(checked on ``Δ`` against ``limit / max|A|`` of the block or channel, on ``Δ + bias`` before softplus and on
+``z``; a NaN fails the check), else the careful forms: bitwise the same results, so the checks choose a speed,
+never a value (see :mod:`._gated`, :func:`~._tiles.transpose_gated`, :mod:`._channel`). Mamba's arguments always
+qualify (``Δ > 0``, ``A < 0``, ``|Δ A|`` of order 1). When they were introduced (then checked per chunk), on the
+issue-19 call on two threads: 28.7 → 17.7 ms for the channels-innermost kernel, bitwise the same output (with
+``_CHUNK`` 32 → 64, which alone gave 10%).
 
-Other layouts (time-invariant B/C, complex ``A``) run one ``prange`` iteration per (batch, channel) pair
-walking time once with its ``N`` states in a small local buffer.
+Complex ``A`` runs one ``prange`` iteration per (batch, channel) pair walking time once with its ``N`` states in
+a small local buffer.
 """
 
 from __future__ import annotations
@@ -73,13 +88,14 @@ import math
 import numpy as np
 
 from . import kernel, numba, per_thread
+from ._channel import Lanes, selective_channel, state_width
 from ._gated import selective_step
+from ._modal import vector_lanes
 from ._tiles import prefetch_block, transpose_block, transpose_gated
 from ._vecmath import (
     EXP_BOUNDED_LIMIT,
     log2e_split,
     vexp,
-    vexp_product,
     vsoftplus,
 )
 
@@ -152,41 +168,31 @@ def _lanes_kernel(
                 transpose_block(outs, 0, 0, out_b, d0, t0, steps, block)
 
 
-@kernel(cost=2.0)
-def _real_kernel(
-    u, delta, bias, softplus, A_high, A_low, B, C, Dskip, z, state, out, restart, gates
+@kernel(cost=1.0, fastmath={"contract"}, error_model="numpy")  # crossover: see PARALLEL_MIN_WORK
+def _channel_kernel(
+    u, delta, bias, softplus, A_high, A_low, B, C, Dskip, z, gate, state, out, restart, restarted, bound, largest, width
 ):  # pragma: no cover
-    """Real ``A``, one ``prange`` item per (batch, channel); ``A_high + A_low`` ``(D, N)`` is ``A log2 e``
-    (:func:`log2e_split`), ``state`` ``(batch, D, N)`` is updated in place and ``gates`` ``(threads, N)`` is each
-    thread's scratch."""
-    batch, dim, length = u.shape
-    nstate = A_high.shape[1]
+    """Real ``A``: one ``prange`` item per (batch, channel), its whole sequence one
+    :func:`~._channel.selective_channel` call.
+
+    ``A_high + A_low`` ``(D, W)`` is ``A log2 e`` (:func:`log2e_split`) and ``state`` ``(batch, D, W)`` the state,
+    updated in place, both zero-padded to ``W`` lanes (``width``, a :class:`~._channel.Lanes`: the kernel is
+    compiled per width); ``B`` and ``C`` are ``(batch or 1, groups, L or 1, W)``; ``z`` and ``restart`` are read
+    only when ``gate`` and ``restarted`` are ``True`` (``None``: empty stand-ins); ``bound`` is
+    :data:`~._vecmath.EXP_BOUNDED_LIMIT` in the kernel's precision and ``largest`` ``(D,)`` each channel's
+    ``max|A|`` (NaN if its ``A`` has a NaN): steps with ``|Δ| ≤ bound / max|A|`` keep every gate argument within
+    the bound (no step passes against a NaN).
+    """
+    batch, dim = u.shape[:2]
     b_per, c_per = dim // B.shape[1], dim // C.shape[1]
-    for bd in numba.prange(batch * dim):
-        b, d = bd // dim, bd % dim
-        bb, bg, b_var = (b if B.shape[0] > 1 else 0), d // b_per, B.shape[2] > 1
-        cb, cg, c_var = (b if C.shape[0] > 1 else 0), d // c_per, C.shape[2] > 1
-        x, gate = state[b, d], gates[numba.get_thread_id()]
-        for t in range(length):
-            if restart is not None and restart[b if restart.shape[0] > 1 else 0, t]:  # a packed sequence starts
-                for n in range(nstate):
-                    x[n] = 0
-            dt = delta[b, d, t] + bias[d]
-            if softplus is not None:
-                dt = vsoftplus(dt, vexp(-abs(dt)))
-            du = dt * u[b, d, t]
-            for n in range(nstate):
-                gate[n] = vexp_product(dt, A_high[d, n], A_low[d, n])
-            tb, tc = (t if b_var else 0), (t if c_var else 0)
-            acc = x[0] * 0
-            for n in range(nstate):
-                x[n] = gate[n] * x[n] + du * B[bb, bg, tb, n]
-                acc += x[n] * C[cb, cg, tc, n]
-            y = acc + Dskip[d] * u[b, d, t]
-            if z is not None:
-                zt = z[b, d, t]
-                y = y * (zt / (1 + math.exp(-zt)))
-            out[b, d, t] = y
+    for item in numba.prange(batch * dim):
+        b, d = item // dim, item % dim
+        bb, cb = (b if B.shape[0] > 1 else 0), (b if C.shape[0] > 1 else 0)
+        flags = restart[b if restart.shape[0] > 1 else 0]
+        selective_channel(
+            delta[b, d], u[b, d], z[b, d], out[b, d], A_high[d], A_low[d], state[b, d], B[bb, d // b_per],
+            C[cb, d // c_per], flags, bias[d], Dskip[d], bound / largest[d], width, softplus, gate, restarted,
+        )  # fmt: skip
 
 
 @kernel(cost=4.0)
@@ -232,14 +238,22 @@ def _complex_kernel(
             out[b, d, t] = y
 
 
-def layout(w, real):
-    """Weight as ``(batch or 1, groups, L or 1, N)`` contiguous, in ``real`` or the matching complex dtype."""
+def layout(w, real, width=None):
+    """Weight as ``(batch or 1, groups, L or 1, N)`` contiguous, in ``real`` or the matching complex dtype; with
+    ``width``, its states zero-padded to ``width``."""
     value = w.value
     if not w.variable:  # (D, N): one "group" per channel, constant in time
         value = value[None, :, None, :]
     else:
         value = np.swapaxes(value, -1, -2)
-    return np.ascontiguousarray(value)
+    return _padded(value, width) if width is not None else np.ascontiguousarray(value)
+
+
+def _padded(value, width, dtype=None):
+    """``value`` with its last axis zero-padded to ``width``, C-contiguous, in ``dtype`` (default: its own)."""
+    padded = np.zeros((*value.shape[:-1], width), dtype or value.dtype)
+    padded[..., : value.shape[-1]] = value
+    return padded
 
 
 def lane_block(dim, B, C, most=_BLOCK):
@@ -288,50 +302,17 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
     out = np.empty((batch, dim, length), real)
     work = out.size * nstate
     if not np.iscomplexobj(A):
-        threads = numba.get_num_threads() if _lanes_kernel.runs_parallel(work) else 1
-        block = forward_block(dim, B, C, real.itemsize, batch, threads)
-        if out.size and nstate and block:
-            nblk = dim // block
-            u, delta, z = (None if v is None else np.ascontiguousarray(v) for v in (u, delta, z))  # rows for tiles
-            bias, Dskip = np.ascontiguousarray(bias), np.ascontiguousarray(Dskip)  # read as vectors (D=1.0: stride 0)
-            if x0 is None:
-                blocked = np.zeros((batch, nblk, nstate, block), real)
-            else:  # a fresh copy in block layout: the kernel updates the state in place
-                blocked = np.array(np.swapaxes(x0.reshape(batch, nblk, block, nstate), 2, 3), real, order="C")
-            Ab = np.ascontiguousarray(A.reshape(nblk, block, nstate).transpose(0, 2, 1))
-            _lanes_kernel(
-                u, delta, bias, softplus, *log2e_split(Ab), np.ascontiguousarray(B.value),
-                np.ascontiguousarray(C.value), Dskip,
-                z, blocked, out, restart,
-                per_thread((3, _CHUNK, block), real), per_thread((2, _CHUNK, nstate), real),
-                real.type(EXP_BOUNDED_LIMIT[real]),
-                np.abs(Ab).max(axis=(1, 2)), work=work, tasks=batch * nblk,
-            )  # fmt: skip
-            return out, np.swapaxes(blocked, 2, 3).reshape(batch, dim, nstate)
-        x = np.zeros((batch, dim, nstate), real) if x0 is None else np.ascontiguousarray(x0)
-        last = np.array(x, real, order="C")  # a fresh copy: the kernels update the state in place
-        if out.size and nstate:
-            Bl, Cl = layout(B, real), layout(C, real)
-            _real_kernel(
-                u,
-                delta,
-                bias,
-                softplus,
-                *log2e_split(A),
-                Bl,
-                Cl,
-                Dskip,
-                z,
-                last,
-                out,
-                restart,
-                per_thread((nstate,), real),
-                work=work,
-                tasks=batch * dim,
-            )
-        else:
-            _empty_case(out, last, x, D, u, z)
-        return out, last
+        if not (out.size and nstate):
+            last = np.zeros((batch, dim, nstate), real) if x0 is None else np.array(x0, real)
+            _empty_case(out, last, last.copy(), D, u, z)
+            return out, last
+        width = state_width(nstate, real)
+        if width < vector_lanes(real):  # a state narrower than a vector: lanes across channels, if B and C vary
+            threads = numba.get_num_threads() if _lanes_kernel.runs_parallel(work) else 1
+            block = forward_block(dim, B, C, real.itemsize, batch, threads)
+            if block:
+                return _across_channels(u, delta, A, B, C, Dskip, z, bias, softplus, x0, restart, out, block, work)
+        return _by_channel(u, delta, A, B, C, Dskip, z, bias, softplus, x0, restart, out, work)
     x = np.zeros((batch, dim, nstate), A.dtype) if x0 is None else x0
     if out.size and nstate:
         lastr, lasti = np.array(x.real, real, order="C"), np.array(x.imag, real, order="C")  # updated in place
@@ -348,6 +329,42 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
         last = np.array(x, dtype=A.dtype, copy=True)
         _empty_case(out, last, x, D, u, z)
     return out, last.astype(A.dtype, copy=False)
+
+
+def _by_channel(u, delta, A, B, C, Dskip, z, bias, softplus, x0, restart, out, work):
+    """:func:`_channel_kernel`, the states zero-padded to the kernel's width: the output ``out``, filled, and the
+    last state."""
+    batch, dim, _ = u.shape
+    nstate, real = A.shape[1], u.dtype
+    width = state_width(nstate, real)
+    state = np.zeros((batch, dim, width), real) if x0 is None else _padded(x0, width, real)
+    _channel_kernel(
+        np.ascontiguousarray(u), np.ascontiguousarray(delta), np.ascontiguousarray(bias), softplus,
+        *log2e_split(_padded(A, width)), layout(B, real, width), layout(C, real, width), np.ascontiguousarray(Dskip),
+        np.zeros((batch, dim, 0), real) if z is None else np.ascontiguousarray(z), None if z is None else True,
+        state, out, np.zeros((1, 0), np.bool_) if restart is None else restart, None if restart is None else True,
+        real.type(EXP_BOUNDED_LIMIT[real]), np.abs(A).max(axis=1), Lanes(width), work=work, tasks=batch * dim,
+    )  # fmt: skip
+    return out, (state if width == nstate else np.ascontiguousarray(state[..., :nstate]))
+
+
+def _across_channels(u, delta, A, B, C, Dskip, z, bias, softplus, x0, restart, out, block, work):
+    """:func:`_lanes_kernel` on blocks of ``block`` channels: the output ``out``, filled, and the last state."""
+    batch, dim, _ = u.shape
+    nstate, real, nblk = A.shape[1], u.dtype, dim // block
+    u, delta, z = (None if v is None else np.ascontiguousarray(v) for v in (u, delta, z))  # rows for the tiles
+    bias, Dskip = np.ascontiguousarray(bias), np.ascontiguousarray(Dskip)  # read as vectors (D=1.0: stride 0)
+    if x0 is None:
+        blocked = np.zeros((batch, nblk, nstate, block), real)
+    else:  # a fresh copy in block layout: the kernel updates the state in place
+        blocked = np.array(np.swapaxes(x0.reshape(batch, nblk, block, nstate), 2, 3), real, order="C")
+    Ab = np.ascontiguousarray(A.reshape(nblk, block, nstate).transpose(0, 2, 1))
+    _lanes_kernel(
+        u, delta, bias, softplus, *log2e_split(Ab), np.ascontiguousarray(B.value), np.ascontiguousarray(C.value),
+        Dskip, z, blocked, out, restart, per_thread((3, _CHUNK, block), real), per_thread((2, _CHUNK, nstate), real),
+        real.type(EXP_BOUNDED_LIMIT[real]), np.abs(Ab).max(axis=(1, 2)), work=work, tasks=batch * nblk,
+    )  # fmt: skip
+    return out, np.swapaxes(blocked, 2, 3).reshape(batch, dim, nstate)
 
 
 def _empty_case(out, last, x, D, u, z):

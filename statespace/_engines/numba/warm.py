@@ -3,8 +3,11 @@
 One call per kernel and per dtype it is specialised for (the wrappers in this folder split complex data
 into real parts and keep the precision, so float32 and float64 are the specialisations; the Cauchy kernels'
 output keeps the caller's complex dtype), and for the selective scan both with and without Mamba's gate and
-softplus (optional features are compiled only when a call uses them). Each call goes through the public function with
-``engine="numba"``, so the argument types are exactly the ones real calls compile for.
+softplus (optional features are compiled only when a call uses them). The selective scan's real kernels are two:
+lanes across channels for states narrower than a vector (``N = 4`` here), lanes across states otherwise, compiled
+per state width (``N = 16``, Mamba's, with the gate and softplus; ``N = 4`` with B and C fixed in time). Each
+call goes through the public function with ``engine="numba"``, so the argument types are exactly the ones real
+calls compile for.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ def calls():
         delta = np.full((2, H, L), 0.1, real)
         A = -np.ones((H, N2), real)
         Bv = rng.standard_normal((2, N2, L)).astype(real)
+        A16, B16 = -np.ones((H, 16), real), rng.standard_normal((2, 16, L)).astype(real)  # Mamba's N: by channel
         c = cplx
         Ac = A * (1 + 1j)
         out += [
@@ -51,7 +55,8 @@ def calls():
             (f"recurrence {name}", partial(ss.recurrence, Ab, Bb, v, u, structure="diag", engine="numba")),
             (f"recurrence {name} complex y", partial(ss.recurrence, Ab, Bb, v, u, structure="diag", conj=False, **nb)),
             (f"selective_scan {name}", partial(ss.selective_scan, us, delta, A, Bv, Bv, engine="numba")),
-            (f"selective_scan {name} gate, softplus", partial(ss.selective_scan, us, delta, A, Bv, Bv, z=us, **mamba)),
+            (f"selective_scan {name} N=16, gate, softplus", partial(ss.selective_scan, us, delta, A16, B16, B16, z=us,
+                                                                    **mamba)),
             (f"selective_scan {name} fixed B, C", partial(ss.selective_scan, us, delta, A, A, A, engine="numba")),
             (f"selective_scan {name} complex A", partial(ss.selective_scan, us, delta, Ac, A, A, engine="numba")),
             # the backward kernels (statespace.vjp), in the layouts of the forwards above
