@@ -14,33 +14,34 @@ D = 512, N = 16, L = 2048 float32 (one run, 2 shared cores, load average 2.3): (
 
 Real ``A`` has two kernels, chosen by the width of the state.
 
-:func:`_channel_kernel` (lanes across the states, :mod:`._channel`) runs one (batch, channel) pair's whole
-sequence per call, its ``N`` states (zero-padded to a power of two, or to whole vectors) in registers, ``B_t``
-and ``C_t`` one vector load each, ``δ``, ``u``, ``z`` and ``y`` read and written where they lie: nothing is
-staged or transposed. Its cost is the output sum across the lanes, done for a vector of steps at once by a tree
-of shuffles and additions. It runs whenever the padded state fills at least a vector (float32 ``N ≥ 9`` with
-AVX-512, Mamba's ``N = 16`` among them), and for every ``N`` when ``B`` or ``C`` is fixed in time. On the
-issue-19 call (batch 2, D = 512, N = 16, L = 2048 float32), public calls interleaved with the
-channels-innermost kernel below (100 and 40 rounds, load average 0.8): one thread 14.35 → 12.92 ms (minima),
-17.50 → 15.08 ms (medians); two threads 7.70 → 7.31 ms and 10.98 → 10.32 ms. Wider states measured alike in
-both (one thread, minima: N = 32 6.12 and 6.29 ms, N = 64 11.15 and 11.42 ms at batch 2, D = 256, L = 1024;
-N = 12 7.06 and 7.12 ms at D = 512, L = 1024).
+:func:`_channel_kernel` (lanes across the states, :mod:`._channel`) runs one (batch, channel) pair's whole sequence
+per call, its ``N`` states (zero-padded to a power of two, or to whole vectors) in registers, ``B_t`` and ``C_t``
+one vector load each, ``δ``, ``u``, ``z`` and ``y`` read and written where they lie: nothing is staged or
+transposed. Its cost is the output sum across the lanes, done for a vector of steps at once by a tree of shuffles
+and additions. It runs where the padded state is one or two vectors wide (float32 ``9 ≤ N ≤ 32`` with AVX-512,
+Mamba's ``N = 16`` among them; float64 ``5 ≤ N ≤ 16``), and for every ``N`` when ``B`` or ``C`` is fixed in time. On
+the issue-19 call (batch 2, D = 512, N = 16, L = 2048 float32), public calls interleaved with the channels-innermost
+kernel below (40 rounds, load average 1.1): one thread 13.92 → 13.10 ms (minima), 16.50 → 15.15 ms (medians); two
+threads 8.42 → 7.23 ms and 10.72 → 9.23 ms; float64, two threads, 20.43 → 19.74 ms and 26.47 → 23.24 ms. At float32
+N = 32 (batch 2, D = 256, L = 1024, two threads) both measured alike (3.64 and 3.49 ms); at N = 64 (four vectors;
+batch 1, D = 256, L = 4096) the channels-innermost kernel was faster by minima (one thread 21.10 against 21.87 ms,
+two 12.67 and 13.00 against 14.00 and 13.98 ms) and alike by medians, so it keeps such states.
 
-:func:`_lanes_kernel` (channels innermost) runs narrower states with variable ``B`` and ``C``, where a state is
-only part of a vector (N = 4 float32 at batch 2, D = 512, L = 2048, one thread: 7.90 ms against 13.08 ms for
-the channel kernel; N = 8: 9.29 against 9.70 ms). A block of up to 128 float32 or 64 float64 channels
-(:func:`forward_block`) inside one B group and one C group forms the SIMD lanes: each lane carries its own ``N``
-states and its own output sum, and ``B_t``/``C_t`` are scalars broadcast to all lanes. ``Δ`` and ``u`` are
+:func:`_lanes_kernel` (channels innermost) runs the other states with variable ``B`` and ``C``: narrower ones, where
+a state is only part of a vector (N = 4 float32 at batch 2, D = 512, L = 2048, one thread: 7.90 ms against 13.08 ms
+for the channel kernel; N = 8: 9.29 against 9.70 ms), and wider ones. A block of up to 128 float32 or 64 float64
+channels (:func:`forward_block`) inside one B group and one C group forms the SIMD lanes: each lane carries its own
+``N`` states and its own output sum, and ``B_t``/``C_t`` are scalars broadcast to all lanes. ``Δ`` and ``u`` are
 staged ``_CHUNK`` steps at a time into ``(time, channel)`` buffers, and ``y`` written back, by the 8×8 register
-transposes of :mod:`._tiles` (a scalar copy is one load and one store per element; on the issue-19 call they
-took the kernel from 15.3 to 13.2 ms, minimum of 41 runs interleaved with the scalar-copy kernel, two threads);
-``B`` and ``C`` are staged the same way into ``(time, state)`` buffers. Each step is then one call of
-:func:`~._gated.selective_step`, LLVM vector code that does the step's per-channel work (the bias, softplus,
-``Δ_t u_t``, the skip term) and its state loop with ``Δ``, ``Δ u`` and the output sum in registers across the
-``N`` states. The SiLU gate is applied as the output is written back (:func:`~._tiles.transpose_gated`), with
-``z`` read where it lies, in the output's layout: staging ``z`` was an 8 MiB transpose per call on the issue-19
-call (public calls interleaved with the staged version, minima of 61 and 31: two threads 7.26 → 6.71 ms, one
-thread 14.20 → 13.72 ms, bitwise the same output).
+transposes of :mod:`._tiles` (a scalar copy is one load and one store per element; on the issue-19 call they took
+the kernel from 15.3 to 13.2 ms, minimum of 41 runs interleaved with the scalar-copy kernel, two threads); ``B`` and
+``C`` are staged the same way into ``(time, state)`` buffers. Each step is then one call of
+:func:`~._gated.selective_step`, LLVM vector code that does the step's per-channel work (the bias, softplus, ``Δ_t
+u_t``, the skip term) and its state loop with ``Δ``, ``Δ u`` and the output sum in registers across the ``N``
+states. The SiLU gate is applied as the output is written back (:func:`~._tiles.transpose_gated`), with ``z`` read
+where it lies, in the output's layout: staging ``z`` was an 8 MiB transpose per call on the issue-19 call (public
+calls interleaved with the staged version, minima of 61 and 31: two threads 7.26 → 6.71 ms, one thread 14.20 → 13.72
+ms, bitwise the same output).
 
 Before, the channels-innermost kernel's state loop was a numba loop over the states around a vectorised loop over
 the lanes, storing and reloading the output row once per state, and the per-channel work was seven passes of
@@ -306,8 +307,8 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
             last = np.zeros((batch, dim, nstate), real) if x0 is None else np.array(x0, real)
             _empty_case(out, last, last.copy(), D, u, z)
             return out, last
-        width = state_width(nstate, real)
-        if width < vector_lanes(real):  # a state narrower than a vector: lanes across channels, if B and C vary
+        lanes = vector_lanes(real)
+        if not lanes <= state_width(nstate, real) <= 2 * lanes:  # lanes across channels, if B and C vary (measured)
             threads = numba.get_num_threads() if _lanes_kernel.runs_parallel(work) else 1
             block = forward_block(dim, B, C, real.itemsize, batch, threads)
             if block:

@@ -4,8 +4,8 @@ One call per kernel and per dtype it is specialised for (the wrappers in this fo
 into real parts and keep the precision, so float32 and float64 are the specialisations; the Cauchy kernels'
 output keeps the caller's complex dtype), and for the selective scan both with and without Mamba's gate and
 softplus (optional features are compiled only when a call uses them). The selective scan's real kernels are two:
-lanes across channels for states narrower than a vector (``N = 4`` here), lanes across states otherwise, compiled
-per state width (``N = 16``, Mamba's, with the gate and softplus; ``N = 4`` with B and C fixed in time). Each
+lanes across states for states one or two vectors wide (``N = 16``, Mamba's, here with the gate and softplus)
+and for B and C fixed in time (``N = 4``), compiled per state width; lanes across channels otherwise (``N = 4``). Each
 call goes through the public function with ``engine="numba"``, so the argument types are exactly the ones real
 calls compile for.
 """
