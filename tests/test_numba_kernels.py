@@ -723,10 +723,13 @@ def test_transpose_spread_and_summed_against_numpy(rng, dtype_name, shape, group
     np.testing.assert_array_equal(np.signbit(dst), np.signbit(want))
 
 
-def test_selective_scan_leaves_x0_alone(rng):
-    # with N = 1 the (batch, N, D) working state is a contiguous view of x0 unless copied
+@pytest.mark.parametrize("nstate", [1, 16])
+def test_selective_scan_leaves_x0_alone(rng, nstate):
+    # with N = 1 the (batch, N, D) working state is a contiguous view of x0 unless copied; with N = 16 (the channel
+    # kernel, no padding) the state is x0's own layout
     u, delta = rng.normal(size=(1, 16, 5)), rng.uniform(0.1, 1, (1, 16, 5))
-    A, B, C, x0 = -np.ones((16, 1)), rng.normal(size=(1, 1, 5)), rng.normal(size=(1, 1, 5)), rng.normal(size=(1, 16, 1))
+    A, x0 = -np.ones((16, nstate)), rng.normal(size=(1, 16, nstate))
+    B, C = rng.normal(size=(1, nstate, 5)), rng.normal(size=(1, nstate, 5))
     kept = x0.copy()
     selective_scan(u, delta, A, B, C, x0=x0, engine="numba")
     np.testing.assert_array_equal(x0, kept)

@@ -251,7 +251,10 @@ def layout(w, real, width=None):
 
 
 def _padded(value, width, dtype=None):
-    """``value`` with its last axis zero-padded to ``width``, C-contiguous, in ``dtype`` (default: its own)."""
+    """A fresh C-contiguous copy of ``value`` in ``dtype`` (default: its own), its last axis zero-padded to
+    ``width`` (the kernel updates a state in place: never the caller's ``x0``)."""
+    if value.shape[-1] == width:  # one pass, not a fill and a copy
+        return np.array(value, dtype or value.dtype, order="C", copy=True)
     padded = np.zeros((*value.shape[:-1], width), dtype or value.dtype)
     padded[..., : value.shape[-1]] = value
     return padded
