@@ -59,8 +59,9 @@ from ._vecmath import (
     emit_intrinsic,
     emit_silu_factor,
     emit_softplus,
+    emit_splat,
     emit_within,
-    lanes_precision,
+    precision_for,
 )
 
 __all__ = ["Lanes", "group_steps", "selective_channel", "state_width", "tree_lanes", "tree_masks"]
@@ -166,7 +167,7 @@ def _emit_tree(builder, vectors):
     width = len(vectors)
     if width == 1:
         return vectors[0]
-    per_lane = 4 if vectors[0].type.element == ir.FloatType() else 2  # elements per 128 bits
+    per_lane = 16 // _itemsize(vectors[0].type.element)  # elements per 128 bits
     level = list(vectors)
     for low, high in tree_masks(width, per_lane):
         n = len(level) // 2
@@ -180,19 +181,17 @@ def _emit_tree(builder, vectors):
     return _shuffle(builder, level[0], level[0], [order.index(j) for j in range(width)])
 
 
+def _itemsize(element):
+    """Bytes of the LLVM floating type ``element`` (float or double)."""
+    return 4 if element == ir.FloatType() else 8
+
+
 def _emit_fold(builder, v, lanes):
     """``v`` (a multiple of ``lanes`` lanes) as ``lanes`` lanes: its slices of ``lanes`` added in order."""
     total = _shuffle(builder, v, v, range(lanes))
     for start in range(lanes, v.type.count, lanes):
         total = builder.fadd(total, _shuffle(builder, v, v, range(start, start + lanes)))
     return total
-
-
-def _splat(builder, scalar, kind):
-    """``scalar`` in every lane of the vector type ``kind``."""
-    undefined = ir.Constant(kind, ir.Undefined)
-    first = builder.insert_element(undefined, scalar, ir.Constant(ir.IntType(32), 0))
-    return builder.shuffle_vector(first, undefined, ir.Constant(ir.VectorType(ir.IntType(32), kind.count), 0))
 
 
 def _emit_channel(builder, args, element, width, group, features):
@@ -202,9 +201,8 @@ def _emit_channel(builder, args, element, width, group, features):
     softplus, gated, restarts = features
     intp, i32 = length.type, ir.IntType(32)
     state_kind, group_kind = ir.VectorType(element, width), ir.VectorType(element, group)
-    align = 4 if element == ir.FloatType() else 8  # the element's size: rows are read at any step
-    scalar = PRECISIONS[types.float32 if element == ir.FloatType() else types.float64]
-    state_p, group_p = lanes_precision(scalar, width), lanes_precision(scalar, group)
+    align = _itemsize(element)  # rows are read from any step
+    state_p, group_p = precision_for(state_kind), precision_for(group_kind)
     zero, size = ir.Constant(intp, 0), ir.Constant(intp, group)
 
     def vector_at(base, index, kind=group_kind):
@@ -216,13 +214,13 @@ def _emit_channel(builder, args, element, width, group, features):
     # the gates' constants as values LLVM cannot fold or reload from the constant pool (see exp_constants), where
     # the state is one vector register (the constraint's class: neither a one-lane vector nor several registers)
     constants = state_p.product_constants
-    if 1 < width <= vector_lanes(np.dtype("f4" if element == ir.FloatType() else "f8")):
+    if 1 < width <= vector_lanes(np.dtype(f"f{align}")):
         opaque = ir.FunctionType(state_kind, [state_kind])
         constants = [builder.asm(opaque, "", "=x,0", [k], False) for k in constants]
     high, low = load(a_high, zero, state_kind), load(a_low, zero, state_kind)
     state = cgutils.alloca_once_value(builder, load(x, zero, state_kind))  # a register after mem2reg
     zero_state = ir.Constant(state_kind, None)
-    limit = _splat(builder, step_limit, group_kind)
+    limit = emit_splat(builder, step_limit, group_kind)
     steps_buffer = cgutils.alloca_once(builder, ir.ArrayType(element, group * _GROUPS_PER_PASS))
     inputs_buffer = cgutils.alloca_once(builder, ir.ArrayType(element, group * _GROUPS_PER_PASS))
     bounded_buffer = cgutils.alloca_once(builder, ir.ArrayType(ir.IntType(1), _GROUPS_PER_PASS))
@@ -233,7 +231,7 @@ def _emit_channel(builder, args, element, width, group, features):
     def prepare(raw, inputs, at):
         """``Δ`` and ``Δu`` of a group's steps into the buffers at ``at``; whether its gates may take the bounded
         exponential."""
-        raw = builder.fadd(raw, _splat(builder, bias, group_kind))
+        raw = builder.fadd(raw, emit_splat(builder, bias, group_kind))
         if softplus:
             negative = builder.fneg(emit_intrinsic(builder, "llvm.fabs", raw))
             raw = emit_softplus(builder, raw, emit_exp_checked(builder, negative, group_p), group_p)
@@ -249,8 +247,8 @@ def _emit_channel(builder, args, element, width, group, features):
         if restarts:  # a packed sequence starts here
             flag = builder.load(builder.gep(restart, [t], inbounds=True))
             h = builder.select(builder.icmp_unsigned("!=", flag, ir.Constant(flag.type, 0)), zero_state, h)
-        step_ = _splat(builder, builder.load(slot(steps_buffer, k)), state_kind)
-        input_ = _splat(builder, builder.load(slot(inputs_buffer, k)), state_kind)
+        step_ = emit_splat(builder, builder.load(slot(steps_buffer, k)), state_kind)
+        input_ = emit_splat(builder, builder.load(slot(inputs_buffer, k)), state_kind)
         b_t, c_t = load(b, builder.mul(t, b_stride), state_kind), load(c, builder.mul(t, c_stride), state_kind)
         h = emit_fma(builder, exponential(step_), h, builder.fmul(input_, b_t))
         builder.store(h, state)
@@ -275,7 +273,7 @@ def _emit_channel(builder, args, element, width, group, features):
         return value
 
     def finish(y, inputs):
-        return emit_fma(builder, _splat(builder, skip, group_kind), inputs, y)
+        return emit_fma(builder, emit_splat(builder, skip, group_kind), inputs, y)
 
     # whole groups, _GROUPS_PER_PASS at a time
     groups = builder.sdiv(length, size)

@@ -58,6 +58,7 @@ from ._vecmath import (
     emit_fma,
     emit_intrinsic,
     emit_softplus,
+    emit_splat,
     emit_within,
     lanes_precision,
 )
@@ -66,16 +67,6 @@ __all__ = ["selective_step"]
 
 #: The operands of the step function, in order.
 _OPERANDS = ("delta", "u", "bias", "skip", "a_high", "a_low", "x", "b", "c", "out")
-
-
-def _splat(builder, scalar, kind):
-    """``scalar`` in every lane of ``kind`` (itself for a scalar ``kind``)."""
-    if not isinstance(kind, ir.VectorType):
-        return scalar
-    undefined, zeros = ir.Constant(kind, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), kind.count), 0)
-    return builder.shuffle_vector(
-        builder.insert_element(undefined, scalar, ir.Constant(ir.IntType(32), 0)), undefined, zeros
-    )
 
 
 def _emit_lanes(builder, pointers, sizes, lanes, precision, softplus):
@@ -94,7 +85,7 @@ def _emit_lanes(builder, pointers, sizes, lanes, precision, softplus):
     def load(base, index):
         return builder.load(at(base, index), align=align)
 
-    limit = _splat(builder, step_limit, kind)
+    limit = emit_splat(builder, step_limit, kind)
     # the gates' constants as values LLVM cannot fold or reload from the constant pool (see exp_constants)
     opaque = ir.FunctionType(kind, [kind])
     gate_constants = [builder.asm(opaque, "", "=x,0", [k], False) for k in precision.product_constants]
@@ -122,8 +113,8 @@ def _emit_lanes(builder, pointers, sizes, lanes, precision, softplus):
                 n = loop.index
                 offset = builder.add(builder.mul(n, block), j)
                 gate = exponential(step, load(a_high, offset), load(a_low, offset))
-                b_n = _splat(builder, builder.load(builder.gep(b, [n], inbounds=True)), kind)
-                c_n = _splat(builder, builder.load(builder.gep(c, [n], inbounds=True)), kind)
+                b_n = emit_splat(builder, builder.load(builder.gep(b, [n], inbounds=True)), kind)
+                c_n = emit_splat(builder, builder.load(builder.gep(c, [n], inbounds=True)), kind)
                 state = emit_fma(builder, input_, b_n, builder.fmul(gate, load(x, offset)))
                 builder.store(state, at(x, offset), align=align)
                 builder.store(emit_fma(builder, state, c_n, builder.load(total)), total)

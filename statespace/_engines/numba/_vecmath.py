@@ -89,6 +89,7 @@ __all__ = [
     "emit_intrinsic",
     "emit_silu_factor",
     "emit_softplus",
+    "emit_splat",
     "emit_within",
     "exp_constants",
     "exp_product_constants",
@@ -195,6 +196,16 @@ def emit_intrinsic(builder, name, *operands):
 def emit_fma(builder, a, b, c):
     """``a·b + c`` rounded once (``llvm.fma``), for scalars or vectors."""
     return emit_intrinsic(builder, "llvm.fma", a, b, c)
+
+
+def emit_splat(builder, scalar, kind):
+    """``scalar`` in every lane of the vector type ``kind`` (itself for a scalar ``kind``)."""
+    if not isinstance(kind, ir.VectorType):
+        return scalar
+    undefined, zeros = ir.Constant(kind, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), kind.count), 0)
+    return builder.shuffle_vector(
+        builder.insert_element(undefined, scalar, ir.Constant(ir.IntType(32), 0)), undefined, zeros
+    )
 
 
 def emit_all(builder, mask):
