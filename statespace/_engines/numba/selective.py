@@ -308,10 +308,10 @@ def selective_scan(u, delta, A, B, C, D, z, bias, use_softplus, x0, restart=None
     if not np.iscomplexobj(A):
         if not (out.size and nstate):
             last = np.zeros((batch, dim, nstate), real) if x0 is None else np.array(x0, real)
-            _empty_case(out, last, last.copy(), D, u, z)
+            _empty_case(out, last, last, D, u, z)
             return out, last
         lanes = vector_lanes(real)
-        if not lanes <= state_width(nstate, real) <= 2 * lanes:  # lanes across channels, if B and C vary (measured)
+        if not lanes <= state_width(nstate, real) <= 2 * lanes:  # across channels if B, C vary (module docstring)
             threads = numba.get_num_threads() if _lanes_kernel.runs_parallel(work) else 1
             block = forward_block(dim, B, C, real.itemsize, batch, threads)
             if block:
